@@ -1,0 +1,768 @@
+//! The configuration, loaded once at start: TOML file, then `PROVISIONER__SECTION__KEY`
+//! environment overrides, then validation. A bad value stops the process with the
+//! key's name (`worker.lease: must be longer than worker.step_timeout`).
+
+use crate::provider::ProviderKind;
+use crate::secret::{ConfigSecret, Sealer};
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use url::Url;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub redis: RedisConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
+    #[serde(default)]
+    pub polling: PollingConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub deadlines: DeadlinesConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+    #[serde(default)]
+    pub callbacks: CallbacksConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+    #[serde(default)]
+    pub plans: BTreeMap<String, PlanConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// One URL, or several (a list, or comma-separated) for a Redis Cluster seed list.
+    #[serde(default, deserialize_with = "string_or_list")]
+    pub url: Vec<String>,
+    /// Treat a single URL as a cluster seed as well.
+    #[serde(default)]
+    pub cluster: bool,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// How long one Redis command may take before it counts as failed.
+    #[serde(default = "default_redis_timeout", with = "humantime_serde")]
+    pub response_timeout: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: Vec::new(),
+            cluster: false,
+            namespace: default_namespace(),
+            response_timeout: default_redis_timeout(),
+        }
+    }
+}
+
+impl RedisConfig {
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || self.url.len() > 1
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default, deserialize_with = "secrets_string_or_list")]
+    pub tokens: Vec<ConfigSecret>,
+    pub webhook_secret: Option<ConfigSecret>,
+    pub public_url: Option<Url>,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+    /// How long an `Idempotency-Key` is remembered.
+    #[serde(default = "default_idempotency_ttl", with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: default_listen(),
+            tokens: Vec::new(),
+            webhook_secret: None,
+            public_url: None,
+            body_limit: default_body_limit(),
+            idempotency_ttl: default_idempotency_ttl(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuntimeFlavor {
+    MultiThread,
+    CurrentThread,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "default_lease", with = "humantime_serde")]
+    pub lease: Duration,
+    #[serde(default = "default_step_timeout", with = "humantime_serde")]
+    pub step_timeout: Duration,
+    #[serde(default = "default_shards")]
+    pub shards: u16,
+    #[serde(default = "default_runtime")]
+    pub runtime: RuntimeFlavor,
+    /// Threads of the multi-thread runtime (default: the number of cores).
+    pub worker_threads: Option<usize>,
+    /// Most jobs one claim script call may lease.
+    #[serde(default = "default_max_claim")]
+    pub max_claim: usize,
+    /// Steps a worker may run back to back on a job it keeps leased.
+    #[serde(default = "default_max_chain")]
+    pub max_chain: usize,
+    /// Longest an idle worker sleeps before it looks at the schedule again.
+    #[serde(default = "default_max_idle", with = "humantime_serde")]
+    pub max_idle: Duration,
+    /// Grace period for in-flight steps at shutdown.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: default_concurrency(),
+            lease: default_lease(),
+            step_timeout: default_step_timeout(),
+            shards: default_shards(),
+            runtime: default_runtime(),
+            worker_threads: None,
+            max_claim: default_max_claim(),
+            max_chain: default_max_chain(),
+            max_idle: default_max_idle(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollingConfig {
+    #[serde(default = "default_poll_initial", with = "humantime_serde")]
+    pub initial: Duration,
+    #[serde(default = "default_poll_max", with = "humantime_serde")]
+    pub max: Duration,
+    /// Interval while a job waits for an invoice to be paid outside.
+    #[serde(default = "default_poll_payment", with = "humantime_serde")]
+    pub payment: Duration,
+}
+
+impl Default for PollingConfig {
+    fn default() -> Self {
+        PollingConfig {
+            initial: default_poll_initial(),
+            max: default_poll_max(),
+            payment: default_poll_payment(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_retry_base", with = "humantime_serde")]
+    pub base: Duration,
+    #[serde(default = "default_retry_max", with = "humantime_serde")]
+    pub max: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: default_max_attempts(),
+            base: default_retry_base(),
+            max: default_retry_max(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlinesConfig {
+    #[serde(default = "default_delivery", with = "humantime_serde")]
+    pub delivery: Duration,
+    #[serde(default = "default_install", with = "humantime_serde")]
+    pub install: Duration,
+    #[serde(default = "default_payment", with = "humantime_serde")]
+    pub payment: Duration,
+}
+
+impl Default for DeadlinesConfig {
+    fn default() -> Self {
+        DeadlinesConfig {
+            delivery: default_delivery(),
+            install: default_install(),
+            payment: default_payment(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    pub key: Option<ConfigSecret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbacksConfig {
+    pub secret: Option<ConfigSecret>,
+    #[serde(default)]
+    pub allow_private: bool,
+    /// How long a job's outbound callback is retried.
+    #[serde(default = "default_callback_window", with = "humantime_serde")]
+    pub retry_for: Duration,
+}
+
+impl Default for CallbacksConfig {
+    fn default() -> Self {
+        CallbacksConfig {
+            secret: None,
+            allow_private: false,
+            retry_for: default_callback_window(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// How long a finished job (succeeded, failed, cancelled) stays readable.
+    #[serde(default = "default_retention", with = "humantime_serde")]
+    pub finished: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            finished: default_retention(),
+        }
+    }
+}
+
+/// One upstream account. Which keys are required depends on `provider`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub name: String,
+    pub provider: ProviderKind,
+    pub base_url: Url,
+    pub api_key: Option<ConfigSecret>,
+    pub pin: Option<ConfigSecret>,
+    pub token: Option<ConfigSecret>,
+    pub username: Option<String>,
+    pub password: Option<ConfigSecret>,
+    pub client_id: Option<u64>,
+    pub location: Option<String>,
+    pub billing_account_id: Option<u64>,
+    #[serde(default)]
+    pub pay_invoices: bool,
+    /// Provider calls allowed for this account, e.g. `"10/s"` or `"300/m"`.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// HTTP timeout of one provider call (default: the step timeout).
+    #[serde(default, with = "humantime_serde")]
+    pub request_timeout: Option<Duration>,
+}
+
+/// `N/s`, `N/m` or `N/h`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    pub fn parse(s: &str) -> Option<RateLimit> {
+        let (n, unit) = s.trim().split_once('/')?;
+        let n: f64 = n.trim().parse().ok()?;
+        let secs = match unit.trim() {
+            "s" | "sec" | "second" => 1.0,
+            "m" | "min" | "minute" => 60.0,
+            "h" | "hour" => 3600.0,
+            _ => return None,
+        };
+        if n <= 0.0 || !n.is_finite() {
+            return None;
+        }
+        Some(RateLimit {
+            per_second: n / secs,
+            burst: (n.ceil() as u32).clamp(1, 1000),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RateLimit::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{s}` is not a rate such as \"10/s\" or \"300/m\""))
+        })
+    }
+}
+
+/// `[plans.NAME]`: what a billing webhook's `plan` maps to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    pub account: String,
+    pub order: serde_json::Value,
+    pub reinstall: Option<serde_json::Value>,
+}
+
+fn default_namespace() -> String {
+    "provisioner".into()
+}
+fn default_redis_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:8080".parse().unwrap()
+}
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+fn default_idempotency_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_concurrency() -> usize {
+    32
+}
+fn default_lease() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_step_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_shards() -> u16 {
+    16
+}
+fn default_runtime() -> RuntimeFlavor {
+    RuntimeFlavor::MultiThread
+}
+fn default_max_claim() -> usize {
+    200
+}
+fn default_max_chain() -> usize {
+    64
+}
+fn default_max_idle() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_poll_initial() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_poll_max() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_poll_payment() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+fn default_retry_base() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_retry_max() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_delivery() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+fn default_install() -> Duration {
+    Duration::from_secs(3 * 3600)
+}
+fn default_payment() -> Duration {
+    Duration::from_secs(72 * 3600)
+}
+fn default_callback_window() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(90 * 24 * 3600)
+}
+
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(s) => s
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        Repr::Many(v) => v,
+    })
+}
+
+fn secrets_string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConfigSecret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Many(Vec<ConfigSecret>),
+        One(ConfigSecret),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::Many(v) => v,
+        Repr::One(s) => s
+            .expose()
+            .split(',')
+            .map(|p| ConfigSecret::from(p.trim()))
+            .filter(|p| !p.expose().is_empty())
+            .collect(),
+    })
+}
+
+impl Config {
+    /// Reads `path` (if any), applies env overrides, validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", p.display())))?,
+            None => String::new(),
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Config::from_toml_with_env(&text, &env)
+    }
+
+    /// Parses TOML text, applying the given `PROVISIONER__…` overrides and `REDIS_URL`.
+    pub fn from_toml_with_env(text: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut root: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::new("config file", e.to_string()))?;
+        for (k, v) in env {
+            if let Some(path) = k.strip_prefix("PROVISIONER__") {
+                let segments: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                set_path(&mut root, &segments, env_value(v))
+                    .map_err(|m| ConfigError::new(k.clone(), m))?;
+            }
+        }
+        let has_url = root
+            .get("redis")
+            .and_then(|r| r.as_table())
+            .is_some_and(|r| r.contains_key("url"));
+        if !has_url {
+            if let Some((_, url)) = env.iter().find(|(k, _)| k == "REDIS_URL") {
+                let redis = root
+                    .entry("redis")
+                    .or_insert_with(|| toml::Value::Table(Default::default()));
+                if let Some(t) = redis.as_table_mut() {
+                    t.insert("url".into(), toml::Value::String(url.clone()));
+                }
+            }
+        }
+        let de = toml::Value::Table(root);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::new(if key == "." { "config".into() } else { key }, e.inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.redis.url.is_empty() {
+            return Err(ConfigError::new(
+                "redis.url",
+                "is required (or set REDIS_URL), e.g. redis://127.0.0.1:6379",
+            ));
+        }
+        for u in &self.redis.url {
+            let parsed = Url::parse(u)
+                .map_err(|e| ConfigError::new("redis.url", format!("`{u}` is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "redis" | "rediss") {
+                return Err(ConfigError::new("redis.url", "must start with redis:// or rediss://"));
+            }
+        }
+        if self.redis.namespace.is_empty()
+            || !self
+                .redis
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(ConfigError::new(
+                "redis.namespace",
+                "must be non-empty letters, digits, '-', '_', '.', ':' (no braces)",
+            ));
+        }
+        let w = &self.worker;
+        if w.concurrency == 0 {
+            return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
+        }
+        if w.shards == 0 || w.shards > 1024 {
+            return Err(ConfigError::new("worker.shards", "must be between 1 and 1024"));
+        }
+        if w.step_timeout.is_zero() {
+            return Err(ConfigError::new("worker.step_timeout", "must be more than 0"));
+        }
+        if w.lease < w.step_timeout + w.step_timeout / 4 {
+            return Err(ConfigError::new(
+                "worker.lease",
+                "must be at least 1.25 × worker.step_timeout, so a step always ends before its lease",
+            ));
+        }
+        if w.max_claim == 0 || w.max_chain == 0 {
+            return Err(ConfigError::new("worker.max_claim", "max_claim and max_chain must be at least 1"));
+        }
+        if self.polling.initial.is_zero() || self.polling.initial > self.polling.max {
+            return Err(ConfigError::new("polling.initial", "must be more than 0 and at most polling.max"));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(ConfigError::new("retry.max_attempts", "must be at least 1"));
+        }
+        if self.retry.base.is_zero() || self.retry.base > self.retry.max {
+            return Err(ConfigError::new("retry.base", "must be more than 0 and at most retry.max"));
+        }
+        match &self.secrets.key {
+            None => {
+                return Err(ConfigError::new(
+                    "secrets.key",
+                    "is required: the base64 of 32 random bytes (e.g. `openssl rand -base64 32`)",
+                ));
+            }
+            Some(k) => {
+                Sealer::from_base64(&k.0).map_err(|e| ConfigError::new("secrets.key", e.to_string()))?;
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            let key = |f: &str| format!("accounts[{i}].{f}");
+            if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(ConfigError::new(key("name"), "must be letters, digits, '-', '_' or '.'"));
+            }
+            if !seen.insert(a.name.clone()) {
+                return Err(ConfigError::new(key("name"), format!("`{}` is used twice", a.name)));
+            }
+            if !matches!(a.base_url.scheme(), "http" | "https") {
+                return Err(ConfigError::new(key("base_url"), "must be an http(s) URL"));
+            }
+            let need = |present: bool, f: &str| {
+                if present {
+                    Ok(())
+                } else {
+                    Err(ConfigError::new(key(f), format!("is required for provider {}", a.provider)))
+                }
+            };
+            match a.provider {
+                ProviderKind::Hostkey => {
+                    need(a.api_key.is_some(), "api_key")?;
+                    need(a.pin.is_some(), "pin")?;
+                }
+                ProviderKind::Klikk => {
+                    if a.token.is_none() && (a.username.is_none() || a.password.is_none()) {
+                        return Err(ConfigError::new(
+                            key("token"),
+                            "is required for provider klikk (or username + password for HTTP Basic)",
+                        ));
+                    }
+                }
+                ProviderKind::Inferno => {
+                    need(a.client_id.is_some(), "client_id")?;
+                    need(a.api_key.is_some(), "api_key")?;
+                }
+                ProviderKind::Idcloudhost => {
+                    need(a.api_key.is_some(), "api_key")?;
+                }
+                ProviderKind::Noop => {}
+            }
+        }
+        for (name, plan) in &self.plans {
+            let Some(account) = self.account(&plan.account) else {
+                return Err(ConfigError::new(
+                    format!("plans.{name}.account"),
+                    format!("no account named `{}`", plan.account),
+                ));
+            };
+            crate::request::check_plan(account.provider, plan).map_err(|e| {
+                ConfigError::new(format!("plans.{name}.{}", e.field), e.message)
+            })?;
+        }
+        Ok(())
+    }
+
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    pub fn sealer(&self) -> Sealer {
+        let key = self.secrets.key.as_ref().expect("validated at load");
+        Sealer::from_base64(&key.0).expect("validated at load")
+    }
+}
+
+/// Env values are TOML when they parse as a TOML value (`32`, `true`, `["a"]`), else strings.
+fn env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (first, rest) = path.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    let next = table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(Default::default()));
+    set_value_path(next, rest, value)
+}
+
+fn set_value_path(node: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+    match node {
+        toml::Value::Table(t) => set_path(t, path, value),
+        toml::Value::Array(items) => {
+            let (first, rest) = path.split_first().ok_or("empty key")?;
+            let idx: usize = first
+                .parse()
+                .map_err(|_| format!("`{first}` is not an index into a list"))?;
+            let item = items
+                .get_mut(idx)
+                .ok_or_else(|| format!("there is no item {idx} in that list"))?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                set_value_path(item, rest, value)
+            }
+        }
+        _ => Err("cannot set a key inside a plain value".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    fn base() -> String {
+        format!(
+            r#"
+[redis]
+url = "redis://127.0.0.1:6379"
+[secrets]
+key = "{KEY}"
+[[accounts]]
+name = "hk"
+provider = "hostkey"
+base_url = "https://invapi.hostkey.com"
+api_key = "k"
+pin = "1234"
+"#
+        )
+    }
+
+    #[test]
+    fn env_overrides_win_and_are_typed() {
+        let env = vec![
+            ("PROVISIONER__WORKER__CONCURRENCY".into(), "7".into()),
+            ("PROVISIONER__WORKER__LEASE".into(), "90s".into()),
+            ("PROVISIONER__ACCOUNTS__0__PIN".into(), "9999".into()),
+        ];
+        let c = Config::from_toml_with_env(&base(), &env).unwrap();
+        assert_eq!(c.worker.concurrency, 7);
+        assert_eq!(c.worker.lease, Duration::from_secs(90));
+        assert_eq!(c.accounts[0].pin.as_ref().unwrap().expose(), "9999");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = Config::from_toml_with_env(&base(), &[("PROVISIONER__WORKER__LEASE".into(), "10s".into())])
+            .unwrap_err();
+        assert_eq!(e.key, "worker.lease");
+        let e = Config::from_toml_with_env(&base(), &[("PROVISIONER__WORKER__SHARDS".into(), "\"x\"".into())])
+            .unwrap_err();
+        assert_eq!(e.key, "worker.shards");
+        let e = Config::from_toml_with_env(&base().replace("pin = \"1234\"", ""), &[]).unwrap_err();
+        assert_eq!(e.key, "accounts[0].pin");
+        let e = Config::from_toml_with_env(&base().replace(KEY, "c2hvcnQ="), &[]).unwrap_err();
+        assert_eq!(e.key, "secrets.key");
+    }
+
+    #[test]
+    fn redis_url_falls_back_to_env_and_accepts_a_seed_list() {
+        let text = base().replace("url = \"redis://127.0.0.1:6379\"", "");
+        let c = Config::from_toml_with_env(&text, &[("REDIS_URL".into(), "redis://10.0.0.1:6379".into())]).unwrap();
+        assert_eq!(c.redis.url, vec!["redis://10.0.0.1:6379"]);
+        assert!(!c.redis.is_cluster());
+        let c = Config::from_toml_with_env(
+            &text,
+            &[("PROVISIONER__REDIS__URL".into(), "redis://a:7000,redis://b:7001".into())],
+        )
+        .unwrap();
+        assert!(c.redis.is_cluster());
+    }
+
+    #[test]
+    fn secrets_come_from_env_or_file() {
+        // SAFETY of the test: the variable name is unique to this test.
+        let dir = std::env::temp_dir().join(format!("prov-secret-{}", std::process::id()));
+        std::fs::write(&dir, "from-file\n").unwrap();
+        let text = base().replace(
+            "api_key = \"k\"",
+            &format!("api_key = {{ file = \"{}\" }}", dir.display()),
+        );
+        let c = Config::from_toml_with_env(&text, &[]).unwrap();
+        assert_eq!(c.accounts[0].api_key.as_ref().unwrap().expose(), "from-file");
+        assert!(!format!("{c:?}").contains("from-file"));
+        std::fs::remove_file(dir).ok();
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(RateLimit::parse("10/s").unwrap().per_second, 10.0);
+        assert_eq!(RateLimit::parse("300/m").unwrap().per_second, 5.0);
+        assert!(RateLimit::parse("ten/s").is_none());
+    }
+}

@@ -1,0 +1,27 @@
+//! Provisioner's shared crate: what the api and the worker agree on.
+//!
+//! - [`config`]: the typed configuration, loaded from TOML and env, validated once.
+//! - [`request`]: job requests parsed at the API boundary (`JobRequest::parse`).
+//! - [`plan`]: which named steps a job runs, per provider and kind.
+//! - [`job`]: the job record in Redis and the job JSON the API shows.
+//! - [`store`]: keys, Lua scripts and commands on Redis: enqueue, claim, commit, signal.
+//! - [`secret`]: encryption of secrets at rest and secret values in the config.
+//!
+//! The api and the worker never call each other; they meet only in Redis, through
+//! [`store`].
+
+pub mod config;
+pub mod job;
+pub mod plan;
+pub mod provider;
+pub mod request;
+pub mod secret;
+pub mod store;
+pub mod time;
+
+pub use config::Config;
+pub use job::{Job, JobState, JobView};
+pub use provider::ProviderKind;
+pub use request::{JobKind, JobRequest};
+pub use store::Store;
+pub use time::Millis;

@@ -1,0 +1,255 @@
+//! Step plans: which steps a job runs, per provider and kind (DESIGN.md, "Provider plans").
+//!
+//! The plan is data: the API stores the list of step names in the job record at
+//! enqueue, and the worker looks each name up here and in its provider module. Steps
+//! are named, never numbered, so a deploy that adds a step never sends jobs in flight
+//! to the wrong one.
+
+use crate::provider::ProviderKind;
+use crate::request::{JobKind, JobRequest, Order};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The `[deadlines]` span a waiting step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Span {
+    /// Order placed → server delivered.
+    Delivery,
+    /// PXE armed → install reports OK.
+    Install,
+    /// Waiting for an invoice to be paid outside.
+    Payment,
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Span::Delivery => "delivery",
+            Span::Install => "install",
+            Span::Payment => "payment",
+        })
+    }
+}
+
+/// How the engine treats a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// An ordinary provider call or poll; safe to repeat.
+    Action,
+    /// Moves money or creates a billable thing: intent before the call, reconcile
+    /// before any retry, `needs_attention` when the outcome cannot be known.
+    Money,
+    /// Runs even after a failure or a cancel, once PXE is armed (boot disk, clear PXE).
+    Finalizer,
+    /// Runs only when a job is cancelled after it created something (cancel the order).
+    Compensation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepDef {
+    pub name: &'static str,
+    pub role: Role,
+    pub span: Option<Span>,
+    /// Sending this step's call may leave the server booting into the installer, so
+    /// the finalizers must run from here on, whatever happens.
+    pub arms_pxe: bool,
+}
+
+const fn step(name: &'static str, role: Role, span: Option<Span>) -> StepDef {
+    StepDef {
+        name,
+        role,
+        span,
+        arms_pxe: false,
+    }
+}
+
+const fn arming(name: &'static str, span: Span) -> StepDef {
+    StepDef {
+        name,
+        role: Role::Action,
+        span: Some(span),
+        arms_pxe: true,
+    }
+}
+
+use Role::{Action, Compensation, Finalizer, Money};
+use Span::{Delivery, Install, Payment};
+
+/// HOSTKEY invapi (seed 002).
+const HOSTKEY: &[StepDef] = &[
+    step("order", Money, Some(Delivery)),
+    step("pay", Money, Some(Payment)),
+    step("await_delivery", Action, Some(Delivery)),
+    step("reinstall_key", Action, Some(Install)),
+    arming("create_pxe", Install),
+    arming("boot_pxe", Install),
+    step("reboot", Action, Some(Install)),
+    step("await_install", Action, Some(Install)),
+    step("boot_disk", Finalizer, Some(Install)),
+    step("clear_pxe", Finalizer, Some(Install)),
+    step("collect", Action, Some(Delivery)),
+    step("cancel_service", Action, None),
+    step("compensate_cancel", Compensation, None),
+];
+
+/// Klikk (seeds 000, 001).
+const KLIKK: &[StepDef] = &[
+    step("order", Money, Some(Delivery)),
+    step("await_payment", Action, Some(Payment)),
+    step("await_delivery", Action, Some(Delivery)),
+    step("collect", Action, Some(Delivery)),
+    step("cancel_order", Action, None),
+    step("compensate_cancel", Compensation, None),
+];
+
+/// Inferno (seed 003).
+const INFERNO: &[StepDef] = &[
+    step("ssh_keys", Action, None),
+    step("order", Money, Some(Delivery)),
+    step("await_payment", Action, Some(Payment)),
+    step("check_install", Action, Some(Install)),
+    step("install", Action, Some(Install)),
+    step("await_active", Action, Some(Install)),
+    step("cancel_order", Action, None),
+    step("compensate_cancel", Compensation, None),
+];
+
+/// IDCloudHost (seed 004).
+const IDCLOUDHOST: &[StepDef] = &[
+    step("create_vm", Money, Some(Delivery)),
+    step("pay", Money, Some(Payment)),
+    step("await_running", Action, Some(Delivery)),
+    step("reinstall", Action, Some(Install)),
+    step("await_reinstall", Action, Some(Install)),
+    step("delete_vm", Action, None),
+    step("compensate_cancel", Compensation, None),
+];
+
+const NOOP_STEP: StepDef = step("noop", Action, Some(Delivery));
+
+fn table(provider: ProviderKind) -> &'static [StepDef] {
+    match provider {
+        ProviderKind::Hostkey => HOSTKEY,
+        ProviderKind::Klikk => KLIKK,
+        ProviderKind::Inferno => INFERNO,
+        ProviderKind::Idcloudhost => IDCLOUDHOST,
+        ProviderKind::Noop => std::slice::from_ref(&NOOP_STEP),
+    }
+}
+
+/// The definition of a named step of a provider.
+pub fn step_def(provider: ProviderKind, name: &str) -> Option<&'static StepDef> {
+    if provider == ProviderKind::Noop {
+        return name.starts_with("noop").then_some(&NOOP_STEP);
+    }
+    table(provider).iter().find(|d| d.name == name)
+}
+
+/// The step names a job runs, in order.
+pub fn plan(req: &JobRequest) -> Vec<String> {
+    let names: Vec<&str> = match (req.provider, req.kind) {
+        (ProviderKind::Hostkey, JobKind::Provision) if req.reinstall.is_some() => vec![
+            "order",
+            "pay",
+            "await_delivery",
+            "reinstall_key",
+            "create_pxe",
+            "boot_pxe",
+            "reboot",
+            "await_install",
+            "boot_disk",
+            "clear_pxe",
+            "collect",
+        ],
+        (ProviderKind::Hostkey, JobKind::Provision) => vec!["order", "pay", "await_delivery", "collect"],
+        (ProviderKind::Hostkey, JobKind::Reinstall) => vec![
+            "reinstall_key",
+            "create_pxe",
+            "boot_pxe",
+            "reboot",
+            "await_install",
+            "boot_disk",
+            "clear_pxe",
+            "collect",
+        ],
+        (ProviderKind::Hostkey, JobKind::Deprovision) => vec!["cancel_service"],
+        (ProviderKind::Klikk, JobKind::Provision) => vec!["order", "await_payment", "await_delivery", "collect"],
+        (ProviderKind::Klikk, JobKind::Reinstall) => vec![],
+        (ProviderKind::Klikk, JobKind::Deprovision) => vec!["cancel_order"],
+        (ProviderKind::Inferno, JobKind::Provision) => vec![
+            "ssh_keys",
+            "order",
+            "await_payment",
+            "check_install",
+            "install",
+            "await_active",
+        ],
+        (ProviderKind::Inferno, JobKind::Reinstall) => vec!["ssh_keys", "check_install", "install", "await_active"],
+        (ProviderKind::Inferno, JobKind::Deprovision) => vec!["cancel_order"],
+        (ProviderKind::Idcloudhost, JobKind::Provision) => vec!["create_vm", "pay", "await_running"],
+        (ProviderKind::Idcloudhost, JobKind::Reinstall) => vec!["reinstall", "await_reinstall"],
+        (ProviderKind::Idcloudhost, JobKind::Deprovision) => vec!["delete_vm"],
+        (ProviderKind::Noop, _) => {
+            let n = match &req.order {
+                Some(Order::Noop(o)) => o.steps,
+                _ => 1,
+            };
+            return (1..=n).map(|i| format!("noop_{i}")).collect();
+        }
+    };
+    names.into_iter().map(str::to_owned).collect()
+}
+
+/// Steps appended when a job is cancelled after it created something upstream.
+pub fn compensation(req: &JobRequest) -> Vec<String> {
+    match (req.provider, req.kind) {
+        (ProviderKind::Noop, _) | (_, JobKind::Reinstall) | (_, JobKind::Deprovision) => vec![],
+        (_, JobKind::Provision) => vec!["compensate_cancel".to_owned()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_planned_step_is_defined() {
+        for provider in [
+            ProviderKind::Hostkey,
+            ProviderKind::Klikk,
+            ProviderKind::Inferno,
+            ProviderKind::Idcloudhost,
+        ] {
+            for kind in [JobKind::Provision, JobKind::Reinstall, JobKind::Deprovision] {
+                for reinstall in [false, true] {
+                    let req = JobRequest {
+                        kind,
+                        account: "a".into(),
+                        provider,
+                        reference: None,
+                        hostname: None,
+                        server_id: None,
+                        order: None,
+                        reinstall: reinstall.then_some(crate::request::Reinstall::Hostkey { os_id: 1 }),
+                        root_password: None,
+                        ssh_keys: vec![],
+                        post_install_script: None,
+                        callback_url: None,
+                    };
+                    for name in plan(&req).iter().chain(compensation(&req).iter()) {
+                        assert!(step_def(provider, name).is_some(), "{provider} {name}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pxe_plans_put_the_finalizers_after_the_arming_steps() {
+        let pos = |n: &str| HOSTKEY.iter().position(|d| d.name == n).unwrap();
+        assert!(pos("create_pxe") < pos("boot_disk"));
+        assert!(HOSTKEY.iter().filter(|d| d.role == Finalizer).count() == 2);
+    }
+}

@@ -1,0 +1,200 @@
+//! Secrets: encryption at rest and the secret forms the config accepts.
+//!
+//! Secrets in a job (root password, post-install script, passwords a provider returns)
+//! are sealed with XChaCha20-Poly1305 before they reach Redis, with the job id as
+//! associated data so that a sealed value copied into another job does not open.
+//! In memory they are `SecretString`s, which print as `[REDACTED]`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+const SEALED_PREFIX: &str = "xc1:";
+
+/// A secret encrypted for one job. Safe to store and to log (it prints redacted anyway).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealed([REDACTED])")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("must be the base64 of exactly 32 bytes")]
+    BadKey,
+    #[error("sealed value is malformed")]
+    Malformed,
+    #[error("sealed value does not open with this key (wrong `secrets.key`, or copied from another job)")]
+    WrongKey,
+}
+
+/// Seals and opens job secrets with the deployment's `[secrets] key`.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealer([REDACTED])")
+    }
+}
+
+impl Sealer {
+    pub fn from_base64(key: &SecretString) -> Result<Self, SecretError> {
+        let bytes = B64
+            .decode(key.expose_secret().trim())
+            .map_err(|_| SecretError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(SecretError::BadKey);
+        }
+        Ok(Sealer {
+            cipher: XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SecretError::BadKey)?,
+        })
+    }
+
+    /// A fresh random key as base64, for the sandbox and tests.
+    pub fn generate_key() -> SecretString {
+        let mut k = [0u8; 32];
+        rand::rng().fill_bytes(&mut k);
+        SecretString::from(B64.encode(k))
+    }
+
+    pub fn seal(&self, plaintext: &str, job_id: &str) -> Sealed {
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: job_id.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory input");
+        let mut out = Vec::with_capacity(24 + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Sealed(format!("{SEALED_PREFIX}{}", B64.encode(out)))
+    }
+
+    pub fn open(&self, sealed: &Sealed, job_id: &str) -> Result<SecretString, SecretError> {
+        let raw = sealed
+            .0
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or(SecretError::Malformed)?;
+        let bytes = B64.decode(raw).map_err(|_| SecretError::Malformed)?;
+        if bytes.len() < 24 + 16 {
+            return Err(SecretError::Malformed);
+        }
+        let (nonce, ct) = bytes.split_at(24);
+        let pt = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: job_id.as_bytes(),
+                },
+            )
+            .map_err(|_| SecretError::WrongKey)?;
+        String::from_utf8(pt)
+            .map(SecretString::from)
+            .map_err(|_| SecretError::Malformed)
+    }
+}
+
+/// A secret in the config file: a literal string, `{ env = "NAME" }` or
+/// `{ file = "/run/secrets/name" }`, so that secrets never have to sit in the file.
+#[derive(Clone)]
+pub struct ConfigSecret(pub SecretString);
+
+impl fmt::Debug for ConfigSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl ConfigSecret {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<&str> for ConfigSecret {
+    fn from(s: &str) -> Self {
+        ConfigSecret(SecretString::from(s.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Literal(String),
+            Number(i64),
+            Ref(SecretRef),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct SecretRef {
+            env: Option<String>,
+            file: Option<String>,
+        }
+        match Repr::deserialize(d).map_err(|_| {
+            D::Error::custom("expected a string, { env = \"NAME\" } or { file = \"PATH\" }")
+        })? {
+            Repr::Literal(s) => Ok(ConfigSecret(SecretString::from(s))),
+            Repr::Number(n) => Ok(ConfigSecret(SecretString::from(n.to_string()))),
+            Repr::Ref(SecretRef {
+                env: Some(name),
+                file: None,
+            }) => std::env::var(&name)
+                .map(|v| ConfigSecret(SecretString::from(v)))
+                .map_err(|_| D::Error::custom(format!("environment variable {name} is not set"))),
+            Repr::Ref(SecretRef {
+                env: None,
+                file: Some(path),
+            }) => std::fs::read_to_string(&path)
+                .map(|v| ConfigSecret(SecretString::from(v.trim_end_matches(['\n', '\r']).to_owned())))
+                .map_err(|e| D::Error::custom(format!("cannot read secret file {path}: {e}"))),
+            Repr::Ref(_) => Err(D::Error::custom(
+                "give exactly one of { env = \"NAME\" } or { file = \"PATH\" }",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_value_opens_only_for_its_job() {
+        let sealer = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        let sealed = sealer.seal("S3cure!pass", "job-1");
+        assert!(!format!("{sealed:?}").contains("S3cure"));
+        assert!(!serde_json::to_string(&sealed).unwrap().contains("S3cure"));
+        assert_eq!(sealer.open(&sealed, "job-1").unwrap().expose_secret(), "S3cure!pass");
+        assert!(matches!(sealer.open(&sealed, "job-2"), Err(SecretError::WrongKey)));
+        let other = Sealer::from_base64(&Sealer::generate_key()).unwrap();
+        assert!(matches!(other.open(&sealed, "job-1"), Err(SecretError::WrongKey)));
+    }
+
+    #[test]
+    fn key_must_be_32_bytes() {
+        assert!(Sealer::from_base64(&SecretString::from("c2hvcnQ=")).is_err());
+    }
+}

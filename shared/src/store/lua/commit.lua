@@ -1,0 +1,49 @@
+-- Write a job's new run state if the caller still holds it (compare-and-set on the
+-- version), and re-schedule it, in one step.
+-- KEYS[1] job hash, KEYS[2] the shard's due set
+-- ARGV[1] job id, ARGV[2] expected version, ARGV[3] run JSON, ARGV[4] state,
+-- ARGV[5] mode: keep (hold on: due at now + lease) | at (due at now + ms) |
+--               park (off the schedule: needs_attention) | done (terminal)
+-- ARGV[6] ms: the lease (keep), the delay (at), the retention (done; 0 = forever)
+-- ARGV[7] pokes seen, ARGV[8] cancel seen (0/1), ARGV[9] wake channel, ARGV[10] shard
+-- Returns {-1} when the version moved on (lease lost), else {v, now, pokes, cancel}.
+local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc')
+if not f[1] or f[1] ~= ARGV[2] then
+  return {-1}
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local v = tonumber(f[1]) + 1
+local pokes = f[2] or '0'
+local cancel = f[3] or '0'
+local mode = ARGV[5]
+local ms = tonumber(ARGV[6])
+if mode == 'keep' then
+  redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', now + ms)
+  redis.call('ZADD', KEYS[2], now + ms, ARGV[1])
+elseif mode == 'at' then
+  local due = now + ms
+  -- a signal that arrived while the job was held takes effect now
+  if pokes ~= ARGV[7] or cancel ~= ARGV[8] then
+    due = now
+  end
+  redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', 0)
+  redis.call('ZADD', KEYS[2], due, ARGV[1])
+  if due <= now then
+    redis.call('PUBLISH', ARGV[9], ARGV[10])
+  end
+elseif mode == 'park' then
+  redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', 0)
+  if cancel ~= ARGV[8] then
+    redis.call('ZADD', KEYS[2], now, ARGV[1])
+  else
+    redis.call('ZREM', KEYS[2], ARGV[1])
+  end
+else
+  redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', 0)
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  if ms > 0 then
+    redis.call('PEXPIRE', KEYS[1], ms)
+  end
+end
+return {v, now, pokes, cancel}

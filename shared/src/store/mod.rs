@@ -1,0 +1,584 @@
+//! The Redis store: the job record, the sharded due-set and the scripts that move
+//! jobs between them. Nothing outside this module builds a key or runs a command on
+//! the engine's keys (STYLE.md, "Redis in one room").
+//!
+//! Protocol, in short (ARCHITECTURE.md has the whole story):
+//! - `enqueue` writes the record and makes it due now, in one script.
+//! - `claim` leases due jobs of one shard (re-score to now + lease, bump the version).
+//! - `commit` writes a new run state only if the version is still the one the caller
+//!   holds, and re-schedules or removes the job, in one script.
+//! - `signal` records a cancel or a poke; a job nobody holds is made due at once.
+
+mod conn;
+mod keys;
+
+pub use conn::RedisConn;
+pub use keys::Keys;
+
+use crate::config::RedisConfig;
+use crate::job::{Job, JobSpec, JobState, RunState, Signals};
+use crate::time::Millis;
+use futures::StreamExt;
+use redis::{AsyncCommands, Script, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("job record {id} is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error(
+        "this Redis namespace was set up with {stored} shards but the config says {configured}; \
+         set worker.shards = {stored} (changing the shard count needs a migration)"
+    )]
+    ShardMismatch { stored: u16, configured: u16 },
+}
+
+impl StoreError {
+    /// A connection-level problem worth a backoff and another try.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => {
+                e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+                    || e.is_cluster_error()
+            }
+            _ => false,
+        }
+    }
+}
+
+struct Scripts {
+    enqueue: Script,
+    claim: Script,
+    commit: Script,
+    signal: Script,
+    cas: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            enqueue: Script::new(include_str!("lua/enqueue.lua")),
+            claim: Script::new(include_str!("lua/claim.lua")),
+            commit: Script::new(include_str!("lua/commit.lua")),
+            signal: Script::new(include_str!("lua/signal.lua")),
+            cas: Script::new(include_str!("lua/cas.lua")),
+        }
+    }
+}
+
+/// A handle on the store; cheap to clone (one multiplexed connection underneath).
+#[derive(Clone)]
+pub struct Store {
+    conn: RedisConn,
+    pubsub_client: redis::Client,
+    keys: Keys,
+    scripts: Arc<Scripts>,
+    /// Redis time minus local time, in ms, refreshed by every script reply.
+    clock_offset: Arc<AtomicI64>,
+}
+
+/// A job leased by `claim`, with its raw record.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub version: u64,
+    pub spec_json: String,
+    pub run_json: String,
+    pub signals: Signals,
+}
+
+impl ClaimedJob {
+    pub fn decode(&self) -> Result<Job, StoreError> {
+        decode_job(&self.id, self.version, &self.spec_json, &self.run_json, self.signals)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimBatch {
+    pub now: Millis,
+    pub jobs: Vec<ClaimedJob>,
+    /// The earliest score left in the shard (leases included), if any.
+    pub next_due: Option<Millis>,
+}
+
+/// How a commit re-schedules the job.
+#[derive(Debug, Clone, Copy)]
+pub enum Schedule {
+    /// The worker goes on with the job: due again only when the lease runs out.
+    Keep { lease: Duration },
+    /// Due after this delay (0 = now); the job is released.
+    After(Duration),
+    /// Off the schedule until an operator acts (`needs_attention`).
+    Park,
+    /// Terminal: off the schedule, the record expires after `retention` (0 = never).
+    Finish { retention: Duration },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Commit<'a> {
+    pub id: &'a str,
+    pub version: u64,
+    pub run_json: &'a str,
+    pub state: JobState,
+    pub schedule: Schedule,
+    pub pokes_seen: u64,
+    pub cancel_seen: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed { version: u64, now: Millis, signals: Signals },
+    /// Someone else holds the job now (the lease ran out and it was claimed again).
+    Lost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    Cancel,
+    Poke,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalOutcome {
+    NotFound,
+    Finished(JobState),
+    /// A poke on a `needs_attention` job: it has to be resolved instead.
+    Parked,
+    Recorded { held: bool },
+}
+
+/// A raw (not yet decoded) job record.
+#[derive(Debug, Clone)]
+pub struct RawJob {
+    pub id: String,
+    pub version: u64,
+    pub spec_json: String,
+    pub run_json: String,
+    pub signals: Signals,
+}
+
+impl RawJob {
+    pub fn decode(&self) -> Result<Job, StoreError> {
+        decode_job(&self.id, self.version, &self.spec_json, &self.run_json, self.signals)
+    }
+}
+
+fn decode_job(id: &str, version: u64, spec: &str, run: &str, signals: Signals) -> Result<Job, StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+        id: id.to_owned(),
+        reason: e.to_string(),
+    };
+    Ok(Job {
+        spec: serde_json::from_str::<JobSpec>(spec).map_err(corrupt)?,
+        run: serde_json::from_str::<RunState>(run).map_err(corrupt)?,
+        version,
+        signals,
+    })
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Value::SimpleString(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn unexpected(what: &str) -> StoreError {
+    StoreError::Redis(redis::RedisError::from((
+        redis::ErrorKind::UnexpectedReturnType,
+        "unexpected script reply",
+        what.to_owned(),
+    )))
+}
+
+impl Store {
+    /// Connects and checks that this namespace's shard count matches the config.
+    pub async fn connect(cfg: &RedisConfig, shards: u16) -> Result<Store, StoreError> {
+        let (conn, pubsub_client) = conn::connect(cfg).await?;
+        let store = Store {
+            conn,
+            pubsub_client,
+            keys: Keys::new(&cfg.namespace, shards),
+            scripts: Arc::new(Scripts::new()),
+            clock_offset: Arc::new(AtomicI64::new(0)),
+        };
+        store.check_layout().await?;
+        store.time().await?;
+        Ok(store)
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A connection for modules that keep their own single keys (rate limits, tokens).
+    pub fn connection(&self) -> RedisConn {
+        self.conn.clone()
+    }
+
+    async fn check_layout(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let meta = self.keys.meta();
+        let configured = self.keys.shards();
+        let _: bool = c.hset_nx(&meta, "shards", configured).await?;
+        let stored: u16 = c.hget(&meta, "shards").await?;
+        if stored != configured {
+            return Err(StoreError::ShardMismatch { stored, configured });
+        }
+        Ok(())
+    }
+
+    fn note_time(&self, now_ms: i64) {
+        let local = Millis::now_local().0 as i64;
+        self.clock_offset.store(now_ms - local, Ordering::Relaxed);
+    }
+
+    /// Redis time, asked now.
+    pub async fn time(&self) -> Result<Millis, StoreError> {
+        let mut c = self.conn.clone();
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await?;
+        let now = secs * 1000 + micros / 1000;
+        self.note_time(now as i64);
+        Ok(Millis(now))
+    }
+
+    /// Redis time as last seen, advanced by the local clock: for timestamps that only
+    /// label things (created_at, started_at), never for leases.
+    pub fn clock(&self) -> Millis {
+        let local = Millis::now_local().0 as i64;
+        Millis((local + self.clock_offset.load(Ordering::Relaxed)).max(0) as u64)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// Writes a new job and makes it due now. Returns false when the id exists.
+    pub async fn enqueue(&self, spec: &JobSpec, run: &RunState) -> Result<bool, StoreError> {
+        let id = &spec.id;
+        let shard = self.keys.shard_of(id);
+        let spec_json = serde_json::to_string(spec).expect("job spec serialises");
+        let run_json = serde_json::to_string(run).expect("run state serialises");
+        let mut c = self.conn.clone();
+        let now: i64 = self
+            .scripts
+            .enqueue
+            .key(self.keys.job(id))
+            .key(self.keys.due(shard))
+            .arg(id)
+            .arg(spec_json)
+            .arg(run_json)
+            .arg(run.state.as_str())
+            .arg(self.keys.wake_channel())
+            .arg(shard)
+            .invoke_async(&mut c)
+            .await?;
+        if now == 0 {
+            return Ok(false);
+        }
+        self.note_time(now);
+        // Indexes for listing; a crash here leaves a job that runs but is not listed
+        // until an operator looks it up by id, which is the safe side.
+        let created = 0.0_f64;
+        let req = &spec.request;
+        let mut writes = vec![(self.keys.index_all(), id.clone())];
+        writes.push((self.keys.index_account(&req.account), id.clone()));
+        if let Some(r) = &req.reference {
+            writes.push((self.keys.index_reference(r), id.clone()));
+        }
+        let futs = writes.into_iter().map(|(key, member)| {
+            let mut c = self.conn.clone();
+            async move { c.zadd::<_, _, _, ()>(key, member, created).await }
+        });
+        for r in futures::future::join_all(futs).await {
+            r?;
+        }
+        Ok(true)
+    }
+
+    /// Leases up to `limit` due jobs of one shard.
+    pub async fn claim(&self, shard: u16, limit: usize, lease: Duration) -> Result<ClaimBatch, StoreError> {
+        let mut c = self.conn.clone();
+        let reply: Vec<Value> = self
+            .scripts
+            .claim
+            .key(self.keys.due(shard))
+            .arg(limit)
+            .arg(lease.as_millis() as u64)
+            .arg(self.keys.job_prefix(shard))
+            .invoke_async(&mut c)
+            .await?;
+        let now = reply.first().and_then(int).ok_or_else(|| unexpected("claim: now"))?;
+        self.note_time(now);
+        let next_due = reply
+            .get(1)
+            .and_then(text)
+            .and_then(|s| s.parse::<f64>().ok())
+            .map(|f| Millis(f as u64));
+        let mut jobs = Vec::with_capacity((reply.len() - 2) / 6);
+        for chunk in reply[2..].chunks_exact(6) {
+            let id = text(&chunk[0]).ok_or_else(|| unexpected("claim: id"))?;
+            jobs.push(ClaimedJob {
+                version: int(&chunk[1]).ok_or_else(|| unexpected("claim: version"))? as u64,
+                spec_json: text(&chunk[2]).ok_or_else(|| unexpected("claim: spec"))?,
+                run_json: text(&chunk[3]).ok_or_else(|| unexpected("claim: run"))?,
+                signals: Signals {
+                    cancel: int(&chunk[4]).unwrap_or(0) != 0,
+                    pokes: int(&chunk[5]).unwrap_or(0) as u64,
+                },
+                id,
+            });
+        }
+        Ok(ClaimBatch {
+            now: Millis(now as u64),
+            jobs,
+            next_due,
+        })
+    }
+
+    /// Writes a job's run state if `version` is still current, and re-schedules it.
+    pub async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let shard = self.keys.shard_of(commit.id);
+        let (mode, ms) = match commit.schedule {
+            Schedule::Keep { lease } => ("keep", lease.as_millis() as u64),
+            Schedule::After(d) => ("at", d.as_millis() as u64),
+            Schedule::Park => ("park", 0),
+            Schedule::Finish { retention } => ("done", retention.as_millis() as u64),
+        };
+        let mut c = self.conn.clone();
+        let reply: Vec<Value> = self
+            .scripts
+            .commit
+            .key(self.keys.job(commit.id))
+            .key(self.keys.due(shard))
+            .arg(commit.id)
+            .arg(commit.version)
+            .arg(commit.run_json)
+            .arg(commit.state.as_str())
+            .arg(mode)
+            .arg(ms)
+            .arg(commit.pokes_seen)
+            .arg(u8::from(commit.cancel_seen))
+            .arg(self.keys.wake_channel())
+            .arg(shard)
+            .invoke_async(&mut c)
+            .await?;
+        let version = reply.first().and_then(int).ok_or_else(|| unexpected("commit"))?;
+        if version < 0 {
+            return Ok(CommitOutcome::Lost);
+        }
+        let now = reply.get(1).and_then(int).ok_or_else(|| unexpected("commit: now"))?;
+        self.note_time(now);
+        Ok(CommitOutcome::Committed {
+            version: version as u64,
+            now: Millis(now as u64),
+            signals: Signals {
+                pokes: reply.get(2).and_then(int).unwrap_or(0) as u64,
+                cancel: reply.get(3).and_then(int).unwrap_or(0) != 0,
+            },
+        })
+    }
+
+    /// Records a signal; a job nobody holds is made due now.
+    pub async fn signal(&self, id: &str, kind: SignalKind) -> Result<SignalOutcome, StoreError> {
+        let shard = self.keys.shard_of(id);
+        let mut c = self.conn.clone();
+        let reply: Vec<Value> = self
+            .scripts
+            .signal
+            .key(self.keys.job(id))
+            .key(self.keys.due(shard))
+            .arg(id)
+            .arg(match kind {
+                SignalKind::Cancel => "cancel",
+                SignalKind::Poke => "poke",
+            })
+            .arg(self.keys.wake_channel())
+            .arg(shard)
+            .invoke_async(&mut c)
+            .await?;
+        let code = reply.first().and_then(int).ok_or_else(|| unexpected("signal"))?;
+        let state = reply.get(1).and_then(text).and_then(|s| JobState::parse(&s));
+        Ok(match code {
+            0 => SignalOutcome::NotFound,
+            -1 => SignalOutcome::Finished(state.unwrap_or(JobState::Failed)),
+            -2 => SignalOutcome::Parked,
+            _ => SignalOutcome::Recorded {
+                held: reply.get(2).and_then(int).unwrap_or(0) == 1,
+            },
+        })
+    }
+
+    /// Reads one job's record.
+    pub async fn load(&self, id: &str) -> Result<Option<RawJob>, StoreError> {
+        let mut c = self.conn.clone();
+        let f: (Option<u64>, Option<String>, Option<String>, Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.keys.job(id))
+            .arg(&["v", "req", "run", "sc", "sp"])
+            .query_async(&mut c)
+            .await?;
+        match f {
+            (Some(version), Some(spec_json), Some(run_json), sc, sp) => Ok(Some(RawJob {
+                id: id.to_owned(),
+                version,
+                spec_json,
+                run_json,
+                signals: Signals {
+                    cancel: sc.unwrap_or(0) != 0,
+                    pokes: sp.unwrap_or(0),
+                },
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Reads several jobs at once (missing ones are `None`).
+    pub async fn load_many(&self, ids: &[String]) -> Result<Vec<Option<RawJob>>, StoreError> {
+        let futs = ids.iter().map(|id| self.load(id));
+        futures::future::join_all(futs).await.into_iter().collect()
+    }
+
+    /// The state of a job, cheaply (no record decode).
+    pub async fn state_of(&self, id: &str) -> Result<Option<JobState>, StoreError> {
+        let mut c = self.conn.clone();
+        let st: Option<String> = c.hget(self.keys.job(id), "st").await?;
+        Ok(st.and_then(|s| JobState::parse(&s)))
+    }
+
+    /// The earliest score of each shard (leases included), for an idle worker's sleep.
+    pub async fn earliest(&self, shards: &[u16]) -> Result<Vec<Option<Millis>>, StoreError> {
+        let futs = shards.iter().map(|&s| {
+            let mut c = self.conn.clone();
+            let key = self.keys.due(s);
+            async move {
+                let r: Vec<(String, f64)> = c.zrange_withscores(key, 0, 0).await?;
+                Ok::<_, StoreError>(r.first().map(|(_, score)| Millis(*score as u64)))
+            }
+        });
+        futures::future::join_all(futs).await.into_iter().collect()
+    }
+
+    /// Job ids of an index, newest first, strictly older than `before` (a job id).
+    pub async fn index_page(
+        &self,
+        index: &str,
+        before: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut c = self.conn.clone();
+        let max = match before {
+            Some(id) => format!("({id}"),
+            None => "+".to_owned(),
+        };
+        let ids: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+            .arg(index)
+            .arg(max)
+            .arg("-")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(count)
+            .query_async(&mut c)
+            .await?;
+        Ok(ids)
+    }
+
+    /// Drops index entries whose records have expired.
+    pub async fn forget_in_index(&self, index: &str, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut c = self.conn.clone();
+        let _: i64 = c.zrem(index, ids).await?;
+        Ok(())
+    }
+
+    /// `SET key value NX PX ttl`; on a clash returns what the key holds.
+    pub async fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        let opts = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::PX(ttl.as_millis().max(1) as u64));
+        let set: Option<String> = c.set_options(key, value, opts.clone()).await?;
+        if set.is_some() {
+            return Ok(None);
+        }
+        let existing: Option<String> = c.get(key).await?;
+        match existing {
+            Some(v) => Ok(Some(v)),
+            // it expired between the two commands: try once more
+            None => {
+                let set: Option<String> = c.set_options(key, value, opts).await?;
+                Ok(if set.is_some() { None } else { c.get(key).await? })
+            }
+        }
+    }
+
+    /// Replaces `key`'s value only if it still equals `expected`.
+    pub async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let replaced: i64 = self
+            .scripts
+            .cas
+            .key(key)
+            .arg(expected)
+            .arg(value)
+            .arg(ttl.map_or(0, |t| t.as_millis().max(1) as u64))
+            .invoke_async(&mut c)
+            .await?;
+        Ok(replaced == 1)
+    }
+
+    pub async fn get_string(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let mut c = self.conn.clone();
+        Ok(c.get(key).await?)
+    }
+
+    pub async fn set_string(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        match ttl {
+            Some(t) => c.pset_ex::<_, _, ()>(key, value, t.as_millis().max(1) as u64).await?,
+            None => c.set::<_, _, ()>(key, value).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        c.del::<_, ()>(key).await?;
+        Ok(())
+    }
+
+    /// Wake-ups: the number of a shard that has a job due now. The stream ends when
+    /// the pub/sub connection drops; callers subscribe again.
+    pub async fn wake_stream(&self) -> Result<futures::stream::BoxStream<'static, u16>, StoreError> {
+        let mut pubsub = self.pubsub_client.get_async_pubsub().await?;
+        pubsub.subscribe(self.keys.wake_channel()).await?;
+        Ok(pubsub
+            .into_on_message()
+            .filter_map(|m| async move { m.get_payload::<u16>().ok() })
+            .boxed())
+    }
+}
