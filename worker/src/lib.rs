@@ -1,1 +1,168 @@
+//! Provisioner's worker: advances jobs one step at a time.
+//!
+//! - [`engine`]: `Engine::drive` runs a leased job's steps; [`engine::transition`] holds
+//!   the pure rules (outcomes → state and schedule); [`engine::Lease`] commits with a
+//!   compare-and-set on the job's version.
+//! - [`runtime`]: apalis `Monitor` + `WorkerBuilder` over the sharded due-set
+//!   ([`runtime::source`] is the claim loop).
+//! - [`providers`]: one module per provider behind the `Provider` trait.
+//!
+//! The worker never talks to the api: both meet in Redis through `provisioner-shared`.
 
+pub mod engine;
+pub mod providers;
+pub mod runtime;
+
+use engine::{DueHints, Engine, Settings};
+use provisioner_shared::config::{Config, RuntimeFlavor};
+use provisioner_shared::store::{Store, StoreError};
+use runtime::source::SourceConfig;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot connect to Redis: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("the worker stopped with an error: {0}")]
+    Monitor(String),
+}
+
+/// A running worker (in this process), for tests and the demo.
+pub struct WorkerHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), WorkerError>>,
+}
+
+impl WorkerHandle {
+    /// Graceful: stop claiming, let in-flight steps finish and commit, then return.
+    pub async fn shutdown(mut self) -> Result<(), WorkerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(WorkerError::Monitor(e.to_string())),
+        }
+    }
+
+    /// Abrupt, like a killed process: in-flight steps are dropped mid-call and their
+    /// jobs stay leased until the lease runs out.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a worker on the current tokio runtime; it runs until `shutdown` or `abort`.
+pub async fn start(config: Config) -> Result<WorkerHandle, WorkerError> {
+    let (tx, rx) = oneshot::channel::<()>();
+    let prepared = prepare(&config).await?;
+    let task = tokio::spawn(async move {
+        prepared
+            .run(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(WorkerHandle { stop: Some(tx), task })
+}
+
+/// Runs a worker until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), WorkerError> {
+    let prepared = prepare(&config).await?;
+    prepared.run(shutdown_signal()).await
+}
+
+/// Builds the tokio runtime the config asks for (`worker.runtime`).
+pub fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    match config.worker.runtime {
+        RuntimeFlavor::CurrentThread => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        RuntimeFlavor::MultiThread => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = config.worker.worker_threads {
+                b.worker_threads(n.max(1));
+            }
+            b.enable_all().build()
+        }
+    }
+}
+
+struct Prepared {
+    engine: Arc<Engine>,
+    source: SourceConfig,
+    name: String,
+    grace: Duration,
+}
+
+async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
+    let store = Store::connect(&config.redis, config.worker.shards).await?;
+    let hints = Arc::new(DueHints::new(config.worker.shards));
+    let providers = providers::Providers::from_config(config, config.worker.step_timeout)?;
+    let engine = Arc::new(Engine::new(
+        store.clone(),
+        providers,
+        config.sealer(),
+        Settings::from_config(config),
+        hints.clone(),
+    ));
+    let source = SourceConfig {
+        store,
+        hints,
+        concurrency: config.worker.concurrency,
+        max_claim: config.worker.max_claim,
+        lease: config.worker.lease,
+        max_idle: config.worker.max_idle,
+    };
+    Ok(Prepared {
+        engine,
+        source,
+        name: format!("worker-{}", std::process::id()),
+        grace: config.worker.shutdown_grace,
+    })
+}
+
+impl Prepared {
+    async fn run(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), WorkerError> {
+        tracing::info!(
+            concurrency = self.source.concurrency,
+            shards = self.source.hints.len(),
+            "worker started"
+        );
+        let monitor = runtime::monitor(self.name, self.engine, self.source, self.grace);
+        let result = monitor
+            .run_with_signal(async move {
+                stop.await;
+                Ok(())
+            })
+            .await;
+        tracing::info!("worker stopped");
+        result.map_err(|e| WorkerError::Monitor(e.to_string()))
+    }
+}
+
+/// SIGTERM (what orchestrators send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -56,6 +56,7 @@ struct Scripts {
     commit: Script,
     signal: Script,
     cas: Script,
+    cad: Script,
 }
 
 impl Scripts {
@@ -66,6 +67,7 @@ impl Scripts {
             commit: Script::new(include_str!("lua/commit.lua")),
             signal: Script::new(include_str!("lua/signal.lua")),
             cas: Script::new(include_str!("lua/cas.lua")),
+            cad: Script::new(include_str!("lua/cad.lua")),
         }
     }
 }
@@ -549,6 +551,20 @@ impl Store {
             .invoke_async(&mut c)
             .await?;
         Ok(replaced == 1)
+    }
+
+    /// Deletes `key` only if it still holds `expected` (a reservation or lock the
+    /// caller wrote and may since have lost to a takeover).
+    pub async fn compare_and_delete(&self, key: &str, expected: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn.clone();
+        let deleted: i64 = self
+            .scripts
+            .cad
+            .key(key)
+            .arg(expected)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(deleted == 1)
     }
 
     pub async fn get_string(&self, key: &str) -> Result<Option<String>, StoreError> {

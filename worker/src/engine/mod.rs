@@ -1,0 +1,402 @@
+//! The engine: advances one job by one step, like a kube-rs reconciler.
+//!
+//! `Engine::drive` takes a job a worker has just leased and runs its current step;
+//! while steps end in `Next` it keeps the lease and runs the next one at once (no new
+//! claim, no reload). Each step's `Outcome` goes through the pure rules in
+//! [`transition`] and is committed with a compare-and-set on the job's version.
+//! Money steps write their intent before the call and reconcile before any retry.
+
+mod lease;
+mod outcome;
+pub mod transition;
+
+pub use lease::{Lease, LeaseError};
+pub use outcome::{Outcome, StepError};
+
+use crate::providers::{AnyProvider, Prepared, Providers, Reconciled, StepCx};
+use futures::FutureExt;
+use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
+use provisioner_shared::job::{Intent, Job, JobState, StepState};
+use provisioner_shared::plan::{self, Role};
+use provisioner_shared::secret::Sealer;
+use provisioner_shared::store::{ClaimedJob, Schedule, Store};
+use provisioner_shared::time::Millis;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tracing::Instrument;
+use transition::Next;
+
+/// The engine's knobs, from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub lease: Duration,
+    pub step_timeout: Duration,
+    pub max_chain: usize,
+    pub polling: PollingConfig,
+    pub retry: RetryConfig,
+    pub deadlines: DeadlinesConfig,
+    pub retention: Duration,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Settings {
+        Settings {
+            lease: c.worker.lease,
+            step_timeout: c.worker.step_timeout,
+            max_chain: c.worker.max_chain,
+            polling: c.polling.clone(),
+            retry: c.retry.clone(),
+            deadlines: c.deadlines.clone(),
+            retention: c.retention.finished,
+        }
+    }
+}
+
+/// When each shard next has something due, as far as this process knows: the claim
+/// loop sleeps until the earliest, and the engine lowers it when it schedules a job.
+pub struct DueHints {
+    shards: Vec<AtomicU64>,
+}
+
+impl DueHints {
+    pub fn new(shards: u16) -> Self {
+        DueHints {
+            shards: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn get(&self, shard: u16) -> Millis {
+        Millis(self.shards[shard as usize].load(Ordering::Relaxed))
+    }
+
+    pub fn set(&self, shard: u16, at: Millis) {
+        self.shards[shard as usize].store(at.0, Ordering::Relaxed);
+    }
+
+    /// Something in `shard` is due at `at` (or earlier than we thought).
+    pub fn lower(&self, shard: u16, at: Millis) {
+        self.shards[shard as usize].fetch_min(at.0, Ordering::Relaxed);
+    }
+
+    pub fn len(&self) -> u16 {
+        self.shards.len() as u16
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.is_empty()
+    }
+}
+
+/// How a drive ended, for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriveEnd {
+    /// Released to the schedule (waiting, retrying, or handed on at shutdown).
+    Released,
+    Finished(JobState),
+    Parked,
+    /// Another worker holds it now, or Redis could not be reached: the lease recovers it.
+    Abandoned,
+}
+
+pub struct Engine {
+    store: Store,
+    providers: Providers,
+    sealer: Sealer,
+    settings: Settings,
+    hints: Arc<DueHints>,
+}
+
+impl Engine {
+    pub fn new(store: Store, providers: Providers, sealer: Sealer, settings: Settings, hints: Arc<DueHints>) -> Self {
+        Engine {
+            store,
+            providers,
+            sealer,
+            settings,
+            hints,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs a leased job's current step, and the next ones while they say `Next`.
+    /// `stopping` tells it to hand the job back after the current step (shutdown).
+    pub async fn drive(&self, claimed: ClaimedJob, claimed_at: Millis, stopping: &(dyn Fn() -> bool + Sync)) -> DriveEnd {
+        let mut job = match claimed.decode() {
+            Ok(job) => job,
+            Err(e) => {
+                // Left leased: it comes back after the lease, and is logged each time.
+                tracing::error!(job_id = %claimed.id, error = %e, "cannot decode job record; leaving it alone");
+                return DriveEnd::Abandoned;
+            }
+        };
+        let mut lease = Lease::new(
+            self.store.clone(),
+            claimed.id.clone(),
+            claimed.version,
+            claimed_at,
+            self.settings.lease,
+        );
+        let shard = self.store.keys().shard_of(&claimed.id);
+        let started = std::time::Instant::now();
+        // Chaining stops while a whole further step still fits well inside the lease.
+        let chain_budget = self.settings.lease.mul_f32(0.8).saturating_sub(self.settings.step_timeout);
+        let mut chain = 0usize;
+        loop {
+            let span = tracing::info_span!(
+                "step",
+                job_id = %job.spec.id,
+                account = %job.spec.request.account,
+                provider = %job.spec.request.provider,
+                step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
+            );
+            let next = match self.step(&mut job, &mut lease).instrument(span.clone()).await {
+                Ok(next) => next,
+                Err(e) => {
+                    span.in_scope(|| tracing::warn!(error = %e, "step abandoned"));
+                    return DriveEnd::Abandoned;
+                }
+            };
+            chain += 1;
+            let keep_going = next == Next::Continue
+                && chain < self.settings.max_chain
+                && started.elapsed() < chain_budget
+                && !stopping();
+            let schedule = match next {
+                Next::Continue if keep_going => Schedule::Keep {
+                    lease: self.settings.lease,
+                },
+                Next::Continue => Schedule::After(Duration::ZERO),
+                Next::After(d) => Schedule::After(d),
+                Next::Park => Schedule::Park,
+                Next::Finish => Schedule::Finish {
+                    retention: self.settings.retention,
+                },
+            };
+            match lease.commit(&job.run, schedule).await {
+                Ok(signals) => job.signals = signals,
+                Err(e) => {
+                    span.in_scope(|| tracing::warn!(error = %e, "commit failed; the lease will recover the job"));
+                    return DriveEnd::Abandoned;
+                }
+            }
+            span.in_scope(|| {
+                tracing::debug!(state = %job.run.state, note = job.run.note.as_deref().unwrap_or(""), "committed")
+            });
+            match schedule {
+                Schedule::Keep { .. } => continue,
+                Schedule::After(d) => {
+                    self.hints.lower(shard, lease.now().plus(d));
+                    return DriveEnd::Released;
+                }
+                Schedule::Park => return DriveEnd::Parked,
+                Schedule::Finish { .. } => return DriveEnd::Finished(job.run.state),
+            }
+        }
+    }
+
+    /// One step of `job`: signals first, then the current step under its timeout.
+    async fn step(&self, job: &mut Job, lease: &mut Lease) -> Result<Next, LeaseError> {
+        let now = lease.now();
+        let provider_kind = job.provider();
+        if job.signals.cancel && !job.run.cancel_seen {
+            return self.cancel(job, lease).await;
+        }
+        match job.run.state {
+            JobState::NeedsAttention => return Ok(Next::Park),
+            s if s.is_terminal() => return Ok(Next::Finish),
+            _ => {}
+        }
+        job.run.pokes_seen = job.signals.pokes;
+        let Some(provider) = self.providers.get(&job.spec.request.account) else {
+            let outcome = Outcome::fail(format!(
+                "account `{}` is not in this worker's config",
+                job.spec.request.account
+            ));
+            return Ok(self.apply(job, outcome, now));
+        };
+        let Some(step_name) = job.run.current().map(|s| s.name.clone()) else {
+            return Ok(self.apply(job, Outcome::Next, now));
+        };
+        let Some(def) = plan::step_def(provider_kind, &step_name) else {
+            let outcome = Outcome::fail(format!("step `{step_name}` is unknown to this worker version"));
+            return Ok(self.apply(job, outcome, now));
+        };
+        transition::begin(&mut job.run, provider_kind, now, &self.settings);
+        if def.arms_pxe && !job.run.outputs.pxe_armed {
+            // From here on the finalizers must run, so say so before the call is sent.
+            job.run.outputs.pxe_armed = true;
+            lease.commit(&job.run, Schedule::Keep { lease: lease.lease }).await?;
+        }
+        let timeout = self.settings.step_timeout;
+        let work = async {
+            match def.role {
+                Role::Money => self.money_step(provider, job, lease, &step_name).await,
+                _ => {
+                    let run = &mut job.run;
+                    let step = &mut run.steps[run.cursor];
+                    let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+                    Ok(provider.run(&step_name, &mut cx).await)
+                }
+            }
+        };
+        let outcome = match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
+            Ok(Ok(Ok(outcome))) => outcome,
+            Ok(Ok(Err(lost))) => return Err(lost),
+            Ok(Err(panic)) => {
+                let msg = panic_message(&panic);
+                tracing::error!(panic = %msg, "step panicked");
+                Outcome::retry(format!("the step panicked: {msg}"))
+            }
+            Err(_) => Outcome::retry(format!(
+                "the step took longer than {} and was stopped",
+                humantime::format_duration(timeout)
+            )),
+        };
+        log_outcome(&outcome);
+        Ok(self.apply(job, outcome, lease.now()))
+    }
+
+    fn apply(&self, job: &mut Job, outcome: Outcome, now: Millis) -> Next {
+        transition::apply(
+            &mut job.run,
+            job.spec.request.provider,
+            outcome,
+            now,
+            &self.settings,
+            &mut rand::rng(),
+        )
+    }
+
+    /// intent → call → result; with an intent left by an earlier attempt, reconcile first.
+    async fn money_step(
+        &self,
+        provider: &AnyProvider,
+        job: &mut Job,
+        lease: &mut Lease,
+        step_name: &str,
+    ) -> Result<Outcome, LeaseError> {
+        let now = lease.now();
+        let run = &mut job.run;
+        let cursor = run.cursor;
+        if run.steps[cursor].intent.is_some() {
+            let step = &mut run.steps[cursor];
+            let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+            match provider.reconcile(step_name, &mut cx).await {
+                Reconciled::Done => {
+                    tracing::info!("reconciled: the earlier call had gone through; adopting its result");
+                    return Ok(Outcome::Next);
+                }
+                Reconciled::Absent => {
+                    tracing::info!("reconciled: the earlier call left nothing; calling again");
+                    run.steps[cursor].intent = None;
+                }
+                Reconciled::Pending(note) => return Ok(Outcome::wait(note)),
+                Reconciled::Unknown(reason) => return Ok(Outcome::Attention(reason)),
+                Reconciled::Failed(e) => return Ok(e.into()),
+            }
+        }
+        let step = &mut run.steps[cursor];
+        let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+        let (reference, data) = match provider.prepare(step_name, &mut cx).await {
+            Prepared::Skip(outcome) => return Ok(outcome),
+            Prepared::Call { reference, data } => (reference, data),
+        };
+        let attempt = run.steps[cursor].attempts + 1;
+        run.steps[cursor].intent = Some(Intent {
+            attempt,
+            at: now,
+            reference,
+            data,
+        });
+        // The intent is in Redis before a single byte goes to the provider.
+        lease.commit(&job.run, Schedule::Keep { lease: lease.lease }).await?;
+        let run = &mut job.run;
+        let step = &mut run.steps[cursor];
+        let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+        match provider.call(step_name, &mut cx).await {
+            Ok(()) => {
+                run.steps[cursor].intent = None;
+                Ok(Outcome::Next)
+            }
+            Err(e) if !e.maybe_applied() => {
+                // The provider refused or never saw it: nothing to reconcile.
+                run.steps[cursor].intent = None;
+                Ok(e.into())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "money call outcome unknown; will reconcile before any retry");
+                Ok(e.into())
+            }
+        }
+    }
+
+    /// Acts on a cancel. A money step's open intent is settled first, so that the
+    /// compensation knows whether something was created.
+    async fn cancel(&self, job: &mut Job, lease: &mut Lease) -> Result<Next, LeaseError> {
+        let now = lease.now();
+        let cursor = job.run.cursor;
+        let open_intent = job.run.steps.get(cursor).is_some_and(|s| s.intent.is_some());
+        if open_intent {
+            if let Some(provider) = self.providers.get(&job.spec.request.account) {
+                let name = job.run.steps[cursor].name.clone();
+                let run = &mut job.run;
+                let step = &mut run.steps[cursor];
+                let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+                let found = tokio::time::timeout(self.settings.step_timeout, provider.reconcile(&name, &mut cx)).await;
+                let step = &mut run.steps[cursor];
+                match found {
+                    Ok(Reconciled::Done) => {
+                        step.state = StepState::Done;
+                        step.finished_at = Some(now);
+                    }
+                    Ok(Reconciled::Absent) => {}
+                    other => {
+                        let why = match other {
+                            Ok(Reconciled::Unknown(r)) | Ok(Reconciled::Pending(r)) => r,
+                            Ok(Reconciled::Failed(e)) => e.to_string(),
+                            _ => "the lookup timed out".into(),
+                        };
+                        step.detail = Some(format!(
+                            "cancelled while the outcome of {name} was unknown ({why}); check at the provider"
+                        ));
+                    }
+                }
+                step.intent = None;
+            }
+        }
+        tracing::info!("cancel requested: running finalizers and compensation");
+        Ok(transition::cancel(&mut job.run, &job.spec.request, now))
+    }
+}
+
+fn log_outcome(outcome: &Outcome) {
+    match outcome {
+        Outcome::Next => tracing::info!(outcome = "next", "step done"),
+        Outcome::Wait { note, .. } => tracing::debug!(outcome = "wait", note = %note, "step waiting"),
+        Outcome::Retry { error, .. } => tracing::warn!(outcome = "retry", error = %error.message, "step will retry"),
+        Outcome::Fail(error) => tracing::warn!(
+            outcome = "fail",
+            error = %error.message,
+            provider_message = error.provider_message.as_deref().unwrap_or(""),
+            "step failed"
+        ),
+        Outcome::Attention(reason) => tracing::warn!(outcome = "attention", reason = %reason, "step needs attention"),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

@@ -1,0 +1,85 @@
+//! What a step returns. The engine turns it into a schedule; nothing else may ask
+//! for time (STYLE.md: outcomes, not booleans).
+
+use crate::providers::CallError;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The step is done: go on with the next one now.
+    Next,
+    /// The provider is not ready yet (order pending, install at stage 2/5): poll again
+    /// after a growing interval (or `after`), until the step's deadline.
+    Wait { after: Option<Duration>, note: String },
+    /// A transient failure: try again after a backoff (or `after`, e.g. Retry-After),
+    /// until `retry.max_attempts`.
+    Retry { after: Option<Duration>, error: StepError },
+    /// A permanent failure: the job fails (after its finalizers).
+    Fail(StepError),
+    /// A money step whose outcome cannot be known: an operator must look.
+    Attention(String),
+}
+
+impl Outcome {
+    pub fn wait(note: impl Into<String>) -> Outcome {
+        Outcome::Wait {
+            after: None,
+            note: note.into(),
+        }
+    }
+
+    pub fn fail(message: impl Into<String>) -> Outcome {
+        Outcome::Fail(StepError::new(message))
+    }
+
+    pub fn retry(message: impl Into<String>) -> Outcome {
+        Outcome::Retry {
+            after: None,
+            error: StepError::new(message),
+        }
+    }
+}
+
+/// A step's error, with the provider's own words kept apart from ours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepError {
+    pub message: String,
+    pub provider_message: Option<String>,
+}
+
+impl StepError {
+    pub fn new(message: impl Into<String>) -> Self {
+        StepError {
+            message: message.into(),
+            provider_message: None,
+        }
+    }
+}
+
+impl From<&CallError> for StepError {
+    fn from(e: &CallError) -> Self {
+        StepError {
+            message: e.to_string(),
+            provider_message: e.provider_message(),
+        }
+    }
+}
+
+impl From<CallError> for Outcome {
+    /// Transient problems are retried (a 429 after its Retry-After); a refusal fails
+    /// the step with the provider's words. An answer in an unknown shape is retried,
+    /// because for a money call it may mean the call was applied: the retry reconciles.
+    fn from(e: CallError) -> Outcome {
+        let error = StepError::from(&e);
+        match e {
+            CallError::RateLimited { retry_after, .. } => Outcome::Retry {
+                after: retry_after,
+                error,
+            },
+            CallError::Unknown { .. } | CallError::NotSent { .. } | CallError::BadResponse { .. } => {
+                Outcome::Retry { after: None, error }
+            }
+            CallError::Rejected { .. } | CallError::Unauthorized { .. } => Outcome::Fail(error),
+        }
+    }
+}

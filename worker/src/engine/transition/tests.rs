@@ -1,0 +1,264 @@
+use super::*;
+use provisioner_shared::config::{DeadlinesConfig, PollingConfig, RetryConfig};
+use provisioner_shared::request::{HostkeyOrder, Order, Reinstall};
+
+struct Fixed(u64);
+impl Jitter for Fixed {
+    fn up_to(&mut self, max: Duration) -> Duration {
+        Duration::from_millis(self.0.min(max.as_millis() as u64))
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        lease: Duration::from_secs(60),
+        step_timeout: Duration::from_secs(30),
+        max_chain: 64,
+        polling: PollingConfig {
+            initial: Duration::from_secs(5),
+            max: Duration::from_secs(60),
+            payment: Duration::from_secs(600),
+        },
+        retry: RetryConfig {
+            max_attempts: 3,
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        },
+        deadlines: DeadlinesConfig {
+            delivery: Duration::from_secs(7200),
+            install: Duration::from_secs(10800),
+            payment: Duration::from_secs(3 * 86400),
+        },
+        retention: Duration::ZERO,
+    }
+}
+
+fn request(reinstall: bool) -> JobRequest {
+    JobRequest {
+        kind: JobKind::Provision,
+        account: "hk".into(),
+        provider: ProviderKind::Hostkey,
+        reference: None,
+        hostname: Some("web-1.example.com".into()),
+        server_id: None,
+        order: Some(Order::Hostkey(HostkeyOrder {
+            preset: "vm.pico".into(),
+            location: "NL".into(),
+            os_id: 180,
+            traffic_plan: "25".into(),
+            deploy_period: "monthly".into(),
+            soft_id: None,
+            root_size: None,
+            jenkins_task: None,
+        })),
+        reinstall: reinstall.then_some(Reinstall::Hostkey { os_id: 183 }),
+        root_password: None,
+        ssh_keys: vec![],
+        post_install_script: None,
+        callback_url: None,
+    }
+}
+
+fn run_for(req: &JobRequest) -> RunState {
+    RunState::new(plan::plan(req), Millis(1_000))
+}
+
+fn at(run: &RunState) -> &str {
+    &run.steps[run.cursor].name
+}
+
+const HK: ProviderKind = ProviderKind::Hostkey;
+
+#[test]
+fn next_moves_on_and_the_last_step_succeeds() {
+    let s = settings();
+    let req = request(false);
+    let mut run = run_for(&req);
+    for expected in ["order", "pay", "await_delivery"] {
+        assert_eq!(at(&run), expected);
+        begin(&mut run, HK, Millis(2_000), &s);
+        assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(2_000), &s, &mut Fixed(0)), Next::Continue);
+    }
+    begin(&mut run, HK, Millis(3_000), &s);
+    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(3_000), &s, &mut Fixed(0)), Next::Finish);
+    assert_eq!(run.state, JobState::Succeeded);
+    assert!(run.steps.iter().all(|st| st.state == StepState::Done && st.attempts == 1));
+}
+
+#[test]
+fn waits_grow_and_stop_at_the_deadline() {
+    let s = settings();
+    let req = request(false);
+    let mut run = run_for(&req);
+    run.cursor = 2; // await_delivery: span delivery
+    begin(&mut run, HK, Millis(0), &s);
+    let mut delays = vec![];
+    for i in 0..6 {
+        match apply(&mut run, HK, Outcome::wait("pending"), Millis(i * 1000), &s, &mut Fixed(0)) {
+            Next::After(d) => delays.push(d.as_secs()),
+            other => panic!("{other:?}"),
+        }
+    }
+    // 5s, 10s, 20s, 40s, then capped at 60s (minus the 10 % jitter floor)
+    assert_eq!(delays, vec![4, 9, 18, 36, 54, 54]);
+    assert_eq!(run.state, JobState::Waiting);
+    assert_eq!(run.note.as_deref(), Some("pending"));
+    // past the delivery deadline (2 h from the first start) the wait fails the step
+    let late = Millis(7_200_000);
+    let next = apply(&mut run, HK, Outcome::wait("still pending"), late, &s, &mut Fixed(0));
+    assert_eq!(next, Next::Finish);
+    assert_eq!(run.state, JobState::Failed);
+    let e = run.error.as_ref().unwrap();
+    assert_eq!(e.step, "await_delivery");
+    assert!(e.message.contains("delivery (2h) deadline ran out"), "{}", e.message);
+}
+
+#[test]
+fn a_wait_is_cut_at_the_deadline() {
+    let s = settings();
+    let req = request(false);
+    let mut run = run_for(&req);
+    run.cursor = 2;
+    begin(&mut run, HK, Millis(0), &s);
+    let next = apply(&mut run, HK, Outcome::wait("x"), Millis(7_199_000), &s, &mut Fixed(0));
+    assert_eq!(next, Next::After(Duration::from_secs(1)));
+}
+
+#[test]
+fn retries_back_off_then_fail_with_the_providers_words() {
+    let s = settings();
+    let req = request(false);
+    let mut run = run_for(&req);
+    run.cursor = 2;
+    begin(&mut run, HK, Millis(0), &s);
+    let err = StepError {
+        message: "hostkey: HTTP 502".into(),
+        provider_message: Some("Bad Gateway".into()),
+    };
+    let r = || Outcome::Retry {
+        after: None,
+        error: err.clone(),
+    };
+    // full jitter: Fixed(u64::MAX) picks the ceiling: 1 s, then 2 s
+    assert_eq!(apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)), Next::After(Duration::from_secs(1)));
+    assert_eq!(apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)), Next::After(Duration::from_secs(2)));
+    assert_eq!(apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)), Next::Finish);
+    let e = run.error.as_ref().unwrap();
+    assert!(e.message.starts_with("gave up after 3 attempts"));
+    assert_eq!(e.provider_message.as_deref(), Some("Bad Gateway"));
+}
+
+#[test]
+fn retry_after_from_the_provider_is_honoured() {
+    let s = settings();
+    let req = request(false);
+    let mut run = run_for(&req);
+    begin(&mut run, HK, Millis(0), &s);
+    let o = Outcome::Retry {
+        after: Some(Duration::from_secs(7)),
+        error: StepError::new("429"),
+    };
+    assert_eq!(apply(&mut run, HK, o, Millis(0), &s, &mut Fixed(0)), Next::After(Duration::from_secs(7)));
+}
+
+#[test]
+fn a_failure_after_pxe_is_armed_runs_the_finalizers_then_fails() {
+    let s = settings();
+    let req = request(true);
+    let mut run = run_for(&req);
+    run.cursor = run.steps.iter().position(|st| st.name == "await_install").unwrap();
+    run.outputs.pxe_armed = true;
+    begin(&mut run, HK, Millis(0), &s);
+    let next = apply(&mut run, HK, Outcome::fail("installer crashed"), Millis(0), &s, &mut Fixed(0));
+    assert_eq!(next, Next::Continue);
+    assert_eq!(at(&run), "boot_disk");
+    begin(&mut run, HK, Millis(0), &s);
+    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Continue);
+    assert_eq!(at(&run), "clear_pxe");
+    begin(&mut run, HK, Millis(0), &s);
+    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Finish);
+    assert_eq!(run.state, JobState::Failed);
+    assert_eq!(run.error.as_ref().unwrap().step, "await_install");
+    let collect = run.steps.iter().find(|st| st.name == "collect").unwrap();
+    assert_eq!(collect.state, StepState::Skipped);
+}
+
+#[test]
+fn a_failure_before_pxe_skips_the_finalizers() {
+    let s = settings();
+    let req = request(true);
+    let mut run = run_for(&req);
+    begin(&mut run, HK, Millis(0), &s);
+    assert_eq!(apply(&mut run, HK, Outcome::fail("no"), Millis(0), &s, &mut Fixed(0)), Next::Finish);
+    assert!(run.steps[1..].iter().all(|st| st.state == StepState::Skipped));
+}
+
+#[test]
+fn a_finalizer_that_cannot_finish_needs_attention() {
+    let s = settings();
+    let req = request(true);
+    let mut run = run_for(&req);
+    run.cursor = run.steps.iter().position(|st| st.name == "clear_pxe").unwrap();
+    run.outputs.pxe_armed = true;
+    begin(&mut run, HK, Millis(0), &s);
+    assert_eq!(apply(&mut run, HK, Outcome::fail("denied"), Millis(0), &s, &mut Fixed(0)), Next::Park);
+    assert_eq!(run.state, JobState::NeedsAttention);
+    assert!(run.error.as_ref().unwrap().message.contains("installer"));
+}
+
+#[test]
+fn an_unsettled_money_intent_turns_a_failure_into_attention() {
+    let s = settings();
+    let req = request(false);
+    let mut run = run_for(&req);
+    begin(&mut run, HK, Millis(0), &s);
+    run.steps[0].intent = Some(provisioner_shared::job::Intent {
+        attempt: 1,
+        at: Millis(0),
+        reference: "web-1.example.com".into(),
+        data: serde_json::Value::Null,
+    });
+    assert_eq!(apply(&mut run, HK, Outcome::fail("boom"), Millis(0), &s, &mut Fixed(0)), Next::Park);
+    assert_eq!(run.state, JobState::NeedsAttention);
+}
+
+#[test]
+fn cancel_after_order_keeps_finalizers_and_adds_compensation() {
+    let s = settings();
+    let req = request(true);
+    let mut run = run_for(&req);
+    run.cursor = run.steps.iter().position(|st| st.name == "reboot").unwrap();
+    run.outputs.pxe_armed = true;
+    run.outputs.server_id = Some("40514".into());
+    begin(&mut run, HK, Millis(0), &s);
+    assert_eq!(cancel(&mut run, &req, Millis(0)), Next::Continue);
+    let order: Vec<&str> = run.steps[run.cursor..].iter().map(|st| st.name.as_str()).collect();
+    assert_eq!(order, ["boot_disk", "clear_pxe", "collect", "compensate_cancel"]);
+    for _ in 0..2 {
+        begin(&mut run, HK, Millis(0), &s);
+        assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Continue);
+    }
+    assert_eq!(at(&run), "compensate_cancel");
+    begin(&mut run, HK, Millis(0), &s);
+    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Finish);
+    assert_eq!(run.state, JobState::Cancelled);
+}
+
+#[test]
+fn cancel_before_anything_was_created_just_ends() {
+    let req = request(true);
+    let mut run = run_for(&req);
+    assert_eq!(cancel(&mut run, &req, Millis(0)), Next::Finish);
+    assert_eq!(run.state, JobState::Cancelled);
+    assert!(run.steps.iter().all(|st| st.state == StepState::Skipped));
+}
+
+#[test]
+fn poll_interval_and_backoff_stay_within_their_caps() {
+    let s = settings();
+    let mut rng = rand::rng();
+    for n in 1..40 {
+        assert!(poll_interval(&s, n, &mut rng) <= Duration::from_secs(66));
+        assert!(backoff(&s, n, &mut rng) <= Duration::from_secs(300));
+    }
+}

@@ -1,0 +1,6 @@
+//! HOSTKEY invapi (seed 002): `api` is the typed client, `steps` the plan's steps.
+
+pub mod api;
+mod steps;
+
+pub use steps::Hostkey;

@@ -1,0 +1,210 @@
+//! Provider clients: one module per provider, each with the same shape.
+//!
+//! Each module has `api.rs` (a typed HTTP client that parses every documented answer
+//! leniently and quotes the provider's own error text) and `mod.rs` (the steps of the
+//! provider's plans on top of that client, behind the [`Provider`] trait). A provider
+//! module never reaches the engine or Redis: it sees one step's context and answers
+//! with an [`Outcome`].
+
+pub mod error;
+pub mod hostkey;
+pub mod noop;
+
+pub use error::CallError;
+
+use crate::engine::Outcome;
+use provisioner_shared::config::{Account, Config};
+use provisioner_shared::job::{Outputs, StepRecord};
+use provisioner_shared::secret::{Sealed, Sealer};
+use provisioner_shared::time::Millis;
+use provisioner_shared::{JobRequest, ProviderKind};
+use secrecy::SecretString;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// What one step of one job may see and change.
+pub struct StepCx<'a> {
+    pub job_id: &'a str,
+    pub request: &'a JobRequest,
+    pub step: &'a mut StepRecord,
+    pub outputs: &'a mut Outputs,
+    /// Redis time at the start of the step.
+    pub now: Millis,
+    sealer: &'a Sealer,
+}
+
+impl<'a> StepCx<'a> {
+    pub fn new(
+        job_id: &'a str,
+        request: &'a JobRequest,
+        step: &'a mut StepRecord,
+        outputs: &'a mut Outputs,
+        now: Millis,
+        sealer: &'a Sealer,
+    ) -> Self {
+        StepCx {
+            job_id,
+            request,
+            step,
+            outputs,
+            now,
+            sealer,
+        }
+    }
+
+    /// Opens a secret sealed for this job; a failure ends the step (wrong `secrets.key`).
+    pub fn open(&self, sealed: &Sealed) -> Result<SecretString, Outcome> {
+        self.sealer
+            .open(sealed, self.job_id)
+            .map_err(|e| Outcome::fail(format!("cannot open a secret of this job: {e}")))
+    }
+
+    pub fn seal(&self, secret: &str) -> Sealed {
+        self.sealer.seal(secret, self.job_id)
+    }
+
+    /// The request's root password, opened.
+    pub fn root_password(&self) -> Result<Option<SecretString>, Outcome> {
+        self.request.root_password.as_ref().map(|s| self.open(s)).transpose()
+    }
+
+    /// The server this job works on: the one it ordered, or the one it was given.
+    pub fn server_id(&self) -> Result<String, Outcome> {
+        self.outputs
+            .server_id
+            .clone()
+            .or_else(|| self.request.server_id.clone())
+            .ok_or_else(|| Outcome::fail("no server id yet: the order step has not recorded one"))
+    }
+
+    pub fn scratch_str(&self, key: &str) -> Option<&str> {
+        self.step.scratch.get(key).and_then(Value::as_str)
+    }
+
+    pub fn set_scratch(&mut self, key: &str, value: impl Into<Value>) {
+        self.step.scratch.insert(key.to_owned(), value.into());
+    }
+
+    pub fn extra_str(&self, key: &str) -> Option<&str> {
+        self.outputs.extra.get(key).and_then(Value::as_str)
+    }
+
+    pub fn set_extra(&mut self, key: &str, value: impl Into<Value>) {
+        self.outputs.extra.insert(key.to_owned(), value.into());
+    }
+
+    /// A short, human line about what the step did (shown as the step's `detail`).
+    pub fn detail(&mut self, text: impl Into<String>) {
+        self.step.detail = Some(text.into());
+    }
+}
+
+/// A money step's preparation: what is about to be paid or ordered.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Write this intent, then call. `reference` identifies our order or payment at
+    /// the provider; `data` holds facts taken before the call (for reconciliation).
+    Call { reference: String, data: Value },
+    /// Nothing to call (already paid, no invoice yet, …).
+    Skip(Outcome),
+}
+
+/// What reconciliation found for an intent without a result.
+#[derive(Debug)]
+pub enum Reconciled {
+    /// The call had happened: its result is now recorded in the outputs.
+    Done,
+    /// The lookup proves nothing happened: calling again is safe.
+    Absent,
+    /// The provider is still working on it.
+    Pending(String),
+    /// Cannot be known: an operator must look.
+    Unknown(String),
+    /// The lookup itself failed (e.g. transient): try again later, intent kept.
+    Failed(CallError),
+}
+
+/// The operations every provider module offers. Action, finalizer and compensation
+/// steps go through `run`; money steps through `prepare` → `call` → `reconcile`, so
+/// that the engine (not the provider) writes the intent before the call.
+pub trait Provider: Send + Sync {
+    fn run(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Outcome> + Send;
+    fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Prepared> + Send;
+    fn call(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Result<(), CallError>> + Send;
+    fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Reconciled> + Send;
+}
+
+/// A configured account's provider client.
+pub enum AnyProvider {
+    Hostkey(hostkey::Hostkey),
+    Noop(noop::Noop),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            AnyProvider::Hostkey($p) => $e,
+            AnyProvider::Noop($p) => $e,
+        }
+    };
+}
+
+impl AnyProvider {
+    pub async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+        dispatch!(self, p => p.run(step, cx).await)
+    }
+
+    pub async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+        dispatch!(self, p => p.prepare(step, cx).await)
+    }
+
+    pub async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        dispatch!(self, p => p.call(step, cx).await)
+    }
+
+    pub async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+        dispatch!(self, p => p.reconcile(step, cx).await)
+    }
+}
+
+/// The provider client of every configured account.
+pub struct Providers {
+    by_account: HashMap<String, AnyProvider>,
+}
+
+impl Providers {
+    pub fn from_config(config: &Config, step_timeout: Duration) -> Result<Providers, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("provisioner/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        let mut by_account = HashMap::new();
+        for account in &config.accounts {
+            // A provider call must end before its step's timeout, with room to spare.
+            let timeout = account
+                .request_timeout
+                .unwrap_or(step_timeout.mul_f32(0.8))
+                .min(step_timeout);
+            by_account.insert(account.name.clone(), Self::client(account, http.clone(), timeout));
+        }
+        Ok(Providers { by_account })
+    }
+
+    fn client(account: &Account, http: reqwest::Client, timeout: Duration) -> AnyProvider {
+        match account.provider {
+            ProviderKind::Hostkey => AnyProvider::Hostkey(hostkey::Hostkey::new(account, http, timeout)),
+            ProviderKind::Noop => AnyProvider::Noop(noop::Noop),
+            // Not wired yet: such accounts are refused at config load by the worker.
+            ProviderKind::Klikk | ProviderKind::Inferno | ProviderKind::Idcloudhost => {
+                AnyProvider::Noop(noop::Noop)
+            }
+        }
+    }
+
+    pub fn get(&self, account: &str) -> Option<&AnyProvider> {
+        self.by_account.get(account)
+    }
+}

@@ -1,0 +1,69 @@
+//! The worker runtime: apalis's `WorkerBuilder` and `Monitor` over our due-set.
+//!
+//! apalis gives concurrency, a timeout around each handler, panic catching and a
+//! graceful shutdown (in-flight steps finish, then the process exits); the task
+//! source is our own claim loop ([`source`]). Handlers drive jobs through the engine.
+
+pub mod source;
+
+use crate::engine::{DriveEnd, Engine};
+use apalis::layers::WorkerBuilderExt;
+use apalis_core::backend::custom::{BackendBuilder, CustomBackend};
+use apalis_core::error::BoxDynError;
+use apalis_core::monitor::Monitor;
+use apalis_core::task::Task;
+use apalis_core::task::data::Data;
+use apalis_core::worker::builder::WorkerBuilder;
+use apalis_core::worker::context::WorkerContext;
+use futures::SinkExt;
+use source::{Claim, ClaimStream, SourceConfig};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+type NoSink = futures::sink::SinkMapErr<futures::sink::Drain<Task<Claim>>, fn(Infallible) -> BoxDynError>;
+type EngineBackend = CustomBackend<Claim, SourceConfig, ClaimStream, NoSink, ()>;
+
+fn absurd(never: Infallible) -> BoxDynError {
+    match never {}
+}
+
+fn backend(cfg: SourceConfig) -> EngineBackend {
+    BackendBuilder::new()
+        .database(cfg)
+        .fetcher(|cfg: &mut SourceConfig, _: &(), worker: &WorkerContext| source::claim_stream(cfg, worker))
+        .sink(|_: &mut SourceConfig, _: &()| futures::sink::drain().sink_map_err(absurd as fn(Infallible) -> BoxDynError))
+        .build()
+        .expect("database, fetcher and sink are all set")
+}
+
+async fn handle(claim: Claim, engine: Data<Arc<Engine>>, worker: WorkerContext) -> Result<(), BoxDynError> {
+    let stopping = || worker.is_shutting_down();
+    match engine.drive(claim.job, claim.at, &stopping).await {
+        DriveEnd::Abandoned => Err("job abandoned; its lease will hand it to another worker".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Builds the monitor with one engine worker. `name` tells processes apart in logs.
+pub fn monitor(name: String, engine: Arc<Engine>, source: SourceConfig, shutdown_grace: Duration) -> Monitor {
+    let concurrency = source.concurrency;
+    // The handler may chain several steps, each under its own step timeout; this outer
+    // timeout is only a backstop and stays inside the lease.
+    let backstop = engine.settings().lease.mul_f32(0.9);
+    Monitor::new()
+        .register(move |run| {
+            WorkerBuilder::new(format!("{name}-{run}"))
+                .backend(backend(source.clone()))
+                .concurrency(concurrency)
+                .catch_panic()
+                .timeout(backstop)
+                .data(engine.clone())
+                .build(handle)
+        })
+        .should_restart(|ctx, err| {
+            tracing::error!(worker = ctx.name(), error = %err, "worker stopped; restarting it");
+            true
+        })
+        .shutdown_timeout(shutdown_grace)
+}
