@@ -153,6 +153,9 @@ pub enum SignalOutcome {
     Recorded { held: bool },
 }
 
+/// A job hash's `v`, `req`, `run`, `sc` and `sp` fields, as HMGET returns them.
+type RecordFields = (Option<u64>, Option<String>, Option<String>, Option<u64>, Option<u64>);
+
 /// A raw (not yet decoded) job record.
 #[derive(Debug, Clone)]
 pub struct RawJob {
@@ -431,7 +434,7 @@ impl Store {
     /// Reads one job's record.
     pub async fn load(&self, id: &str) -> Result<Option<RawJob>, StoreError> {
         let mut c = self.conn.clone();
-        let f: (Option<u64>, Option<String>, Option<String>, Option<u64>, Option<u64>) = redis::cmd("HMGET")
+        let f: RecordFields = redis::cmd("HMGET")
             .arg(self.keys.job(id))
             .arg(&["v", "req", "run", "sc", "sp"])
             .query_async(&mut c)

@@ -1,29 +1,531 @@
-//! The steps of HOSTKEY's plans, on top of the typed client.
+//! The steps of HOSTKEY's plans (DESIGN.md, "Provider plans"), on top of [`api`].
+//!
+//! Provision: order → pay → await_delivery → [reinstall_key → create_pxe → boot_pxe →
+//! reboot → await_install → boot_disk → clear_pxe] → collect. Every asynchronous
+//! action's key is kept in the step's scratch and checked until it says OK, so a
+//! step that is re-entered after a crash checks its key instead of sending again.
 
+use super::api::{
+    AsyncAnswer, BootMedia, CreatePxe, HostkeyApi, InvoiceStatus, KeyStatus, OrderInstance, OrderTarget,
+    ServerStatus,
+};
 use crate::engine::Outcome;
 use crate::providers::{CallError, Prepared, Provider, Reconciled, StepCx};
 use provisioner_shared::config::Account;
+use provisioner_shared::request::{Order, Reinstall};
+use secrecy::SecretString;
+use serde_json::{Value, json};
 use std::time::Duration;
 
-pub struct Hostkey {}
+/// How often an action is sent again when its key vanished before we saw it finish.
+const MAX_SENDS: u64 = 3;
+
+pub struct Hostkey {
+    api: HostkeyApi,
+}
 
 impl Hostkey {
-    pub fn new(_account: &Account, _http: reqwest::Client, _timeout: Duration) -> Self {
-        Hostkey {}
+    pub fn new(account: &Account, http: reqwest::Client, timeout: Duration) -> Self {
+        let secret = |s: &Option<provisioner_shared::secret::ConfigSecret>| {
+            SecretString::from(s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default())
+        };
+        Hostkey {
+            api: HostkeyApi::new(
+                http,
+                account.base_url.clone(),
+                secret(&account.api_key),
+                secret(&account.pin),
+                timeout,
+            ),
+        }
     }
+}
+
+/// Unwraps a `Result<T, Outcome>` inside a step.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(outcome) => return outcome,
+        }
+    };
+}
+
+fn hostname(cx: &StepCx<'_>) -> Result<String, Outcome> {
+    cx.request
+        .hostname
+        .clone()
+        .ok_or_else(|| Outcome::fail("this job has no hostname"))
+}
+
+fn reinstall_os(cx: &StepCx<'_>) -> Result<u64, Outcome> {
+    match &cx.request.reinstall {
+        Some(Reinstall::Hostkey { os_id }) => Ok(*os_id),
+        _ => Err(Outcome::fail("this job names no HOSTKEY OS to install (reinstall.os_id)")),
+    }
+}
+
+fn root_password(cx: &StepCx<'_>) -> Result<SecretString, Outcome> {
+    cx.root_password()?
+        .ok_or_else(|| Outcome::fail("this job has no root password"))
+}
+
+/// HOSTKEY's order takes one `ssh_key`: we pass the first and say so in the detail.
+fn ssh_key(cx: &StepCx<'_>) -> Option<String> {
+    cx.request.ssh_keys.first().cloned()
+}
+
+fn post_install_script(cx: &StepCx<'_>) -> Result<Option<SecretString>, Outcome> {
+    cx.request
+        .post_install_script
+        .as_ref()
+        .map(|s| cx.open(s))
+        .transpose()
+}
+
+fn key_of(answer: &AsyncAnswer, action: &str) -> Result<String, Outcome> {
+    answer.key.clone().ok_or_else(|| {
+        Outcome::fail(format!(
+            "hostkey answered {action} without an asynchronous key: {}",
+            answer.scope
+        ))
+    })
+}
+
+fn stage_note(status: &KeyStatus) -> String {
+    match status {
+        KeyStatus::Done => "done".into(),
+        KeyStatus::Stage { stage: Some(n), of, text } => format!("({n}/{of}) {text}"),
+        KeyStatus::Stage { stage: None, text, .. } => text.clone(),
+        KeyStatus::Pending(text) => text.clone(),
+    }
+}
+
+impl Hostkey {
+    /// Sends an asynchronous action once, then waits on its key until it is done.
+    async fn action<F, Fut>(&self, cx: &mut StepCx<'_>, what: &str, send: F) -> Outcome
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<AsyncAnswer, CallError>>,
+    {
+        if let Some(key) = cx.scratch_str("key").map(str::to_owned) {
+            match self.api.check(&key).await {
+                Ok(KeyStatus::Done) => {
+                    cx.detail(format!("{what}: done"));
+                    return Outcome::Next;
+                }
+                Ok(status) => return Outcome::wait(format!("{what}: {}", stage_note(&status))),
+                // The key is gone before we saw it finish (e.g. a crash right after
+                // the check said OK): send the action again, a bounded number of times.
+                Err(CallError::Rejected { message, .. }) => {
+                    tracing::info!(action = what, provider_message = %message, "action key gone; sending again");
+                    cx.step.scratch.remove("key");
+                }
+                Err(e) => return e.into(),
+            }
+        }
+        let sends = cx.step.scratch.get("sends").and_then(Value::as_u64).unwrap_or(0);
+        if sends >= MAX_SENDS {
+            return Outcome::fail(format!("{what}: sent {sends} times without seeing it finish"));
+        }
+        cx.set_scratch("sends", sends + 1);
+        let answer = match send().await {
+            Ok(a) => a,
+            Err(e) => return e.into(),
+        };
+        let key = tri!(key_of(&answer, what));
+        cx.set_scratch("key", key.clone());
+        match self.api.check(&key).await {
+            Ok(KeyStatus::Done) => {
+                cx.detail(format!("{what}: done"));
+                Outcome::Next
+            }
+            Ok(status) => Outcome::wait(format!("{what}: {}", stage_note(&status))),
+            // A failed first check is no reason to send again: poll the key later.
+            Err(e) => Outcome::wait(format!("{what}: sent; checking its key failed ({e})")),
+        }
+    }
+
+    async fn await_delivery(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let id = tri!(cx.server_id());
+        // A new server shows in eq/show only after eq/update_servers (GAPS).
+        if let Err(e) = self.api.update_servers().await {
+            return e.into();
+        }
+        let info = match self.api.show(&id).await {
+            Ok(info) => info,
+            Err(e) => return e.into(),
+        };
+        match info.status {
+            ServerStatus::Rent => {
+                cx.outputs.ipv4 = info.ipv4.map(|ip| ip.to_string());
+                cx.outputs.ipv6 = info.ipv6.map(|ip| ip.to_string());
+                cx.detail(format!(
+                    "server {id} delivered{}",
+                    cx.outputs.ipv4.as_deref().map(|ip| format!(" at {ip}")).unwrap_or_default()
+                ));
+                Outcome::Next
+            }
+            ServerStatus::Pending => Outcome::wait(format!("server {id} is being deployed")),
+            ServerStatus::PowerOff | ServerStatus::Other(_) => {
+                let status = match info.status {
+                    ServerStatus::Other(s) => s,
+                    _ => "power_off".into(),
+                };
+                Outcome::fail(format!("server {id} is `{status}` instead of being delivered"))
+            }
+        }
+    }
+
+    async fn await_install(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let Some(key) = cx.extra_str("reinstall_key").map(str::to_owned) else {
+            return Outcome::fail("no reinstall key recorded (reinstall_key step)");
+        };
+        match self.api.check(&key).await {
+            Ok(KeyStatus::Done) => {
+                cx.detail("install complete");
+                Outcome::Next
+            }
+            Ok(status) => {
+                if let KeyStatus::Stage { stage: Some(n), .. } = status {
+                    cx.set_scratch("stage", n);
+                }
+                Outcome::wait(stage_note(&status))
+            }
+            // The key disappears once its OK has been read (GAPS). If we had seen the
+            // install progress, a vanished key means that OK was read by an attempt
+            // that did not live to record it.
+            Err(CallError::Rejected { message, .. }) if cx.step.scratch.contains_key("stage") => {
+                cx.detail(format!("install complete (reinstall key retired: {message})"));
+                Outcome::Next
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    async fn collect(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let id = tri!(cx.server_id());
+        let info = match self.api.show(&id).await {
+            Ok(info) => info,
+            Err(e) => return e.into(),
+        };
+        if let Some(ip) = info.ipv4 {
+            cx.outputs.ipv4 = Some(ip.to_string());
+        }
+        if let Some(ip) = info.ipv6 {
+            cx.outputs.ipv6 = Some(ip.to_string());
+        }
+        if let Some(pw) = &info.password {
+            let sealed = cx.seal(secrecy::ExposeSecret::expose_secret(pw));
+            cx.outputs.secrets.insert("root_password".into(), sealed);
+        }
+        cx.detail(format!(
+            "server {id}{}",
+            cx.outputs.ipv4.as_deref().map(|ip| format!(" at {ip}")).unwrap_or_default()
+        ));
+        Outcome::Next
+    }
+
+    async fn cancel_service(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let Ok(id) = cx.server_id() else {
+            cx.detail("nothing to cancel: no server was ordered");
+            return Outcome::Next;
+        };
+        let reason = format!("provisioner job {}", cx.job_id);
+        match self.api.request_cancellation(&id, true, &reason).await {
+            Ok(()) => {
+                cx.detail(format!("cancellation of server {id} requested"));
+                Outcome::Next
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// The new servers since the intent whose hostname is ours (GAPS: reconcile by
+    /// hostname: eq/update_servers → eq/list → eq/show of new ids).
+    async fn find_ordered(&self, cx: &StepCx<'_>) -> Result<Vec<(String, Option<String>)>, CallError> {
+        let known: Vec<String> = cx
+            .step
+            .intent
+            .as_ref()
+            .and_then(|i| i.data.get("known"))
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let hostname = cx.request.hostname.clone().unwrap_or_default();
+        let listed = self.api.update_servers().await?;
+        let deploy_keys = listed.deploy_keys.clone();
+        let mut ids = self.api.list().await?;
+        for id in listed.servers {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut found = vec![];
+        for id in ids.into_iter().filter(|id| !known.contains(id)) {
+            let info = self.api.show(&id).await?;
+            let named = info.hostname.clone().or_else(|| info.tag("hostname").map(str::to_owned));
+            if named.is_some_and(|h| h.eq_ignore_ascii_case(&hostname)) {
+                found.push((id.clone(), deploy_keys.get(&id).cloned()));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn order_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        let Some(Order::Hostkey(order)) = cx.request.order.clone() else {
+            return Err(CallError::Rejected {
+                provider: "hostkey",
+                message: "this job has no HOSTKEY order".into(),
+                status: None,
+            });
+        };
+        let root = root_password(cx).map_err(|_| CallError::Rejected {
+            provider: "hostkey",
+            message: "this job's root password cannot be opened".into(),
+            status: None,
+        })?;
+        let script = post_install_script(cx).ok().flatten();
+        let hostname = cx.request.hostname.clone();
+        let key = ssh_key(cx);
+        // With a PXE reinstall to follow, the server ships without an OS (seed: own_os).
+        let pxe_follows = cx.request.reinstall.is_some();
+        let answer = self
+            .api
+            .order_instance(&OrderInstance {
+                target: OrderTarget::New {
+                    preset: &order.preset,
+                    location_name: &order.location,
+                    traffic_plan: &order.traffic_plan,
+                    deploy_period: &order.deploy_period,
+                    deploy_notify: false,
+                },
+                os_id: order.os_id,
+                root_pass: &root,
+                hostname: hostname.as_deref(),
+                ssh_key: key.as_deref(),
+                soft_id: order.soft_id,
+                os_name: None,
+                own_os: pxe_follows,
+                root_size: order.root_size,
+                post_install_callback: None,
+                post_install_script: if pxe_follows { None } else { script.as_ref() },
+                jenkins_task: order.jenkins_task,
+            })
+            .await?;
+        let Some(id) = answer.server_id.clone() else {
+            return Err(CallError::BadResponse {
+                provider: "hostkey",
+                body: format!("order_instance answered without a server id: {}", answer.scope),
+            });
+        };
+        cx.outputs.server_id = Some(id.clone());
+        if let Some(k) = answer.key {
+            cx.set_extra("deploy_key", k);
+        }
+        cx.detail(format!("ordered server {id}"));
+        Ok(())
+    }
+
+    async fn pay_prepare(&self, cx: &mut StepCx<'_>) -> Prepared {
+        let id = match cx.server_id() {
+            Ok(id) => id,
+            Err(o) => return Prepared::Skip(o),
+        };
+        // Only this order's invoices: never an unrelated unpaid one (GAPS).
+        let invoices = match self.api.related_invoices(&id).await {
+            Ok(i) => i,
+            Err(e) => return Prepared::Skip(e.into()),
+        };
+        if let Some(inv) = invoices.iter().find(|i| i.status == InvoiceStatus::Unpaid) {
+            let Some(amount) = inv.amount_due().map(str::to_owned) else {
+                return Prepared::Skip(Outcome::fail(format!("invoice {} shows no amount due", inv.id)));
+            };
+            cx.outputs.invoice_id = Some(inv.id.clone());
+            return Prepared::Call {
+                reference: inv.id.clone(),
+                data: json!({ "invoice_id": inv.id, "amount": amount }),
+            };
+        }
+        if let Some(inv) = invoices.iter().find(|i| i.status == InvoiceStatus::Paid) {
+            cx.outputs.invoice_id = Some(inv.id.clone());
+            cx.detail(format!("invoice {} already paid", inv.id));
+            return Prepared::Skip(Outcome::Next);
+        }
+        Prepared::Skip(Outcome::wait(format!("waiting for the invoice of server {id}")))
+    }
+
+    async fn pay_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        let (invoice, amount) = intent_invoice(cx);
+        let paid = self.api.apply_credit(&invoice, &amount).await?;
+        if paid.invoice_paid == Some(false) {
+            return Err(CallError::Rejected {
+                provider: "hostkey",
+                message: format!("credit of {amount} applied to invoice {invoice}, but it is not paid in full"),
+                status: None,
+            });
+        }
+        cx.detail(format!("invoice {invoice} paid ({amount}) from credit"));
+        Ok(())
+    }
+
+    async fn pay_reconcile(&self, cx: &mut StepCx<'_>) -> Reconciled {
+        let (invoice, _) = intent_invoice(cx);
+        match self.api.invoice(&invoice).await {
+            Ok(inv) if inv.status == InvoiceStatus::Paid => {
+                cx.outputs.invoice_id = Some(invoice.clone());
+                cx.detail(format!("invoice {invoice} paid (found on reconciliation)"));
+                Reconciled::Done
+            }
+            // We logged an attempt that may have gone through: never pay twice on a guess.
+            Ok(inv) => Reconciled::Unknown(format!(
+                "a payment of invoice {invoice} was attempted but the invoice is still {:?}; \
+                 check it at HOSTKEY, then resolve (adopt if paid, reorder to pay again)",
+                inv.status
+            )),
+            Err(e) if e.is_transient() => Reconciled::Failed(e),
+            Err(e) => Reconciled::Unknown(format!("cannot look up invoice {invoice}: {e}")),
+        }
+    }
+}
+
+fn intent_invoice(cx: &StepCx<'_>) -> (String, String) {
+    let data = cx.step.intent.as_ref().map(|i| &i.data);
+    let field = |k: &str| {
+        data.and_then(|d| d.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (field("invoice_id"), field("amount"))
 }
 
 impl Provider for Hostkey {
-    async fn run(&self, step: &str, _cx: &mut StepCx<'_>) -> Outcome {
-        Outcome::fail(format!("hostkey step {step} not implemented"))
+    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+        match step {
+            "await_delivery" => self.await_delivery(cx).await,
+            "reinstall_key" => {
+                let id = tri!(cx.server_id());
+                match self.api.reinstall(&id).await {
+                    Ok(answer) => {
+                        let key = tri!(key_of(&answer, "reinstall"));
+                        cx.set_extra("reinstall_key", key);
+                        cx.detail("reinstall key created");
+                        Outcome::Next
+                    }
+                    Err(e) => e.into(),
+                }
+            }
+            "create_pxe" => {
+                let id = tri!(cx.server_id());
+                let os_id = tri!(reinstall_os(cx));
+                let root = tri!(root_password(cx));
+                let host = tri!(hostname(cx));
+                let script = tri!(post_install_script(cx));
+                let key = ssh_key(cx);
+                let reinstall_key = cx.extra_str("reinstall_key").map(str::to_owned);
+                let api = &self.api;
+                self.action(cx, "create_pxe", || async {
+                    api.create_pxe(&CreatePxe {
+                        server_id: &id,
+                        os_id,
+                        root_pass: &root,
+                        hostname: &host,
+                        ssh_key: key.as_deref(),
+                        post_install_callback: None,
+                        post_install_script: script.as_ref(),
+                        reinstall_key: reinstall_key.as_deref(),
+                    })
+                    .await
+                })
+                .await
+            }
+            "boot_pxe" | "boot_disk" => {
+                let id = tri!(cx.server_id());
+                let media = if step == "boot_pxe" { BootMedia::Pxe } else { BootMedia::Disk };
+                let api = &self.api;
+                self.action(cx, step, || async { api.boot_dev(&id, media).await }).await
+            }
+            "reboot" => {
+                let id = tri!(cx.server_id());
+                let api = &self.api;
+                self.action(cx, "reboot", || async { api.reboot(&id).await }).await
+            }
+            "await_install" => self.await_install(cx).await,
+            "clear_pxe" => {
+                let id = tri!(cx.server_id());
+                let host = tri!(hostname(cx));
+                let api = &self.api;
+                let outcome = self.action(cx, "clear_pxe", || async { api.clear_pxe(&id, &host).await }).await;
+                if outcome == Outcome::Next {
+                    cx.outputs.pxe_armed = false;
+                }
+                outcome
+            }
+            "collect" => self.collect(cx).await,
+            "cancel_service" | "compensate_cancel" => self.cancel_service(cx).await,
+            other => Outcome::fail(format!("hostkey has no step `{other}`")),
+        }
     }
-    async fn prepare(&self, _step: &str, _cx: &mut StepCx<'_>) -> Prepared {
-        Prepared::Skip(Outcome::fail("not implemented"))
+
+    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+        match step {
+            "order" => {
+                let host = match hostname(cx) {
+                    Ok(h) => h,
+                    Err(o) => return Prepared::Skip(o),
+                };
+                // The ids that exist before the call: reconciliation looks only at new ones.
+                let known = match self.api.update_servers().await {
+                    Ok(list) => list.servers,
+                    Err(e) => return Prepared::Skip(e.into()),
+                };
+                Prepared::Call {
+                    reference: host,
+                    data: json!({ "known": known }),
+                }
+            }
+            "pay" => self.pay_prepare(cx).await,
+            other => Prepared::Skip(Outcome::fail(format!("hostkey has no money step `{other}`"))),
+        }
     }
-    async fn call(&self, _step: &str, _cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        Ok(())
+
+    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        match step {
+            "order" => self.order_call(cx).await,
+            "pay" => self.pay_call(cx).await,
+            other => Err(CallError::Rejected {
+                provider: "hostkey",
+                message: format!("no money step `{other}`"),
+                status: None,
+            }),
+        }
     }
-    async fn reconcile(&self, _step: &str, _cx: &mut StepCx<'_>) -> Reconciled {
-        Reconciled::Absent
+
+    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+        match step {
+            "order" => match self.find_ordered(cx).await {
+                Ok(found) if found.len() == 1 => {
+                    let (id, key) = found.into_iter().next().expect("one");
+                    cx.outputs.server_id = Some(id.clone());
+                    if let Some(k) = key {
+                        cx.set_extra("deploy_key", k);
+                    }
+                    cx.detail(format!("server {id} found by hostname and adopted"));
+                    Reconciled::Done
+                }
+                Ok(found) if found.is_empty() => Reconciled::Absent,
+                Ok(found) => Reconciled::Unknown(format!(
+                    "{} new servers carry our hostname ({}); adopt the right one",
+                    found.len(),
+                    found.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+                Err(e) if e.is_transient() => Reconciled::Failed(e),
+                Err(e) => Reconciled::Unknown(format!("cannot list servers to reconcile the order: {e}")),
+            },
+            "pay" => self.pay_reconcile(cx).await,
+            _ => Reconciled::Absent,
+        }
     }
 }
+
