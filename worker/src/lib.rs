@@ -102,7 +102,7 @@ struct Prepared {
 async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
     let store = Store::connect(&config.redis, config.worker.shards).await?;
     let hints = Arc::new(DueHints::new(config.worker.shards));
-    let providers = providers::Providers::from_config(config, config.worker.step_timeout)?;
+    let providers = providers::Providers::from_config(config, &store, config.worker.step_timeout)?;
     let engine = Arc::new(Engine::new(
         store.clone(),
         providers,

@@ -66,15 +66,16 @@ impl From<&CallError> for StepError {
 }
 
 impl From<CallError> for Outcome {
-    /// Transient problems are retried (a 429 after its Retry-After); a refusal fails
+    /// Transient problems are retried (a 429 waits for its Retry-After); a refusal fails
     /// the step with the provider's words. An answer in an unknown shape is retried,
     /// because for a money call it may mean the call was applied: the retry reconciles.
     fn from(e: CallError) -> Outcome {
         let error = StepError::from(&e);
         match e {
-            CallError::RateLimited { retry_after, .. } => Outcome::Retry {
-                after: retry_after,
-                error,
+            // Being told to slow down is no failure: it costs no attempt.
+            CallError::RateLimited { retry_after, .. } => Outcome::Wait {
+                after: Some(retry_after.unwrap_or(Duration::from_secs(1))),
+                note: error.message,
             },
             CallError::Unknown { .. } | CallError::NotSent { .. } | CallError::BadResponse { .. } => {
                 Outcome::Retry { after: None, error }

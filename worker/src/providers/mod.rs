@@ -7,15 +7,18 @@
 //! with an [`Outcome`].
 
 pub mod error;
+pub mod gate;
 pub mod hostkey;
 pub mod noop;
 
 pub use error::CallError;
+pub use gate::Gate;
 
 use crate::engine::Outcome;
 use provisioner_shared::config::{Account, Config};
 use provisioner_shared::job::{Outputs, StepRecord};
 use provisioner_shared::secret::{Sealed, Sealer};
+use provisioner_shared::store::Store;
 use provisioner_shared::time::Millis;
 use provisioner_shared::{JobRequest, ProviderKind};
 use secrecy::SecretString;
@@ -177,7 +180,7 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_config(config: &Config, step_timeout: Duration) -> Result<Providers, reqwest::Error> {
+    pub fn from_config(config: &Config, store: &Store, step_timeout: Duration) -> Result<Providers, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("provisioner/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -190,14 +193,15 @@ impl Providers {
                 .request_timeout
                 .unwrap_or(step_timeout.mul_f32(0.8))
                 .min(step_timeout);
-            by_account.insert(account.name.clone(), Self::client(account, http.clone(), timeout));
+            let gate = Gate::new(store.clone(), &account.name, account.provider.as_str(), account.rate_limit);
+            by_account.insert(account.name.clone(), Self::client(account, http.clone(), gate, timeout));
         }
         Ok(Providers { by_account })
     }
 
-    fn client(account: &Account, http: reqwest::Client, timeout: Duration) -> AnyProvider {
+    fn client(account: &Account, http: reqwest::Client, gate: Gate, timeout: Duration) -> AnyProvider {
         match account.provider {
-            ProviderKind::Hostkey => AnyProvider::Hostkey(hostkey::Hostkey::new(account, http, timeout)),
+            ProviderKind::Hostkey => AnyProvider::Hostkey(hostkey::Hostkey::new(account, http, gate, timeout)),
             ProviderKind::Noop => AnyProvider::Noop(noop::Noop),
             // Not wired yet: such accounts are refused at config load by the worker.
             ProviderKind::Klikk | ProviderKind::Inferno | ProviderKind::Idcloudhost => {

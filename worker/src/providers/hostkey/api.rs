@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::providers::Gate;
 use crate::providers::error::{CallError, retry_after};
 
 pub use answers::{
@@ -116,6 +117,8 @@ pub struct HostkeyApi {
     api_key: SecretString,
     pin: SecretString,
     timeout: Duration,
+    /// The account's rate limit, shared by all workers.
+    gate: Gate,
     /// Held across a login, so concurrent calls wait for one login instead of racing.
     session: Mutex<SessionState>,
 }
@@ -159,8 +162,15 @@ impl HostkeyApi {
             api_key,
             pin,
             timeout,
+            gate: Gate::unlimited(),
             session: Mutex::new(SessionState::default()),
         }
+    }
+
+    /// Sends every call through `gate` (the account's shared rate limit).
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = gate;
+        self
     }
 
     /// `eq/order_instance`: a new order, or a reinstall with `id`. Answers in the
@@ -419,6 +429,7 @@ impl HostkeyApi {
         }
         form.extend(call.params.iter().map(|(k, v)| (*k, v.as_ref())));
 
+        self.gate.admit().await?;
         let started = Instant::now();
         let sent = self
             .http
@@ -439,6 +450,9 @@ impl HostkeyApi {
         };
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
+        if status == 429 {
+            self.gate.slow_down(wait).await;
+        }
         let body = response
             .text()
             .await

@@ -10,7 +10,7 @@ use super::api::{
     ServerStatus,
 };
 use crate::engine::Outcome;
-use crate::providers::{CallError, Prepared, Provider, Reconciled, StepCx};
+use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
 use provisioner_shared::config::Account;
 use provisioner_shared::request::{Order, Reinstall};
 use secrecy::SecretString;
@@ -25,7 +25,7 @@ pub struct Hostkey {
 }
 
 impl Hostkey {
-    pub fn new(account: &Account, http: reqwest::Client, timeout: Duration) -> Self {
+    pub fn new(account: &Account, http: reqwest::Client, gate: Gate, timeout: Duration) -> Self {
         let secret = |s: &Option<provisioner_shared::secret::ConfigSecret>| {
             SecretString::from(s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default())
         };
@@ -36,7 +36,8 @@ impl Hostkey {
                 secret(&account.api_key),
                 secret(&account.pin),
                 timeout,
-            ),
+            )
+            .with_gate(gate),
         }
     }
 }
@@ -92,6 +93,16 @@ fn key_of(answer: &AsyncAnswer, action: &str) -> Result<String, Outcome> {
     })
 }
 
+/// The note of a pending action: the provider's words, named once.
+fn action_note(what: &str, status: &KeyStatus) -> String {
+    let text = stage_note(status);
+    if text.contains(what) || what.contains(text.split(':').next().unwrap_or("")) && text.contains(':') {
+        text
+    } else {
+        format!("{what}: {text}")
+    }
+}
+
 fn stage_note(status: &KeyStatus) -> String {
     match status {
         KeyStatus::Done => "done".into(),
@@ -114,7 +125,7 @@ impl Hostkey {
                     cx.detail(format!("{what}: done"));
                     return Outcome::Next;
                 }
-                Ok(status) => return Outcome::wait(format!("{what}: {}", stage_note(&status))),
+                Ok(status) => return Outcome::wait(action_note(what, &status)),
                 // The key is gone before we saw it finish (e.g. a crash right after
                 // the check said OK): send the action again, a bounded number of times.
                 Err(CallError::Rejected { message, .. }) => {
@@ -140,7 +151,7 @@ impl Hostkey {
                 cx.detail(format!("{what}: done"));
                 Outcome::Next
             }
-            Ok(status) => Outcome::wait(format!("{what}: {}", stage_note(&status))),
+            Ok(status) => Outcome::wait(action_note(what, &status)),
             // A failed first check is no reason to send again: poll the key later.
             Err(e) => Outcome::wait(format!("{what}: sent; checking its key failed ({e})")),
         }

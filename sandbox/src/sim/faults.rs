@@ -1,0 +1,499 @@
+//! Fault injection: knobs that make a simulator misbehave the way real providers do
+//! (500s, 429s, slowness, answers lost after the action was applied, hangs), so
+//! tests can prove the engine's retry, reconcile and at-most-once rules.
+//!
+//! Knobs exist globally and per action name (e.g. `eq/order_instance`); both apply.
+//! Counted knobs (`rate_limit.next`, `apply_then_500`, `hang.calls`) count down as
+//! they fire. Randomness comes from a seeded RNG that is drawn from only when an
+//! `error_rate` is set, so a test with the same seed and requests sees the same faults.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Answer 429 with `Retry-After` for the next `next` requests and/or whenever the
+/// request rate exceeds `max_per_sec`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    /// Refuse this many of the next requests (counts down).
+    pub next: u32,
+    /// Refuse requests above this rate (token bucket of one second's worth).
+    pub max_per_sec: Option<f64>,
+    /// The `Retry-After` header value, in seconds (default 1).
+    pub retry_after_secs: u64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            next: 0,
+            max_per_sec: None,
+            retry_after_secs: 1,
+        }
+    }
+}
+
+/// Apply the action, then hold the answer for `ms` milliseconds (the client times
+/// out first), for the next `calls` requests or for all when `calls` is absent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hang {
+    /// How long to hold the answer.
+    pub ms: u64,
+    /// How many of the next requests hang (counts down); `None` = every request.
+    pub calls: Option<u32>,
+}
+
+/// One set of fault knobs (global or for one action).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultKnobs {
+    /// Fraction (0..=1) of requests answered HTTP 500 without applying them.
+    pub error_rate: f64,
+    /// 429 answers.
+    pub rate_limit: Option<RateLimit>,
+    /// Delay before handling each request, in milliseconds.
+    pub slow_ms: u64,
+    /// Apply the next N requests, then answer 500 (the outcome is unknown to the client).
+    pub apply_then_500: u32,
+    /// Apply, then hold the answer.
+    pub hang: Option<Hang>,
+}
+
+impl FaultKnobs {
+    fn validate(&self, scope: &str) -> Result<(), FaultsError> {
+        if !(0.0..=1.0).contains(&self.error_rate) {
+            return Err(FaultsError::Invalid(format!(
+                "{scope}.error_rate must be between 0 and 1"
+            )));
+        }
+        if let Some(rate) = self.rate_limit.as_ref().and_then(|r| r.max_per_sec) {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(FaultsError::Invalid(format!(
+                    "{scope}.rate_limit.max_per_sec must be a positive number"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every knob of a simulator, as `GET`/`POST /_sandbox/faults` show and take it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultsConfig {
+    /// Reseeds the RNG when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Knobs for every request.
+    pub global: FaultKnobs,
+    /// Knobs per action name.
+    pub actions: BTreeMap<String, FaultKnobs>,
+}
+
+/// A fault configuration that cannot work.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FaultsError {
+    #[error("invalid fault knob: {0}")]
+    Invalid(String),
+}
+
+/// What happens before the action is applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refusal {
+    /// HTTP 500, nothing applied.
+    ServerError,
+    /// HTTP 429 with `Retry-After`, nothing applied.
+    TooManyRequests { retry_after_secs: u64 },
+}
+
+/// What happens after the action was applied.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Aftermath {
+    /// The normal answer.
+    Answer,
+    /// HTTP 500 although the action was applied.
+    ServerError,
+    /// The answer is held this long.
+    Hang(Duration),
+}
+
+/// The faults decided for one request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultPlan {
+    /// Wait this long first.
+    pub delay: Duration,
+    /// Refuse without applying.
+    pub refusal: Option<Refusal>,
+    /// What to do with the answer once applied.
+    pub aftermath: Aftermath,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Token bucket holding at most one second's worth of requests (at least one).
+    fn take(&mut self, rate: f64, now: Instant) -> bool {
+        let capacity = rate.max(1.0);
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * rate;
+        self.tokens = (self.tokens + refill).min(capacity);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: FaultsConfig,
+    rng: StdRng,
+    buckets: HashMap<String, Bucket>,
+}
+
+/// Runtime-mutable fault knobs, shared by a simulator's routes and its Rust handle.
+#[derive(Clone, Debug)]
+pub struct Faults {
+    inner: Arc<Mutex<Inner>>,
+}
+
+const GLOBAL: &str = "";
+
+impl Faults {
+    /// No faults; `seed` drives the RNG behind `error_rate`.
+    pub fn new(seed: u64) -> Self {
+        Faults {
+            inner: Arc::new(Mutex::new(Inner {
+                config: FaultsConfig::default(),
+                rng: StdRng::seed_from_u64(seed),
+                buckets: HashMap::new(),
+            })),
+        }
+    }
+
+    /// Replaces every knob (an empty config turns all faults off).
+    pub fn set(&self, config: FaultsConfig) -> Result<(), FaultsError> {
+        config.global.validate("global")?;
+        for (action, knobs) in &config.actions {
+            knobs.validate(action)?;
+        }
+        let mut inner = self.lock();
+        if let Some(seed) = config.seed {
+            inner.rng = StdRng::seed_from_u64(seed);
+        }
+        inner.buckets.clear();
+        inner.config = FaultsConfig {
+            seed: None,
+            ..config
+        };
+        Ok(())
+    }
+
+    /// The knobs now, with counted knobs at their remaining counts.
+    pub fn config(&self) -> FaultsConfig {
+        self.lock().config.clone()
+    }
+
+    /// Turns every fault off.
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.config = FaultsConfig::default();
+        inner.buckets.clear();
+    }
+
+    /// Replaces the global knobs.
+    pub fn set_global(&self, knobs: FaultKnobs) -> Result<(), FaultsError> {
+        knobs.validate("global")?;
+        self.lock().config.global = knobs;
+        Ok(())
+    }
+
+    /// Replaces the knobs of one action (`resource/action`).
+    pub fn set_action(&self, action: &str, knobs: FaultKnobs) -> Result<(), FaultsError> {
+        knobs.validate(action)?;
+        let mut inner = self.lock();
+        if knobs == FaultKnobs::default() {
+            inner.config.actions.remove(action);
+        } else {
+            inner.config.actions.insert(action.to_owned(), knobs);
+        }
+        Ok(())
+    }
+
+    /// Decides the faults of one request to `action`, counting down counted knobs.
+    pub fn decide(&self, action: &str) -> FaultPlan {
+        self.lock().decide(action, Instant::now())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    fn decide(&mut self, action: &str, now: Instant) -> FaultPlan {
+        let Inner {
+            config,
+            rng,
+            buckets,
+        } = self;
+        let mut global = std::mem::take(&mut config.global);
+        let mut scoped = config.actions.remove(action);
+
+        let delay = Duration::from_millis(
+            global
+                .slow_ms
+                .max(scoped.as_ref().map_or(0, |knobs| knobs.slow_ms)),
+        );
+        let mut refusal = None;
+        for (scope, knobs) in [(GLOBAL, Some(&mut global)), (action, scoped.as_mut())] {
+            let Some(limit) = knobs.and_then(|k| k.rate_limit.as_mut()) else {
+                continue;
+            };
+            let limited = if limit.next > 0 {
+                limit.next -= 1;
+                true
+            } else if let Some(rate) = limit.max_per_sec {
+                let bucket = buckets.entry(scope.to_owned()).or_insert(Bucket {
+                    tokens: rate.max(1.0),
+                    at: now,
+                });
+                !bucket.take(rate, now)
+            } else {
+                false
+            };
+            if limited && refusal.is_none() {
+                refusal = Some(Refusal::TooManyRequests {
+                    retry_after_secs: limit.retry_after_secs,
+                });
+            }
+        }
+        if refusal.is_none() {
+            let keep = (1.0 - global.error_rate)
+                * (1.0 - scoped.as_ref().map_or(0.0, |knobs| knobs.error_rate));
+            if keep < 1.0 && rng.random::<f64>() >= keep {
+                refusal = Some(Refusal::ServerError);
+            }
+        }
+
+        let mut aftermath = Aftermath::Answer;
+        if refusal.is_none() {
+            for knobs in [scoped.as_mut(), Some(&mut global)].into_iter().flatten() {
+                if knobs.apply_then_500 > 0 {
+                    knobs.apply_then_500 -= 1;
+                    aftermath = Aftermath::ServerError;
+                    break;
+                }
+            }
+        }
+        if aftermath == Aftermath::Answer && refusal.is_none() {
+            for knobs in [scoped.as_mut(), Some(&mut global)].into_iter().flatten() {
+                let Some(hang) = knobs.hang.as_mut() else {
+                    continue;
+                };
+                let fires = match hang.calls.as_mut() {
+                    None => true,
+                    Some(0) => false,
+                    Some(calls) => {
+                        *calls -= 1;
+                        true
+                    }
+                };
+                if fires {
+                    aftermath = Aftermath::Hang(Duration::from_millis(hang.ms));
+                    break;
+                }
+            }
+        }
+
+        config.global = global;
+        if let Some(knobs) = scoped {
+            config.actions.insert(action.to_owned(), knobs);
+        }
+        FaultPlan {
+            delay,
+            refusal,
+            aftermath,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(faults: &Faults, action: &str) -> FaultPlan {
+        faults.decide(action)
+    }
+
+    #[test]
+    fn no_knobs_means_no_faults() {
+        let faults = Faults::new(1);
+        let p = plan(&faults, "eq/show");
+        assert_eq!(p.delay, Duration::ZERO);
+        assert_eq!(p.refusal, None);
+        assert_eq!(p.aftermath, Aftermath::Answer);
+    }
+
+    #[test]
+    fn apply_then_500_counts_down_per_action() {
+        let faults = Faults::new(1);
+        let knobs = FaultKnobs {
+            apply_then_500: 2,
+            ..FaultKnobs::default()
+        };
+        faults.set_action("eq/order_instance", knobs).unwrap();
+        assert_eq!(plan(&faults, "eq/show").aftermath, Aftermath::Answer);
+        assert_eq!(
+            plan(&faults, "eq/order_instance").aftermath,
+            Aftermath::ServerError
+        );
+        assert_eq!(
+            faults.config().actions["eq/order_instance"].apply_then_500,
+            1
+        );
+        assert_eq!(
+            plan(&faults, "eq/order_instance").aftermath,
+            Aftermath::ServerError
+        );
+        assert_eq!(
+            plan(&faults, "eq/order_instance").aftermath,
+            Aftermath::Answer
+        );
+    }
+
+    #[test]
+    fn rate_limit_next_refuses_k_requests_with_retry_after() {
+        let faults = Faults::new(1);
+        faults
+            .set_global(FaultKnobs {
+                rate_limit: Some(RateLimit {
+                    next: 2,
+                    max_per_sec: None,
+                    retry_after_secs: 7,
+                }),
+                ..FaultKnobs::default()
+            })
+            .unwrap();
+        let refused = Some(Refusal::TooManyRequests {
+            retry_after_secs: 7,
+        });
+        assert_eq!(plan(&faults, "a").refusal, refused);
+        assert_eq!(plan(&faults, "b").refusal, refused);
+        assert_eq!(plan(&faults, "a").refusal, None);
+    }
+
+    #[test]
+    fn rate_limit_per_second_refuses_bursts() {
+        let mut inner = Inner {
+            config: FaultsConfig::default(),
+            rng: StdRng::seed_from_u64(1),
+            buckets: HashMap::new(),
+        };
+        inner.config.global.rate_limit = Some(RateLimit {
+            next: 0,
+            max_per_sec: Some(2.0),
+            retry_after_secs: 1,
+        });
+        let t0 = Instant::now();
+        let refusals: Vec<bool> = (0..4)
+            .map(|_| inner.decide("x", t0).refusal.is_some())
+            .collect();
+        assert_eq!(refusals, [false, false, true, true]);
+        let later = t0 + Duration::from_millis(600);
+        assert!(inner.decide("x", later).refusal.is_none());
+    }
+
+    #[test]
+    fn error_rate_is_reproducible_with_a_seed() {
+        let run = || {
+            let faults = Faults::new(42);
+            faults
+                .set_global(FaultKnobs {
+                    error_rate: 0.5,
+                    ..FaultKnobs::default()
+                })
+                .unwrap();
+            (0..64)
+                .map(|_| plan(&faults, "eq/show").refusal.is_some())
+                .collect::<Vec<_>>()
+        };
+        let first = run();
+        assert_eq!(first, run());
+        let failures = first.iter().filter(|failed| **failed).count();
+        assert!((16..=48).contains(&failures), "{failures} of 64");
+    }
+
+    #[test]
+    fn error_rate_one_refuses_everything_and_skips_apply_then_500() {
+        let faults = Faults::new(1);
+        faults
+            .set_action(
+                "x",
+                FaultKnobs {
+                    error_rate: 1.0,
+                    apply_then_500: 1,
+                    ..FaultKnobs::default()
+                },
+            )
+            .unwrap();
+        let p = plan(&faults, "x");
+        assert_eq!(p.refusal, Some(Refusal::ServerError));
+        assert_eq!(p.aftermath, Aftermath::Answer);
+        assert_eq!(faults.config().actions["x"].apply_then_500, 1);
+    }
+
+    #[test]
+    fn hang_and_slow() {
+        let faults = Faults::new(1);
+        faults
+            .set_action(
+                "eq/reboot",
+                FaultKnobs {
+                    slow_ms: 30,
+                    hang: Some(Hang {
+                        ms: 5000,
+                        calls: Some(1),
+                    }),
+                    ..FaultKnobs::default()
+                },
+            )
+            .unwrap();
+        let p = plan(&faults, "eq/reboot");
+        assert_eq!(p.delay, Duration::from_millis(30));
+        assert_eq!(p.aftermath, Aftermath::Hang(Duration::from_millis(5000)));
+        assert_eq!(plan(&faults, "eq/reboot").aftermath, Aftermath::Answer);
+    }
+
+    #[test]
+    fn invalid_knobs_are_refused() {
+        let faults = Faults::new(1);
+        let bad = FaultsConfig {
+            global: FaultKnobs {
+                error_rate: 1.5,
+                ..FaultKnobs::default()
+            },
+            ..FaultsConfig::default()
+        };
+        assert!(faults.set(bad).is_err());
+        let json = r#"{"actions":{"eq/show":{"slow_ms":5}},"seed":3}"#;
+        let config: FaultsConfig = serde_json::from_str(json).unwrap();
+        faults.set(config).unwrap();
+        assert_eq!(faults.config().actions["eq/show"].slow_ms, 5);
+        assert!(serde_json::from_str::<FaultsConfig>(r#"{"globl":{}}"#).is_err());
+    }
+}

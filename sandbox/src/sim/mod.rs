@@ -1,0 +1,153 @@
+//! What every provider simulator is built from.
+//!
+//! A simulator module (`hostkey/`, and later `klikk/`, `inferno/`, `idcloudhost/`)
+//! has the same layout:
+//!
+//! - `mod.rs`: the public handle (`XxxSim::start(XxxOptions)`, `base_url()`,
+//!   `ledger()`, `faults()`, `server(id)`, …) and its ledger event enum;
+//! - `routes.rs`: the provider's HTTP surface, exactly as its seed shows it; every
+//!   request goes through [`SimCore::gate`] (counters, faults) before it touches state;
+//! - `state.rs`: the provider's account as plain data with methods that apply one
+//!   action each; time enters as a [`VirtualTime`] argument, and a `settle(now)`
+//!   method applies what became due (returning the next due time for the [`Settler`]).
+//!   When the actions outgrow one file they move to files named by concern
+//!   (`hostkey/` has `sessions.rs`, `orders.rs`, `pxe.rs`, `billing.rs`, …), each an
+//!   `impl Account` block over the data in `state.rs`.
+//!
+//! The shared parts live here: [`SimClock`] (compressed virtual time), [`Faults`]
+//! (runtime knobs), [`Ledger`] (what moved money or touched machines),
+//! [`RequestCounters`], [`SimServer`] (serving on a random port), [`Settler`] (due
+//! state changes without a ticker), [`CallbackSender`], and the `/_sandbox/*`
+//! control routes ([`SimCore::control_routes`]).
+
+mod callbacks;
+mod clock;
+mod control;
+mod counters;
+mod faults;
+mod ledger;
+mod server;
+mod settler;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+pub use callbacks::{CallbackRecord, CallbackSender};
+pub use clock::{SimClock, VirtualTime, sql_date, sql_datetime, unix_millis, unix_secs};
+pub use counters::RequestCounters;
+pub use faults::{
+    Aftermath, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, RateLimit, Refusal,
+};
+pub use ledger::{Ledger, LedgerEntry};
+pub use server::{Shutdown, SimServer};
+pub use settler::{Settler, SettlerWaker};
+
+/// The parts every simulator shares, cheap to clone into handlers.
+#[derive(Clone, Debug)]
+pub struct SimCore<E> {
+    /// Virtual time.
+    pub clock: SimClock,
+    /// Fault knobs.
+    pub faults: Faults,
+    /// What happened.
+    pub ledger: Ledger<E>,
+    /// Requests per action.
+    pub requests: RequestCounters,
+    /// Fired when the simulator stops.
+    pub shutdown: Shutdown,
+}
+
+impl<E> SimCore<E>
+where
+    E: Clone + Serialize + Send + Sync + 'static,
+{
+    /// A core whose clock runs `time_factor` times faster than real time and whose
+    /// faults draw from an RNG seeded with `seed`.
+    pub fn new(time_factor: f64, seed: u64) -> Self {
+        let clock = SimClock::new(time_factor);
+        SimCore {
+            ledger: Ledger::new(clock.clone()),
+            clock,
+            faults: Faults::new(seed),
+            requests: RequestCounters::default(),
+            shutdown: Shutdown::default(),
+        }
+    }
+
+    /// `/_sandbox/faults` (GET, POST), `/_sandbox/ledger`, `/_sandbox/requests`,
+    /// `/_sandbox/clock` (GET, POST `{"advance_secs": N, "factor": F}`).
+    pub fn control_routes(&self) -> Router {
+        control::routes(self)
+    }
+
+    /// Runs one provider request through counters and faults: counts it under
+    /// `action`, waits if slowed, refuses it (500/429) without calling `apply`, or
+    /// calls `apply` and then answers, answers 500 anyway, or holds the answer.
+    pub async fn gate<F, Fut>(&self, action: &str, apply: F) -> Response
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Response>,
+    {
+        self.requests.hit(action);
+        let plan = self.faults.decide(action);
+        if !plan.delay.is_zero() {
+            self.sleep(plan.delay).await;
+        }
+        match plan.refusal {
+            Some(Refusal::ServerError) => {
+                tracing::debug!(action, "sandbox fault: 500 before applying");
+                return server_error();
+            }
+            Some(Refusal::TooManyRequests { retry_after_secs }) => {
+                tracing::debug!(action, "sandbox fault: 429");
+                return too_many_requests(retry_after_secs);
+            }
+            None => {}
+        }
+        let response = apply().await;
+        match plan.aftermath {
+            Aftermath::Answer => response,
+            Aftermath::ServerError => {
+                tracing::debug!(action, "sandbox fault: 500 after applying");
+                server_error()
+            }
+            Aftermath::Hang(hold) => {
+                tracing::debug!(action, "sandbox fault: holding the answer");
+                self.sleep(hold).await;
+                response
+            }
+        }
+    }
+
+    /// Sleeps real time, cut short when the simulator stops.
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => {}
+            () = self.shutdown.wait() => {}
+        }
+    }
+}
+
+fn server_error() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "500 Internal Server Error (sandbox fault)",
+    )
+        .into_response()
+}
+
+fn too_many_requests(retry_after_secs: u64) -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        "429 Too Many Requests (sandbox fault)",
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
