@@ -1,0 +1,169 @@
+//! Provisioner's HTTP API: the door through which jobs come in and are watched.
+//!
+//! - [`app`] builds the router; [`serve`] runs it on a listener until a shutdown
+//!   future completes; [`run`] binds `api.listen` and stops on SIGTERM or Ctrl-C.
+//! - `jobs`: `/v1/jobs` — enqueue (idempotency keys, one operation per server), read,
+//!   list, cancel, retry, resolve, and the job's event stream.
+//! - `health`: `/healthz` (the process) and `/readyz` (Redis answers).
+//! - `auth`: the bearer-token check in front of every token-guarded `/v1` route.
+//! - `error`: [`ApiError`], the one error shape every answer uses.
+//! - `extract`: body and query extractors whose rejections use that shape.
+//! - `request_log`: one tracing line per request, without headers or bodies.
+//!
+//! The API never talks to a worker: it writes and reads jobs through
+//! `provisioner_shared::store`, and the workers pick them up from Redis.
+
+mod auth;
+mod error;
+mod extract;
+mod health;
+mod jobs;
+mod request_log;
+
+pub use error::ApiError;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::get;
+use provisioner_shared::Config;
+use provisioner_shared::secret::Sealer;
+use provisioner_shared::store::Store;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// What every handler gets: the store, the config and the sealer for job secrets.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub sealer: Sealer,
+    /// Flipped at shutdown so that open event streams end (a graceful shutdown
+    /// waits for every open connection, and an event stream would never close).
+    closing: Arc<watch::Sender<bool>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Arc<Config>) -> Self {
+        let sealer = config.sealer();
+        AppState {
+            store,
+            config,
+            sealer,
+            closing: Arc::new(watch::Sender::new(false)),
+        }
+    }
+
+    /// Ends every open event stream; new ones end at once.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub(crate) fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
+
+/// The whole router. Token-guarded `/v1` routes sit behind `auth`; routes that
+/// carry their own proof (billing webhooks, provider callbacks) and the public ones
+/// (metrics, OpenAPI, dashboard) are merged beside them, outside that layer.
+pub fn app(state: AppState) -> Router {
+    let guarded =
+        jobs::routes().route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    let public = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    Router::new()
+        .merge(public)
+        .merge(guarded)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.api.body_limit))
+        .layer(from_fn(request_log::log_request))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error::render(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no route {}", uri.path()),
+        None,
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    error::render(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("{method} is not allowed on {}", uri.path()),
+        None,
+    )
+}
+
+/// Connects to Redis and serves on `listener` until `shutdown` completes, then
+/// finishes the requests in flight.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    let config = Arc::new(config);
+    let store = Store::connect(&config.redis, config.worker.shards).await?;
+    if config.api.tokens.is_empty() {
+        tracing::warn!("api.tokens is empty: every /v1 request will be refused");
+    }
+    let state = AppState::new(store, config);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "api listening");
+    }
+    let closer = state.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closer.close_streams();
+        })
+        .await
+        .map_err(ApiError::Serve)
+}
+
+/// Binds `api.listen` and serves until SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> Result<(), ApiError> {
+    let addr = config.api.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ApiError::Bind { addr, source })?;
+    serve(config, listener, shutdown_signal()).await
+}
+
+/// Ctrl-C, or SIGTERM (what container runtimes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

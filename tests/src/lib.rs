@@ -1,0 +1,63 @@
+//! The end-to-end harness: real Redis, the real API over real HTTP.
+//!
+//! - [`redis`]: [`TestRedis`], an isolated Redis (namespace) per test: `REDIS_URL`,
+//!   else a `redis-server` of its own (the sandbox's `RedisServer`), else a container.
+//! - [`config`]: [`test_config`], a valid `Config` with fast settings, and [`account`]
+//!   to add upstream accounts.
+//! - [`api`]: [`spawn_api`] → [`TestApi`], the API on a random port with an
+//!   authenticated client and helpers (`post_job`, `get_job`, `wait_for_state`).
+//! - [`store`]: direct store access for what no API call arranges ([`force_state`]).
+//!
+//! Next to come, beside these and in the same shape: `spawn_worker(config) ->
+//! TestWorker` (a `worker` module, with `provisioner-worker`) and the simulated
+//! providers (a `providers` module starting `provisioner-sandbox` simulators and
+//! handing back their base URLs for [`account`] and their ledgers for assertions).
+//! Tests then read as a user's story: start Redis, the simulators, the API and a
+//! worker; post a job; wait for its state; look at the ledger.
+//!
+//! The tests themselves are one binary, `tests/e2e.rs`, with a module per area in
+//! `tests/e2e/`.
+
+pub mod api;
+pub mod config;
+pub mod redis;
+pub mod store;
+
+pub use api::{Reply, TestApi, spawn_api};
+pub use config::{API_TOKEN, account, test_config};
+pub use redis::TestRedis;
+pub use store::{connect_store, force_state};
+
+use std::time::Duration;
+
+/// Polls `check` every 25 ms until it yields `Some`, an error, or `timeout` passes
+/// (then fails naming `what`). The one way tests wait: no fixed sleeps.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Logs to the test's captured output; `RUST_LOG` picks the level (default: warn).
+pub fn init_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}

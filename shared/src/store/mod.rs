@@ -57,6 +57,7 @@ struct Scripts {
     signal: Script,
     cas: Script,
     cad: Script,
+    rate: Script,
 }
 
 impl Scripts {
@@ -67,6 +68,7 @@ impl Scripts {
             commit: Script::new(include_str!("lua/commit.lua")),
             signal: Script::new(include_str!("lua/signal.lua")),
             cas: Script::new(include_str!("lua/cas.lua")),
+            rate: Script::new(include_str!("lua/rate.lua")),
             cad: Script::new(include_str!("lua/cad.lua")),
         }
     }
@@ -587,6 +589,39 @@ impl Store {
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         c.del::<_, ()>(key).await?;
+        Ok(())
+    }
+
+    /// Takes a token from `account`'s bucket: zero when a call may go now, else how
+    /// long to wait (the bucket is empty, or a 429 paused the account).
+    pub async fn rate_take(&self, account: &str, per_second: f64, burst: u32) -> Result<Duration, StoreError> {
+        let mut c = self.conn.clone();
+        let wait: i64 = self
+            .scripts
+            .rate
+            .key(self.keys.named("rate", account))
+            .arg("take")
+            .arg(per_second)
+            .arg(burst)
+            .arg(0)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(Duration::from_millis(wait.max(0) as u64))
+    }
+
+    /// Pauses every call of `account` for `pause` (a provider's Retry-After).
+    pub async fn rate_pause(&self, account: &str, pause: Duration) -> Result<(), StoreError> {
+        let mut c = self.conn.clone();
+        let _: i64 = self
+            .scripts
+            .rate
+            .key(self.keys.named("rate", account))
+            .arg("pause")
+            .arg(1)
+            .arg(1)
+            .arg(pause.as_millis() as u64)
+            .invoke_async(&mut c)
+            .await?;
         Ok(())
     }
 

@@ -22,6 +22,8 @@ if mode == 'keep' then
   redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', now + ms)
   redis.call('ZADD', KEYS[2], now + ms, ARGV[1])
 elseif mode == 'at' then
+  -- a finished job an operator retried must not keep its retention expiry
+  redis.call('PERSIST', KEYS[1])
   local due = now + ms
   -- a signal that arrived while the job was held takes effect now
   if pokes ~= ARGV[7] or cancel ~= ARGV[8] then
@@ -33,6 +35,7 @@ elseif mode == 'at' then
     redis.call('PUBLISH', ARGV[9], ARGV[10])
   end
 elseif mode == 'park' then
+  redis.call('PERSIST', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', 0)
   if cancel ~= ARGV[8] then
     redis.call('ZADD', KEYS[2], now, ARGV[1])

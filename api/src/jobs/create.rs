@@ -1,0 +1,153 @@
+//! `POST /v1/jobs`: validate, reserve the idempotency key, take the server lock,
+//! enqueue. The request is validated before anything touches Redis, so a rejected
+//! request writes nothing.
+
+use super::idempotency::{self, IdempotencyKey, Reserved, body_digest};
+use super::server_lock::ServerLock;
+use super::{created_response, new_job_id, try_load};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::JsonObject;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use provisioner_shared::job::{Job, JobSpec, RunState, Signals};
+use provisioner_shared::plan;
+use provisioner_shared::request::{JobKind, JobRequest, ParseContext};
+use serde_json::Value;
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
+    let body = Value::Object(body);
+    let mut job_id = new_job_id();
+    let mut request = parse(&state, &body, &job_id)?;
+    let reservation = match key {
+        None => None,
+        Some(key) => {
+            match idempotency::reserve(&state, &key, &body_digest(&body), &job_id).await? {
+                Reserved::Replay(job) => return Ok(created_response(StatusCode::OK, &job)),
+                Reserved::Create(r) => {
+                    if r.job_id != job_id {
+                        // Taking over another request's reservation: its job id, and the
+                        // secrets sealed for that id.
+                        job_id = r.job_id.clone();
+                        request = parse(&state, &body, &job_id)?;
+                    }
+                    Some(r)
+                }
+            }
+        }
+    };
+    match create_job(&state, &job_id, request).await {
+        Ok((status, job)) => Ok(created_response(status, &job)),
+        Err(Failure {
+            error,
+            nothing_written,
+        }) => {
+            if let (true, Some(r)) = (nothing_written, reservation) {
+                r.release(&state).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+fn parse(state: &AppState, body: &Value, job_id: &str) -> Result<JobRequest, ApiError> {
+    let cx = ParseContext {
+        config: &state.config,
+        sealer: &state.sealer,
+        job_id,
+    };
+    Ok(JobRequest::parse(body, &cx)?)
+}
+
+/// A creation that did not produce a job; `nothing_written` is true only when we
+/// know the job record does not exist (so the idempotency key may be given back).
+struct Failure {
+    error: ApiError,
+    nothing_written: bool,
+}
+
+impl Failure {
+    fn nothing_written(error: impl Into<ApiError>) -> Self {
+        Failure {
+            error: error.into(),
+            nothing_written: true,
+        }
+    }
+
+    fn unknown(error: impl Into<ApiError>) -> Self {
+        Failure {
+            error: error.into(),
+            nothing_written: false,
+        }
+    }
+}
+
+async fn create_job(
+    state: &AppState,
+    job_id: &str,
+    request: JobRequest,
+) -> Result<(StatusCode, Job), Failure> {
+    let lock = match (request.kind, &request.server_id) {
+        (JobKind::Reinstall | JobKind::Deprovision, Some(server_id)) => Some(
+            ServerLock::acquire(state, &request.account, server_id, job_id)
+                .await
+                .map_err(Failure::nothing_written)?,
+        ),
+        _ => None,
+    };
+    let now = state.store.clock();
+    let spec = JobSpec {
+        id: job_id.to_owned(),
+        created_at: now,
+        request,
+    };
+    let run = RunState::new(plan::plan(&spec.request), now);
+    if let Some(lock) = &lock {
+        lock.confirm(state)
+            .await
+            .map_err(Failure::nothing_written)?;
+    }
+    let fresh = |spec, run| Job {
+        spec,
+        run,
+        version: 1,
+        signals: Signals::default(),
+    };
+    match state.store.enqueue(&spec, &run).await {
+        Ok(true) => {
+            let req = &spec.request;
+            tracing::info!(job_id, kind = %req.kind, account = %req.account, "job enqueued");
+            Ok((StatusCode::ACCEPTED, fresh(spec, run)))
+        }
+        // Only after an idempotency takeover: the request we took over from was slow,
+        // not dead, and its write landed first. Its job is the answer.
+        Ok(false) => match try_load(state, job_id).await {
+            Ok(Some(job)) => Ok((StatusCode::OK, job)),
+            Ok(None) => Err(Failure::unknown(ApiError::Internal(format!(
+                "job {job_id} existed at enqueue but not right after"
+            )))),
+            Err(e) => Err(Failure::unknown(e)),
+        },
+        // The write may have landed even so (a lost reply, a failed index write):
+        // look before undoing anything, and undo nothing if we cannot look.
+        Err(e) => match state.store.state_of(job_id).await {
+            Ok(Some(_)) => {
+                tracing::warn!(job_id, error = %e, "job written, but enqueue reported an error; it may be missing from listings");
+                Ok((StatusCode::ACCEPTED, fresh(spec, run)))
+            }
+            Ok(None) => {
+                if let Some(lock) = &lock {
+                    lock.release(state).await;
+                }
+                Err(Failure::nothing_written(e))
+            }
+            Err(_) => Err(Failure::unknown(e)),
+        },
+    }
+}

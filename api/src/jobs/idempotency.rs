@@ -1,0 +1,221 @@
+//! `Idempotency-Key`: the same key with the same body gives the same job.
+//!
+//! A reservation `{job_id}|{body_digest}` is written under the key's digest with
+//! SET NX before anything else. What this guarantees, while the reservation lives
+//! (`api.idempotency_ttl`):
+//!
+//! - **At most one job per key.** Every request that acts on a reservation creates
+//!   the job under the reservation's job id, never a new one, and enqueue is
+//!   create-if-absent. So when a creator was only slow (not dead) and another request
+//!   took its reservation over, both write the same id and exactly one write lands;
+//!   the other request answers with the job that did.
+//! - **A dead creator does not block the key.** A request that finds a reservation
+//!   but no job waits [`CREATOR_GRACE`] for it to appear, then takes the reservation
+//!   over (compare-and-set, adding its own mark) and creates the job itself.
+//! - **Cleanup never removes someone else's reservation.** A request whose creation
+//!   failed without writing a job deletes the reservation only if it still holds the
+//!   exact value that request wrote (compare-and-delete); a takeover changes the
+//!   value, so a late failing creator leaves the taker's reservation alone.
+//! - **Same key, other body → 409**, whatever state the first request is in.
+//!
+//! After the TTL the key is forgotten and a replay creates a new job.
+
+use super::{CREATOR_GRACE, poll_for, try_load};
+use crate::AppState;
+use crate::error::ApiError;
+use axum::http::{HeaderMap, StatusCode};
+use provisioner_shared::job::Job;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub(crate) const HEADER: &str = "idempotency-key";
+/// Lost compare-and-sets before a request gives up and asks the client to retry.
+const ROUNDS: usize = 4;
+
+/// A validated `Idempotency-Key`, as the digest that names its Redis key (the raw key
+/// is the client's and never stored).
+pub(crate) struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// 1..=255 printable ASCII characters, or absent.
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
+        let mut values = headers.get_all(HEADER).iter();
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        let bad = |m: &str| {
+            ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                format!("Idempotency-Key {m}"),
+            )
+            .with_field("Idempotency-Key")
+        };
+        if values.next().is_some() {
+            return Err(bad("must be sent once"));
+        }
+        let key = value.as_bytes();
+        if key.is_empty() || key.len() > 255 || !key.iter().all(|b| (0x20..0x7f).contains(b)) {
+            return Err(bad("must be 1 to 255 printable ASCII characters"));
+        }
+        Ok(Some(IdempotencyKey(hex(&Sha256::digest(key)))))
+    }
+}
+
+/// SHA-256 of the body's canonical JSON: object keys sorted at every depth, no
+/// whitespace. Two bodies that differ only in key order or spacing are the same.
+pub(crate) fn body_digest(body: &Value) -> String {
+    let mut out = Vec::with_capacity(256);
+    canonical(body, &mut out);
+    hex(&Sha256::digest(&out))
+}
+
+fn canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(map) => {
+            // Sorted here rather than trusting Map's order, which a crate elsewhere in
+            // the build could switch to insertion order (serde_json/preserve_order).
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k).expect("a string serialises");
+                out.push(b':');
+                canonical(v, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar).expect("a scalar serialises"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A reservation this request holds: create the job under `job_id`.
+pub(crate) struct Reservation {
+    key: String,
+    /// Exactly what this request wrote, for compare-and-delete.
+    value: String,
+    pub(crate) job_id: String,
+}
+
+impl Reservation {
+    /// Gives the key back after a creation that wrote no job, unless someone has
+    /// taken it over since. Best effort: a reservation left behind only makes the next
+    /// replay wait [`CREATOR_GRACE`] before it takes over.
+    pub(crate) async fn release(self, state: &AppState) {
+        if let Err(e) = state.store.compare_and_delete(&self.key, &self.value).await {
+            tracing::warn!(error = %e, job_id = %self.job_id, "could not release an idempotency reservation");
+        }
+    }
+}
+
+pub(crate) enum Reserved {
+    /// Go on and create the job.
+    Create(Reservation),
+    /// The key's job exists: answer with it.
+    Replay(Box<Job>),
+}
+
+/// Reserves `key` for a new job `job_id`, or finds the job an earlier request made.
+pub(crate) async fn reserve(
+    state: &AppState,
+    key: &IdempotencyKey,
+    digest: &str,
+    job_id: &str,
+) -> Result<Reserved, ApiError> {
+    let store = &state.store;
+    let redis_key = store.keys().idempotency(&key.0);
+    let ttl = state.config.api.idempotency_ttl;
+    let ours = format!("{job_id}|{digest}");
+    for _ in 0..ROUNDS {
+        let Some(existing) = store.put_if_absent(&redis_key, &ours, ttl).await? else {
+            return Ok(Reserved::Create(Reservation {
+                key: redis_key,
+                value: ours,
+                job_id: job_id.to_owned(),
+            }));
+        };
+        let mut parts = existing.split('|');
+        let (Some(their_id), Some(their_digest)) = (parts.next(), parts.next()) else {
+            return Err(ApiError::Internal(format!(
+                "idempotency reservation `{existing}` is malformed"
+            )));
+        };
+        if their_digest != digest {
+            return Err(ApiError::conflict(
+                "idempotency_conflict",
+                "this Idempotency-Key was already used with a different body",
+            )
+            .with_field("Idempotency-Key"));
+        }
+        if let Some(job) = poll_for(CREATOR_GRACE, || try_load(state, their_id)).await? {
+            return Ok(Reserved::Replay(Box::new(job)));
+        }
+        // The creator died before writing the job. Take over under its job id, with
+        // our own mark so that its late cleanup cannot delete what we hold now.
+        let taken = format!("{their_id}|{digest}|{job_id}");
+        if store
+            .compare_and_set(&redis_key, &existing, &taken, Some(ttl))
+            .await?
+        {
+            return Ok(Reserved::Create(Reservation {
+                key: redis_key,
+                value: taken,
+                job_id: their_id.to_owned(),
+            }));
+        }
+        // It changed meanwhile (released, expired or taken by another request): look again.
+    }
+    Err(ApiError::conflict(
+        "idempotency_in_progress",
+        "another request with this Idempotency-Key is being processed; try again",
+    )
+    .with_field("Idempotency-Key"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    #[test]
+    fn key_order_and_spacing_do_not_change_the_digest() {
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"y": [1, 2], "x": "s"}}"#).unwrap();
+        let b = json!({"a": {"x": "s", "y": [1, 2]}, "b": 1});
+        assert_eq!(body_digest(&a), body_digest(&b));
+        assert_ne!(
+            body_digest(&a),
+            body_digest(&json!({"a": {"x": "s", "y": [2, 1]}, "b": 1}))
+        );
+    }
+
+    #[test]
+    fn header_rules() {
+        let mut h = HeaderMap::new();
+        assert!(IdempotencyKey::from_headers(&h).unwrap().is_none());
+        h.insert(HEADER, HeaderValue::from_static("order-123"));
+        assert!(IdempotencyKey::from_headers(&h).unwrap().is_some());
+        h.insert(HEADER, HeaderValue::from_static(""));
+        let e = IdempotencyKey::from_headers(&h).err().unwrap();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        h.insert(HEADER, HeaderValue::from_str(&"k".repeat(256)).unwrap());
+        assert!(IdempotencyKey::from_headers(&h).is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! Every black-box test of Provisioner, in one binary (one link for the suite; the
+//! helpers live in the `provisioner_tests` library). Each test starts its own
+//! isolated Redis and the real API on a random port, and talks HTTP to it.
+//!
+//! - `api`: the HTTP contract — auth, errors, validation, enqueue, idempotency.
+//! - `api_jobs`: listing, cancel, retry, resolve, the server lock and job events.
+
+#[path = "e2e/api.rs"]
+mod api;
+#[path = "e2e/api_jobs.rs"]
+mod api_jobs;
+
+use provisioner_shared::ProviderKind;
+use provisioner_tests::{TestApi, TestRedis, account, spawn_api, test_config};
+use serde_json::{Value, json};
+
+/// Redis and the API, with three accounts: `hk-nl` (hostkey), `noop` and `noop-b`.
+/// No worker runs: jobs stay where the API puts them. Nothing listens at the base
+/// URLs.
+async fn start() -> anyhow::Result<(TestRedis, TestApi)> {
+    let redis = TestRedis::start().await?;
+    let mut config = test_config(&redis);
+    config.accounts.push(account(
+        "hk-nl",
+        ProviderKind::Hostkey,
+        "http://127.0.0.1:9/",
+    ));
+    config
+        .accounts
+        .push(account("noop", ProviderKind::Noop, "http://127.0.0.1:9/"));
+    config
+        .accounts
+        .push(account("noop-b", ProviderKind::Noop, "http://127.0.0.1:9/"));
+    let api = spawn_api(config).await?;
+    Ok((redis, api))
+}
+
+/// The contract's example request (HOSTKEY provision with a PXE reinstall).
+fn hostkey_provision() -> Value {
+    json!({
+        "kind": "provision",
+        "account": "hk-nl",
+        "reference": "whmcs-service-1234",
+        "order": {"preset": "vm.pico", "location": "NL", "os_id": 180, "traffic_plan": 25, "deploy_period": "monthly"},
+        "hostname": "web-1.example.com",
+        "root_password": "S3cure!pass",
+        "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com"],
+        "post_install_script": "#!/bin/sh\necho top-secret-script",
+        "reinstall": {"os_id": 183},
+        "callback_url": "http://127.0.0.1:9/hooks/provisioner"
+    })
+}
+
+/// A one-step job at the noop provider.
+fn noop_provision(account: &str, reference: Option<&str>) -> Value {
+    let mut body = json!({"kind": "provision", "account": account, "order": {"steps": 1}});
+    if let Some(r) = reference {
+        body["reference"] = json!(r);
+    }
+    body
+}
