@@ -116,15 +116,23 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         ..HostkeyOptions::default()
     })
     .await?;
-    println!("hostkey    {} (simulator, {}× time)", hostkey.base_url(), opts.speed);
+    println!(
+        "hostkey    {} (simulator, {}× time)",
+        hostkey.base_url(),
+        opts.speed
+    );
 
     let config = Config::from_toml_with_env(&config_text(&redis_url, &namespace, &hostkey), &[])?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_url = format!("http://{}", listener.local_addr()?);
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = tokio::spawn(provisioner_api::serve(config.clone(), listener, async move {
-        let _ = api_stopped.await;
-    }));
+    let api = tokio::spawn(provisioner_api::serve(
+        config.clone(),
+        listener,
+        async move {
+            let _ = api_stopped.await;
+        },
+    ));
     println!("api        {api_url}");
     let worker = provisioner_worker::start(config.clone()).await?;
     println!("worker     concurrency {}\n", config.worker.concurrency);
@@ -138,7 +146,12 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     result
 }
 
-async fn provision(api_url: &str, hostkey: &HostkeySim, opts: &DemoOptions, started: Instant) -> Result<(), DemoError> {
+async fn provision(
+    api_url: &str,
+    hostkey: &HostkeySim,
+    opts: &DemoOptions,
+    started: Instant,
+) -> Result<(), DemoError> {
     let http = reqwest::Client::new();
     let body = json!({
         "kind": "provision",
@@ -160,7 +173,9 @@ async fn provision(api_url: &str, hostkey: &HostkeySim, opts: &DemoOptions, star
     let status = res.status();
     let job: Value = res.json().await?;
     if !status.is_success() {
-        return Err(DemoError::Failed(format!("the api refused the job ({status}): {job}")));
+        return Err(DemoError::Failed(format!(
+            "the api refused the job ({status}): {job}"
+        )));
     }
     let id = job["id"].as_str().unwrap_or_default().to_owned();
     println!("job {id} accepted ({status})\n");
@@ -196,18 +211,30 @@ async fn provision(api_url: &str, hostkey: &HostkeySim, opts: &DemoOptions, star
             seen.push(row);
         }
         let state = job["state"].as_str().unwrap_or("");
-        if matches!(state, "succeeded" | "failed" | "cancelled" | "needs_attention") {
+        if matches!(
+            state,
+            "succeeded" | "failed" | "cancelled" | "needs_attention"
+        ) {
             break job;
         }
         if Instant::now() > deadline {
-            return Err(DemoError::Failed(format!("job {id} did not finish within {:?}", opts.timeout)));
+            return Err(DemoError::Failed(format!(
+                "job {id} did not finish within {:?}",
+                opts.timeout
+            )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
     let events = hostkey.ledger().events();
-    let orders = events.iter().filter(|e| matches!(e, HostkeyEvent::Order { .. })).count();
-    let payments = events.iter().filter(|e| matches!(e, HostkeyEvent::Payment { .. })).count();
+    let orders = events
+        .iter()
+        .filter(|e| matches!(e, HostkeyEvent::Order { .. }))
+        .count();
+    let payments = events
+        .iter()
+        .filter(|e| matches!(e, HostkeyEvent::Payment { .. }))
+        .count();
     println!("\njob {id}: {}", job["state"].as_str().unwrap_or(""));
     println!(
         "server     {} at {}",
@@ -222,13 +249,20 @@ async fn provision(api_url: &str, hostkey: &HostkeySim, opts: &DemoOptions, star
     if let Some(s) = &server {
         println!(
             "machine    PXE config {}, boots from {:?}",
-            if s.pxe_config { "still present" } else { "cleared" },
+            if s.pxe_config {
+                "still present"
+            } else {
+                "cleared"
+            },
             s.boot_device
         );
     }
     println!("took       {:.1}s", started.elapsed().as_secs_f64());
     if job["state"] != "succeeded" {
-        return Err(DemoError::Failed(format!("job ended {}: {}", job["state"], job["error"])));
+        return Err(DemoError::Failed(format!(
+            "job ended {}: {}",
+            job["state"], job["error"]
+        )));
     }
     Ok(())
 }

@@ -20,7 +20,10 @@ async fn main() -> ExitCode {
     };
     let mut opts = DemoOptions::default();
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next().and_then(|v| v.parse::<f64>().ok())) {
+        match (
+            arg.as_str(),
+            args.next().and_then(|v| v.parse::<f64>().ok()),
+        ) {
             ("--speed", Some(s)) if s > 0.0 => opts.speed = s,
             _ => return usage(),
         }

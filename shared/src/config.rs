@@ -463,8 +463,9 @@ impl Config {
     /// Reads `path` (if any), applies env overrides, validates.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p)
-                .map_err(|e| ConfigError::new("--config", format!("cannot read {}: {e}", p.display())))?,
+            Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                ConfigError::new("--config", format!("cannot read {}: {e}", p.display()))
+            })?,
             None => String::new(),
         };
         let env: Vec<(String, String)> = std::env::vars().collect();
@@ -478,7 +479,8 @@ impl Config {
             .map_err(|e: toml::de::Error| ConfigError::new("config file", e.to_string()))?;
         for (k, v) in env {
             if let Some(path) = k.strip_prefix("PROVISIONER__") {
-                let segments: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+                let segments: Vec<String> =
+                    path.split("__").map(|s| s.to_ascii_lowercase()).collect();
                 set_path(&mut root, &segments, env_value(v))
                     .map_err(|m| ConfigError::new(k.clone(), m))?;
             }
@@ -500,7 +502,10 @@ impl Config {
         let de = toml::Value::Table(root);
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
-            ConfigError::new(if key == "." { "config".into() } else { key }, e.inner().to_string())
+            ConfigError::new(
+                if key == "." { "config".into() } else { key },
+                e.inner().to_string(),
+            )
         })?;
         config.validate()?;
         Ok(config)
@@ -517,7 +522,10 @@ impl Config {
             let parsed = Url::parse(u)
                 .map_err(|e| ConfigError::new("redis.url", format!("`{u}` is not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "redis" | "rediss") {
-                return Err(ConfigError::new("redis.url", "must start with redis:// or rediss://"));
+                return Err(ConfigError::new(
+                    "redis.url",
+                    "must start with redis:// or rediss://",
+                ));
             }
         }
         if self.redis.namespace.is_empty()
@@ -537,10 +545,16 @@ impl Config {
             return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
         }
         if w.shards == 0 || w.shards > 1024 {
-            return Err(ConfigError::new("worker.shards", "must be between 1 and 1024"));
+            return Err(ConfigError::new(
+                "worker.shards",
+                "must be between 1 and 1024",
+            ));
         }
         if w.step_timeout.is_zero() {
-            return Err(ConfigError::new("worker.step_timeout", "must be more than 0"));
+            return Err(ConfigError::new(
+                "worker.step_timeout",
+                "must be more than 0",
+            ));
         }
         if w.lease < w.step_timeout + w.step_timeout / 4 {
             return Err(ConfigError::new(
@@ -549,16 +563,25 @@ impl Config {
             ));
         }
         if w.max_claim == 0 || w.max_chain == 0 {
-            return Err(ConfigError::new("worker.max_claim", "max_claim and max_chain must be at least 1"));
+            return Err(ConfigError::new(
+                "worker.max_claim",
+                "max_claim and max_chain must be at least 1",
+            ));
         }
         if self.polling.initial.is_zero() || self.polling.initial > self.polling.max {
-            return Err(ConfigError::new("polling.initial", "must be more than 0 and at most polling.max"));
+            return Err(ConfigError::new(
+                "polling.initial",
+                "must be more than 0 and at most polling.max",
+            ));
         }
         if self.retry.max_attempts == 0 {
             return Err(ConfigError::new("retry.max_attempts", "must be at least 1"));
         }
         if self.retry.base.is_zero() || self.retry.base > self.retry.max {
-            return Err(ConfigError::new("retry.base", "must be more than 0 and at most retry.max"));
+            return Err(ConfigError::new(
+                "retry.base",
+                "must be more than 0 and at most retry.max",
+            ));
         }
         match &self.secrets.key {
             None => {
@@ -568,17 +591,29 @@ impl Config {
                 ));
             }
             Some(k) => {
-                Sealer::from_base64(&k.0).map_err(|e| ConfigError::new("secrets.key", e.to_string()))?;
+                Sealer::from_base64(&k.0)
+                    .map_err(|e| ConfigError::new("secrets.key", e.to_string()))?;
             }
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             let key = |f: &str| format!("accounts[{i}].{f}");
-            if a.name.is_empty() || !a.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(ConfigError::new(key("name"), "must be letters, digits, '-', '_' or '.'"));
+            if a.name.is_empty()
+                || !a
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(ConfigError::new(
+                    key("name"),
+                    "must be letters, digits, '-', '_' or '.'",
+                ));
             }
             if !seen.insert(a.name.clone()) {
-                return Err(ConfigError::new(key("name"), format!("`{}` is used twice", a.name)));
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("`{}` is used twice", a.name),
+                ));
             }
             if !matches!(a.base_url.scheme(), "http" | "https") {
                 return Err(ConfigError::new(key("base_url"), "must be an http(s) URL"));
@@ -587,7 +622,10 @@ impl Config {
                 if present {
                     Ok(())
                 } else {
-                    Err(ConfigError::new(key(f), format!("is required for provider {}", a.provider)))
+                    Err(ConfigError::new(
+                        key(f),
+                        format!("is required for provider {}", a.provider),
+                    ))
                 }
             };
             match a.provider {
@@ -620,9 +658,8 @@ impl Config {
                     format!("no account named `{}`", plan.account),
                 ));
             };
-            crate::request::check_plan(account.provider, plan).map_err(|e| {
-                ConfigError::new(format!("plans.{name}.{}", e.field), e.message)
-            })?;
+            crate::request::check_plan(account.provider, plan)
+                .map_err(|e| ConfigError::new(format!("plans.{name}.{}", e.field), e.message))?;
         }
         Ok(())
     }
@@ -641,7 +678,9 @@ impl Config {
 fn env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
     match doc.parse::<toml::Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -658,7 +697,11 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
     set_value_path(next, rest, value)
 }
 
-fn set_value_path(node: &mut toml::Value, path: &[String], value: toml::Value) -> Result<(), String> {
+fn set_value_path(
+    node: &mut toml::Value,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), String> {
     match node {
         toml::Value::Table(t) => set_path(t, path, value),
         toml::Value::Array(items) => {
@@ -718,11 +761,17 @@ pin = "1234"
 
     #[test]
     fn bad_values_name_their_key() {
-        let e = Config::from_toml_with_env(&base(), &[("PROVISIONER__WORKER__LEASE".into(), "10s".into())])
-            .unwrap_err();
+        let e = Config::from_toml_with_env(
+            &base(),
+            &[("PROVISIONER__WORKER__LEASE".into(), "10s".into())],
+        )
+        .unwrap_err();
         assert_eq!(e.key, "worker.lease");
-        let e = Config::from_toml_with_env(&base(), &[("PROVISIONER__WORKER__SHARDS".into(), "\"x\"".into())])
-            .unwrap_err();
+        let e = Config::from_toml_with_env(
+            &base(),
+            &[("PROVISIONER__WORKER__SHARDS".into(), "\"x\"".into())],
+        )
+        .unwrap_err();
         assert_eq!(e.key, "worker.shards");
         let e = Config::from_toml_with_env(&base().replace("pin = \"1234\"", ""), &[]).unwrap_err();
         assert_eq!(e.key, "accounts[0].pin");
@@ -733,12 +782,19 @@ pin = "1234"
     #[test]
     fn redis_url_falls_back_to_env_and_accepts_a_seed_list() {
         let text = base().replace("url = \"redis://127.0.0.1:6379\"", "");
-        let c = Config::from_toml_with_env(&text, &[("REDIS_URL".into(), "redis://10.0.0.1:6379".into())]).unwrap();
+        let c = Config::from_toml_with_env(
+            &text,
+            &[("REDIS_URL".into(), "redis://10.0.0.1:6379".into())],
+        )
+        .unwrap();
         assert_eq!(c.redis.url, vec!["redis://10.0.0.1:6379"]);
         assert!(!c.redis.is_cluster());
         let c = Config::from_toml_with_env(
             &text,
-            &[("PROVISIONER__REDIS__URL".into(), "redis://a:7000,redis://b:7001".into())],
+            &[(
+                "PROVISIONER__REDIS__URL".into(),
+                "redis://a:7000,redis://b:7001".into(),
+            )],
         )
         .unwrap();
         assert!(c.redis.is_cluster());
@@ -754,7 +810,10 @@ pin = "1234"
             &format!("api_key = {{ file = \"{}\" }}", dir.display()),
         );
         let c = Config::from_toml_with_env(&text, &[]).unwrap();
-        assert_eq!(c.accounts[0].api_key.as_ref().unwrap().expose(), "from-file");
+        assert_eq!(
+            c.accounts[0].api_key.as_ref().unwrap().expose(),
+            "from-file"
+        );
         assert!(!format!("{c:?}").contains("from-file"));
         std::fs::remove_file(dir).ok();
     }

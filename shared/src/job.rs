@@ -54,7 +54,10 @@ impl JobState {
 
     /// Finished for good: nothing will run again unless an operator retries.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 
     /// Still owns its server (terminal and parked jobs do not run).
@@ -284,13 +287,40 @@ impl Job {
         if self.run.state != JobState::Failed {
             return Err("only a failed job can be retried (a waiting job is polled now instead)");
         }
-        let Some(idx) = self.run.steps.iter().position(|s| s.state == StepState::Failed) else {
+        let Some(failed) = self
+            .run
+            .steps
+            .iter()
+            .position(|s| s.state == StepState::Failed)
+        else {
             return Err("this job has no failed step to resume");
         };
         let provider = self.provider();
+        let def = |s: &StepRecord| plan::step_def(provider, &s.name);
+        // If the finalizers already undid the PXE setup, resuming at the failed step
+        // would wait for an install that can never start: go back to the first step
+        // of the install span and arm PXE again.
+        let finalized = self.run.steps[failed..].iter().any(|s| {
+            s.state == StepState::Done && def(s).is_some_and(|d| d.role == Role::Finalizer)
+        });
+        let idx = if finalized {
+            self.run
+                .steps
+                .iter()
+                .position(|s| {
+                    def(s).is_some_and(|d| {
+                        d.span == Some(plan::Span::Install) && d.role == Role::Action
+                    })
+                })
+                .filter(|&i| i <= failed)
+                .unwrap_or(failed)
+        } else {
+            failed
+        };
         for (i, s) in self.run.steps.iter_mut().enumerate() {
             let role = plan::step_def(provider, &s.name).map(|d| d.role);
             let rerun = i == idx
+                || (i > idx && i <= failed)
                 || (i > idx && s.state == StepState::Skipped)
                 // finalizers after the failed step run again at their turn
                 || (i > idx && role == Some(Role::Finalizer));
@@ -300,7 +330,8 @@ impl Job {
                 s.polls = 0;
                 s.finished_at = None;
                 s.detail = None;
-                if i != idx {
+                s.intent = None;
+                if i != failed {
                     s.started_at = None;
                     s.scratch.clear();
                 }
@@ -308,6 +339,9 @@ impl Job {
         }
         // A span that ran out must get a new window, or the retried step fails at once.
         self.run.deadlines.clear();
+        if finalized {
+            self.run.outputs.pxe_armed = false;
+        }
         self.run.cursor = idx;
         self.run.state = JobState::Queued;
         self.run.error = None;
@@ -324,7 +358,11 @@ impl Job {
         }
         let failing = matches!(resolution, Resolution::Fail);
         let cursor = self.run.cursor;
-        let step = self.run.steps.get_mut(cursor).ok_or("job has no current step")?;
+        let step = self
+            .run
+            .steps
+            .get_mut(cursor)
+            .ok_or("job has no current step")?;
         match resolution {
             Resolution::Adopt { order_id } => {
                 // The operator vouches that the call happened: record its result.
@@ -339,7 +377,9 @@ impl Job {
                     let outputs = &mut self.run.outputs;
                     match step.name.as_str() {
                         "pay" => outputs.invoice_id = Some(id),
-                        _ if outputs.server_id.is_none() && self.spec.request.provider == ProviderKind::Hostkey => {
+                        _ if outputs.server_id.is_none()
+                            && self.spec.request.provider == ProviderKind::Hostkey =>
+                        {
                             outputs.server_id = Some(id.clone());
                             outputs.order_id = Some(id);
                         }
@@ -368,7 +408,11 @@ impl Job {
                 self.run.error = Some(JobError {
                     step: step.name.clone(),
                     message,
-                    provider_message: self.run.error.as_ref().and_then(|e| e.provider_message.clone()),
+                    provider_message: self
+                        .run
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.provider_message.clone()),
                 });
                 // The worker runs any finalizers, then ends the job as failed.
                 self.run.ending = Some(Ending::Failed);
@@ -469,7 +513,7 @@ impl JobView {
                 })
                 .collect(),
             server: ServerView {
-                id: o.server_id.clone(),
+                id: o.server_id.clone().or_else(|| req.server_id.clone()),
                 order_id: o.order_id.clone(),
                 invoice_id: o.invoice_id.clone(),
                 ipv4: o.ipv4.clone(),

@@ -40,6 +40,9 @@ pub enum Role {
     /// Moves money or creates a billable thing: intent before the call, reconcile
     /// before any retry, `needs_attention` when the outcome cannot be known.
     Money,
+    /// An action that must not be repeated blindly (a reboot into the installer):
+    /// handled like money, with an intent before the call and a lookup after.
+    Once,
     /// Runs even after a failure or a cancel, once PXE is armed (boot disk, clear PXE).
     Finalizer,
     /// Runs only when a job is cancelled after it created something (cancel the order).
@@ -74,7 +77,7 @@ const fn arming(name: &'static str, span: Span) -> StepDef {
     }
 }
 
-use Role::{Action, Compensation, Finalizer, Money};
+use Role::{Action, Compensation, Finalizer, Money, Once};
 use Span::{Delivery, Install, Payment};
 
 /// HOSTKEY invapi (seed 002).
@@ -85,7 +88,7 @@ const HOSTKEY: &[StepDef] = &[
     step("reinstall_key", Action, Some(Install)),
     arming("create_pxe", Install),
     arming("boot_pxe", Install),
-    step("reboot", Action, Some(Install)),
+    step("reboot", Once, Some(Install)),
     step("await_install", Action, Some(Install)),
     step("boot_disk", Finalizer, Some(Install)),
     step("clear_pxe", Finalizer, Some(Install)),
@@ -163,7 +166,9 @@ pub fn plan(req: &JobRequest) -> Vec<String> {
             "clear_pxe",
             "collect",
         ],
-        (ProviderKind::Hostkey, JobKind::Provision) => vec!["order", "pay", "await_delivery", "collect"],
+        (ProviderKind::Hostkey, JobKind::Provision) => {
+            vec!["order", "pay", "await_delivery", "collect"]
+        }
         (ProviderKind::Hostkey, JobKind::Reinstall) => vec![
             "reinstall_key",
             "create_pxe",
@@ -175,7 +180,9 @@ pub fn plan(req: &JobRequest) -> Vec<String> {
             "collect",
         ],
         (ProviderKind::Hostkey, JobKind::Deprovision) => vec!["cancel_service"],
-        (ProviderKind::Klikk, JobKind::Provision) => vec!["order", "await_payment", "await_delivery", "collect"],
+        (ProviderKind::Klikk, JobKind::Provision) => {
+            vec!["order", "await_payment", "await_delivery", "collect"]
+        }
         (ProviderKind::Klikk, JobKind::Reinstall) => vec![],
         (ProviderKind::Klikk, JobKind::Deprovision) => vec!["cancel_order"],
         (ProviderKind::Inferno, JobKind::Provision) => vec![
@@ -186,9 +193,13 @@ pub fn plan(req: &JobRequest) -> Vec<String> {
             "install",
             "await_active",
         ],
-        (ProviderKind::Inferno, JobKind::Reinstall) => vec!["ssh_keys", "check_install", "install", "await_active"],
+        (ProviderKind::Inferno, JobKind::Reinstall) => {
+            vec!["ssh_keys", "check_install", "install", "await_active"]
+        }
         (ProviderKind::Inferno, JobKind::Deprovision) => vec!["cancel_order"],
-        (ProviderKind::Idcloudhost, JobKind::Provision) => vec!["create_vm", "pay", "await_running"],
+        (ProviderKind::Idcloudhost, JobKind::Provision) => {
+            vec!["create_vm", "pay", "await_running"]
+        }
         (ProviderKind::Idcloudhost, JobKind::Reinstall) => vec!["reinstall", "await_reinstall"],
         (ProviderKind::Idcloudhost, JobKind::Deprovision) => vec!["delete_vm"],
         (ProviderKind::Noop, _) => {
@@ -232,7 +243,8 @@ mod tests {
                         hostname: None,
                         server_id: None,
                         order: None,
-                        reinstall: reinstall.then_some(crate::request::Reinstall::Hostkey { os_id: 1 }),
+                        reinstall: reinstall
+                            .then_some(crate::request::Reinstall::Hostkey { os_id: 1 }),
                         root_password: None,
                         ssh_keys: vec![],
                         post_install_script: None,

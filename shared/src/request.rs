@@ -181,6 +181,9 @@ pub struct NoopOrder {
     /// Optional delay of each step, to stand in for provider latency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// The first step waits this long once (a job parked in a provider wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
 }
 
 /// The OS to (re)install, per provider.
@@ -234,14 +237,19 @@ impl JobRequest {
             }
         };
         let account_name = f.req_str("account")?;
-        let account = cx
-            .config
-            .account(account_name)
-            .ok_or_else(|| FieldError::new("account", format!("no account named `{account_name}`")))?;
+        let account = cx.config.account(account_name).ok_or_else(|| {
+            FieldError::new("account", format!("no account named `{account_name}`"))
+        })?;
         let provider = account.provider;
 
-        let reference = f.opt_str("reference")?.map(|r| parse_reference(r, "reference")).transpose()?;
-        let hostname = f.opt_str("hostname")?.map(|h| parse_hostname(h, "hostname")).transpose()?;
+        let reference = f
+            .opt_str("reference")?
+            .map(|r| parse_reference(r, "reference"))
+            .transpose()?;
+        let hostname = f
+            .opt_str("hostname")?
+            .map(|h| parse_hostname(h, "hostname"))
+            .transpose()?;
         let server_id = f.opt_id("server_id")?;
         let ssh_keys = parse_ssh_keys(&f)?;
         let root_password = f
@@ -255,7 +263,10 @@ impl JobRequest {
             .opt_str("post_install_script")?
             .map(|s| {
                 if s.len() > MAX_SCRIPT {
-                    return Err(FieldError::new("post_install_script", "is longer than 64 KiB"));
+                    return Err(FieldError::new(
+                        "post_install_script",
+                        "is longer than 64 KiB",
+                    ));
                 }
                 Ok(cx.sealer.seal(s, cx.job_id))
             })
@@ -267,7 +278,12 @@ impl JobRequest {
 
         let order = match f.get("order") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(parse_order(provider, v, "order", cx.config.callbacks.allow_private)?),
+            Some(v) => Some(parse_order(
+                provider,
+                v,
+                "order",
+                cx.config.callbacks.allow_private,
+            )?),
         };
         let reinstall = match f.get("reinstall") {
             None | Some(Value::Null) => None,
@@ -310,7 +326,9 @@ impl JobRequest {
                     return Err(FieldError::new("hostname", "is required for a provision"));
                 }
                 match p {
-                    ProviderKind::Hostkey | ProviderKind::Idcloudhost if self.root_password.is_none() => {
+                    ProviderKind::Hostkey | ProviderKind::Idcloudhost
+                        if self.root_password.is_none() =>
+                    {
                         return Err(FieldError::new(
                             "root_password",
                             format!("is required for a provision at {p}"),
@@ -327,7 +345,9 @@ impl JobRequest {
                 if self.reinstall.is_some() && p != ProviderKind::Hostkey {
                     return Err(FieldError::new(
                         "reinstall",
-                        format!("a reinstall right after delivery is only offered for hostkey, not {p}"),
+                        format!(
+                            "a reinstall right after delivery is only offered for hostkey, not {p}"
+                        ),
                     ));
                 }
             }
@@ -336,7 +356,10 @@ impl JobRequest {
                     return Err(FieldError::new("server_id", "is required for a reinstall"));
                 }
                 if self.order.is_some() {
-                    return Err(FieldError::new("order", "is not allowed for a reinstall; give server_id"));
+                    return Err(FieldError::new(
+                        "order",
+                        "is not allowed for a reinstall; give server_id",
+                    ));
                 }
                 match p {
                     ProviderKind::Klikk => {
@@ -353,7 +376,10 @@ impl JobRequest {
                 }
                 if p == ProviderKind::Hostkey {
                     if self.hostname.is_none() {
-                        return Err(FieldError::new("hostname", "is required for a reinstall at hostkey"));
+                        return Err(FieldError::new(
+                            "hostname",
+                            "is required for a reinstall at hostkey",
+                        ));
                     }
                     if self.root_password.is_none() {
                         return Err(FieldError::new(
@@ -371,7 +397,10 @@ impl JobRequest {
             }
             JobKind::Deprovision => {
                 if self.server_id.is_none() {
-                    return Err(FieldError::new("server_id", "is required for a deprovision"));
+                    return Err(FieldError::new(
+                        "server_id",
+                        "is required for a deprovision",
+                    ));
                 }
                 for (present, field) in [
                     (self.order.is_some(), "order"),
@@ -397,7 +426,12 @@ pub fn check_plan(provider: ProviderKind, plan: &PlanConfig) -> Result<(), Field
     Ok(())
 }
 
-fn parse_order(provider: ProviderKind, v: &Value, path: &str, allow_private: bool) -> Result<Order, FieldError> {
+fn parse_order(
+    provider: ProviderKind,
+    v: &Value,
+    path: &str,
+    allow_private: bool,
+) -> Result<Order, FieldError> {
     let obj = v
         .as_object()
         .ok_or_else(|| FieldError::new(path, "must be an object"))?;
@@ -470,7 +504,9 @@ fn parse_order(provider: ProviderKind, v: &Value, path: &str, allow_private: boo
                     n.as_u64()
                         .ok_or_else(|| f.err("os", "must be an OS name or a whole number"))?,
                 ),
-                Some(Value::String(s)) if !s.trim().is_empty() => KlikkOs::Name(s.trim().to_owned()),
+                Some(Value::String(s)) if !s.trim().is_empty() => {
+                    KlikkOs::Name(s.trim().to_owned())
+                }
                 Some(_) => return Err(f.err("os", "must be an OS name or a whole number")),
             };
             Order::Klikk(KlikkOrder {
@@ -488,7 +524,9 @@ fn parse_order(provider: ProviderKind, v: &Value, path: &str, allow_private: boo
                 public_ports_allow: f.opt_str("public_ports_allow")?.map(str::to_owned),
                 cloud_init_url: f
                     .opt_str("cloud_init_url")?
-                    .map(|u| check_outbound_url(u, allow_private, &format!("{path}.cloud_init_url")))
+                    .map(|u| {
+                        check_outbound_url(u, allow_private, &format!("{path}.cloud_init_url"))
+                    })
                     .transpose()?,
             })
         }
@@ -521,7 +559,9 @@ fn parse_order(provider: ProviderKind, v: &Value, path: &str, allow_private: boo
                     serde_json::from_str::<Value>(s)
                         .ok()
                         .filter(Value::is_object)
-                        .ok_or_else(|| f.err("cloud_init", "must be a JSON object (or its text)"))?,
+                        .ok_or_else(|| {
+                            f.err("cloud_init", "must be a JSON object (or its text)")
+                        })?,
                 ),
                 Some(_) => return Err(f.err("cloud_init", "must be a JSON object")),
             };
@@ -541,7 +581,7 @@ fn parse_order(provider: ProviderKind, v: &Value, path: &str, allow_private: boo
             })
         }
         ProviderKind::Noop => {
-            f.reject_unknown(&["steps", "delay_ms"])?;
+            f.reject_unknown(&["steps", "delay_ms", "wait_ms"])?;
             let steps = f.opt_u64("steps")?.unwrap_or(4);
             if steps == 0 || steps > 1000 {
                 return Err(f.err("steps", "must be 1 to 1000"));
@@ -549,6 +589,7 @@ fn parse_order(provider: ProviderKind, v: &Value, path: &str, allow_private: boo
             Order::Noop(NoopOrder {
                 steps: steps as u32,
                 delay_ms: f.opt_u64("delay_ms")?,
+                wait_ms: f.opt_u64("wait_ms")?,
             })
         }
     })
@@ -585,7 +626,12 @@ fn parse_reinstall(provider: ProviderKind, v: &Value, path: &str) -> Result<Rein
                 "klikk's API offers no reinstall: reinstall from the Klikk portal, or deprovision and provision again",
             ));
         }
-        ProviderKind::Noop => return Err(FieldError::new(path, "the noop provider takes no reinstall")),
+        ProviderKind::Noop => {
+            return Err(FieldError::new(
+                path,
+                "the noop provider takes no reinstall",
+            ));
+        }
     })
 }
 
@@ -642,7 +688,8 @@ impl<'a> Fields<'a> {
     }
 
     fn req_str(&self, name: &str) -> Result<&'a str, FieldError> {
-        self.opt_str(name)?.ok_or_else(|| self.err(name, "is required"))
+        self.opt_str(name)?
+            .ok_or_else(|| self.err(name, "is required"))
     }
 
     fn req_nonempty(&self, name: &str) -> Result<&'a str, FieldError> {
@@ -665,7 +712,8 @@ impl<'a> Fields<'a> {
     }
 
     fn req_u64(&self, name: &str) -> Result<u64, FieldError> {
-        self.opt_u64(name)?.ok_or_else(|| self.err(name, "is required"))
+        self.opt_u64(name)?
+            .ok_or_else(|| self.err(name, "is required"))
     }
 
     fn req_positive(&self, name: &str) -> Result<u64, FieldError> {
@@ -713,20 +761,25 @@ impl<'a> Fields<'a> {
             Some(Value::Number(n)) if n.is_u64() => n.to_string(),
             Some(_) => return Err(self.err(name, "must be a string or a whole number")),
         };
-        if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(self.err(name, "must be 1 to 64 characters without spaces"));
         }
         Ok(Some(id))
     }
 
     fn req_id(&self, name: &str) -> Result<String, FieldError> {
-        self.opt_id(name)?.ok_or_else(|| self.err(name, "is required"))
+        self.opt_id(name)?
+            .ok_or_else(|| self.err(name, "is required"))
     }
 }
 
 fn parse_reference(r: &str, field: &str) -> Result<String, FieldError> {
     if r.is_empty() || r.len() > 128 || r.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must be 1 to 128 printable characters"));
+        return Err(FieldError::new(
+            field,
+            "must be 1 to 128 printable characters",
+        ));
     }
     Ok(r.to_owned())
 }
@@ -758,7 +811,10 @@ fn check_password(p: &str, provider: ProviderKind, field: &str) -> Result<(), Fi
         return Err(FieldError::new(field, "must be 8 to 128 characters"));
     }
     if p.chars().any(|c| c.is_control()) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     let upper = p.chars().any(|c| c.is_ascii_uppercase());
     let lower = p.chars().any(|c| c.is_ascii_lowercase());
@@ -771,7 +827,9 @@ fn check_password(p: &str, provider: ProviderKind, field: &str) -> Result<(), Fi
     };
     if !ok {
         let rule = match provider {
-            ProviderKind::Hostkey => "upper- and lower-case letters and at least one special character",
+            ProviderKind::Hostkey => {
+                "upper- and lower-case letters and at least one special character"
+            }
             _ => "upper- and lower-case letters and a digit or special character",
         };
         return Err(FieldError::new(field, format!("must contain {rule}")));
@@ -801,7 +859,8 @@ fn parse_ssh_keys(f: &Fields<'_>) -> Result<Vec<String>, FieldError> {
             let known = key_type.starts_with("ssh-")
                 || key_type.starts_with("ecdsa-")
                 || key_type.starts_with("sk-");
-            if !known || s.split_whitespace().count() < 2 || s.len() > 16 * 1024 || s.contains('\n') {
+            if !known || s.split_whitespace().count() < 2 || s.len() > 16 * 1024 || s.contains('\n')
+            {
                 return Err(FieldError::new(
                     &field,
                     "must be one OpenSSH public key line (ssh-ed25519 AAAA… comment)",
@@ -814,8 +873,13 @@ fn parse_ssh_keys(f: &Fields<'_>) -> Result<Vec<String>, FieldError> {
 
 /// URLs we will fetch or call (`callback_url`, `cloud_init_url`): https, and no
 /// loopback or private address unless the config allows it (tests, the sandbox).
-pub fn check_outbound_url(raw: &str, allow_private: bool, field: &str) -> Result<String, FieldError> {
-    let url = url::Url::parse(raw).map_err(|e| FieldError::new(field, format!("is not a URL: {e}")))?;
+pub fn check_outbound_url(
+    raw: &str,
+    allow_private: bool,
+    field: &str,
+) -> Result<String, FieldError> {
+    let url =
+        url::Url::parse(raw).map_err(|e| FieldError::new(field, format!("is not a URL: {e}")))?;
     match url.scheme() {
         "https" => {}
         "http" if allow_private => {}
@@ -833,11 +897,17 @@ pub fn check_outbound_url(raw: &str, allow_private: bool, field: &str) -> Result
             url::Host::Ipv6(ip) => is_private_ip(IpAddr::V6(ip)),
             url::Host::Domain(d) => {
                 let d = d.to_ascii_lowercase();
-                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local") || d.ends_with(".internal")
+                d == "localhost"
+                    || d.ends_with(".localhost")
+                    || d.ends_with(".local")
+                    || d.ends_with(".internal")
             }
         };
         if private {
-            return Err(FieldError::new(field, "must not point at a loopback or private address"));
+            return Err(FieldError::new(
+                field,
+                "must not point at a loopback or private address",
+            ));
         }
     }
     Ok(url.to_string())
@@ -923,12 +993,17 @@ token = "t"
     fn the_contract_example_parses_and_seals_the_password() {
         let r = parse(&good()).unwrap();
         assert_eq!(r.provider, ProviderKind::Hostkey);
-        let Some(Order::Hostkey(o)) = &r.order else { panic!() };
+        let Some(Order::Hostkey(o)) = &r.order else {
+            panic!()
+        };
         assert_eq!(o.traffic_plan, "25");
         let stored = serde_json::to_string(&r).unwrap();
         assert!(!stored.contains("S3cure"));
         let c = config();
-        let pw = c.sealer().open(r.root_password.as_ref().unwrap(), "job-1").unwrap();
+        let pw = c
+            .sealer()
+            .open(r.root_password.as_ref().unwrap(), "job-1")
+            .unwrap();
         assert_eq!(pw.expose_secret(), "S3cure!pass");
     }
 
@@ -991,9 +1066,21 @@ token = "t"
             "kind": "provision", "account": "klikk", "hostname": "k1.example.com",
             "order": {"ram_gb": 0.5, "cpu": 1, "storage_gb": 25, "os": "Debian", "os_version": "10.4", "ip_allow": "192.168.0.0/24"}
         });
-        assert!(matches!(parse(&v).unwrap().order, Some(Order::Klikk(KlikkOrder { os: KlikkOs::Name(_), .. }))));
+        assert!(matches!(
+            parse(&v).unwrap().order,
+            Some(Order::Klikk(KlikkOrder {
+                os: KlikkOs::Name(_),
+                ..
+            }))
+        ));
         v["order"]["os"] = json!(2);
-        assert!(matches!(parse(&v).unwrap().order, Some(Order::Klikk(KlikkOrder { os: KlikkOs::Id(2), .. }))));
+        assert!(matches!(
+            parse(&v).unwrap().order,
+            Some(Order::Klikk(KlikkOrder {
+                os: KlikkOs::Id(2),
+                ..
+            }))
+        ));
         let r = json!({"kind": "reinstall", "account": "klikk", "server_id": "7"});
         let e = parse(&r).unwrap_err();
         assert_eq!(e.field, "kind");

@@ -33,7 +33,9 @@ pub enum SecretError {
     BadKey,
     #[error("sealed value is malformed")]
     Malformed,
-    #[error("sealed value does not open with this key (wrong `secrets.key`, or copied from another job)")]
+    #[error(
+        "sealed value does not open with this key (wrong `secrets.key`, or copied from another job)"
+    )]
     WrongKey,
 }
 
@@ -168,7 +170,11 @@ impl<'de> Deserialize<'de> for ConfigSecret {
                 env: None,
                 file: Some(path),
             }) => std::fs::read_to_string(&path)
-                .map(|v| ConfigSecret(SecretString::from(v.trim_end_matches(['\n', '\r']).to_owned())))
+                .map(|v| {
+                    ConfigSecret(SecretString::from(
+                        v.trim_end_matches(['\n', '\r']).to_owned(),
+                    ))
+                })
                 .map_err(|e| D::Error::custom(format!("cannot read secret file {path}: {e}"))),
             Repr::Ref(_) => Err(D::Error::custom(
                 "give exactly one of { env = \"NAME\" } or { file = \"PATH\" }",
@@ -187,10 +193,19 @@ mod tests {
         let sealed = sealer.seal("S3cure!pass", "job-1");
         assert!(!format!("{sealed:?}").contains("S3cure"));
         assert!(!serde_json::to_string(&sealed).unwrap().contains("S3cure"));
-        assert_eq!(sealer.open(&sealed, "job-1").unwrap().expose_secret(), "S3cure!pass");
-        assert!(matches!(sealer.open(&sealed, "job-2"), Err(SecretError::WrongKey)));
+        assert_eq!(
+            sealer.open(&sealed, "job-1").unwrap().expose_secret(),
+            "S3cure!pass"
+        );
+        assert!(matches!(
+            sealer.open(&sealed, "job-2"),
+            Err(SecretError::WrongKey)
+        ));
         let other = Sealer::from_base64(&Sealer::generate_key()).unwrap();
-        assert!(matches!(other.open(&sealed, "job-1"), Err(SecretError::WrongKey)));
+        assert!(matches!(
+            other.open(&sealed, "job-1"),
+            Err(SecretError::WrongKey)
+        ));
     }
 
     #[test]

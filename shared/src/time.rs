@@ -15,7 +15,9 @@ pub struct Millis(pub u64);
 impl Millis {
     /// The local clock; only for places where Redis time is not at hand (logs, tests).
     pub fn now_local() -> Self {
-        let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Millis(d.as_millis() as u64)
     }
 

@@ -8,25 +8,28 @@
 //!   authenticated client and helpers (`post_job`, `get_job`, `wait_for_state`).
 //! - [`store`]: direct store access for what no API call arranges ([`force_state`]).
 //!
-//! Next to come, beside these and in the same shape: `spawn_worker(config) ->
-//! TestWorker` (a `worker` module, with `provisioner-worker`) and the simulated
-//! providers (a `providers` module starting `provisioner-sandbox` simulators and
-//! handing back their base URLs for [`account`] and their ledgers for assertions).
-//! Tests then read as a user's story: start Redis, the simulators, the API and a
-//! worker; post a job; wait for its state; look at the ledger.
+//! - [`worker`]: [`spawn_worker`] → [`TestWorker`], the real worker in-process, with
+//!   a graceful `shutdown` and an abrupt `abort` (a killed process).
+//! - [`providers`]: the sandbox's simulators, started for a test, and their accounts.
+//!
+//! Tests read as a user's story: start Redis, the simulators, the API and a worker;
+//! post a job; wait for its state; look at the simulator's ledger.
 //!
 //! The tests themselves are one binary, `tests/e2e.rs`, with a module per area in
 //! `tests/e2e/`.
 
 pub mod api;
 pub mod config;
+pub mod providers;
 pub mod redis;
 pub mod store;
+pub mod worker;
 
 pub use api::{Reply, TestApi, spawn_api};
 pub use config::{API_TOKEN, account, test_config};
 pub use redis::TestRedis;
 pub use store::{connect_store, force_state};
+pub use worker::{TestWorker, spawn_worker};
 
 use std::time::Duration;
 

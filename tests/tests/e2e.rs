@@ -4,11 +4,17 @@
 //!
 //! - `api`: the HTTP contract — auth, errors, validation, enqueue, idempotency.
 //! - `api_jobs`: listing, cancel, retry, resolve, the server lock and job events.
+//! - `hostkey`: HOSTKEY end to end through the worker and the simulator.
+//! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 
 #[path = "e2e/api.rs"]
 mod api;
 #[path = "e2e/api_jobs.rs"]
 mod api_jobs;
+#[path = "e2e/engine.rs"]
+mod engine;
+#[path = "e2e/hostkey.rs"]
+mod hostkey;
 
 use provisioner_shared::ProviderKind;
 use provisioner_tests::{TestApi, TestRedis, account, spawn_api, test_config};

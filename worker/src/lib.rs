@@ -69,7 +69,10 @@ pub async fn start(config: Config) -> Result<WorkerHandle, WorkerError> {
             })
             .await
     });
-    Ok(WorkerHandle { stop: Some(tx), task })
+    Ok(WorkerHandle {
+        stop: Some(tx),
+        task,
+    })
 }
 
 /// Runs a worker until SIGTERM or Ctrl-C, then shuts down gracefully.
@@ -81,7 +84,9 @@ pub async fn run(config: Config) -> Result<(), WorkerError> {
 /// Builds the tokio runtime the config asks for (`worker.runtime`).
 pub fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
     match config.worker.runtime {
-        RuntimeFlavor::CurrentThread => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        RuntimeFlavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
         RuntimeFlavor::MultiThread => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = config.worker.worker_threads {
@@ -149,13 +154,14 @@ impl Prepared {
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

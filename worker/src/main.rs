@@ -14,7 +14,8 @@ fn main() -> anyhow::Result<()> {
         }
     };
     init_tracing();
-    let runtime = provisioner_worker::build_runtime(&config).context("building the tokio runtime")?;
+    let runtime =
+        provisioner_worker::build_runtime(&config).context("building the tokio runtime")?;
     runtime.block_on(provisioner_worker::run(config))?;
     Ok(())
 }
@@ -39,7 +40,9 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {

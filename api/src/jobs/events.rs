@@ -35,7 +35,10 @@ enum Follow {
     Start(Box<Job>),
     /// The version and the JSON last sent: a claim bumps the version without
     /// changing what a client sees, so only a changed view is sent.
-    Watching { version: u64, last: String },
+    Watching {
+        version: u64,
+        last: String,
+    },
     Done,
 }
 
@@ -74,9 +77,7 @@ impl Follow {
 fn emit(job: &Job) -> (Result<Event, Infallible>, Follow) {
     let view = JobView::of(job);
     let data = serde_json::to_string(&view).expect("a job view serialises");
-    let event = Event::default()
-        .event("job")
-        .id(job.version.to_string());
+    let event = Event::default().event("job").id(job.version.to_string());
     let next = if view.state.is_terminal() {
         Follow::Done
     } else {

@@ -66,7 +66,9 @@ pub async fn connect(cfg: &RedisConfig) -> redis::RedisResult<(RedisConn, redis:
             .set_connection_timeout(Some(connect_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
-        let conn = client.get_connection_manager_with_config(manager_cfg).await?;
+        let conn = client
+            .get_connection_manager_with_config(manager_cfg)
+            .await?;
         Ok((RedisConn::Single(conn), client))
     }
 }

@@ -42,7 +42,10 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Redis(e) => {
-                e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
                     || e.is_cluster_error()
             }
             _ => false,
@@ -97,7 +100,13 @@ pub struct ClaimedJob {
 
 impl ClaimedJob {
     pub fn decode(&self) -> Result<Job, StoreError> {
-        decode_job(&self.id, self.version, &self.spec_json, &self.run_json, self.signals)
+        decode_job(
+            &self.id,
+            self.version,
+            &self.spec_json,
+            &self.run_json,
+            self.signals,
+        )
     }
 }
 
@@ -135,7 +144,11 @@ pub struct Commit<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitOutcome {
-    Committed { version: u64, now: Millis, signals: Signals },
+    Committed {
+        version: u64,
+        now: Millis,
+        signals: Signals,
+    },
     /// Someone else holds the job now (the lease ran out and it was claimed again).
     Lost,
 }
@@ -152,11 +165,19 @@ pub enum SignalOutcome {
     Finished(JobState),
     /// A poke on a `needs_attention` job: it has to be resolved instead.
     Parked,
-    Recorded { held: bool },
+    Recorded {
+        held: bool,
+    },
 }
 
 /// A job hash's `v`, `req`, `run`, `sc` and `sp` fields, as HMGET returns them.
-type RecordFields = (Option<u64>, Option<String>, Option<String>, Option<u64>, Option<u64>);
+type RecordFields = (
+    Option<u64>,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+    Option<u64>,
+);
 
 /// A raw (not yet decoded) job record.
 #[derive(Debug, Clone)]
@@ -170,11 +191,23 @@ pub struct RawJob {
 
 impl RawJob {
     pub fn decode(&self) -> Result<Job, StoreError> {
-        decode_job(&self.id, self.version, &self.spec_json, &self.run_json, self.signals)
+        decode_job(
+            &self.id,
+            self.version,
+            &self.spec_json,
+            &self.run_json,
+            self.signals,
+        )
     }
 }
 
-fn decode_job(id: &str, version: u64, spec: &str, run: &str, signals: Signals) -> Result<Job, StoreError> {
+fn decode_job(
+    id: &str,
+    version: u64,
+    spec: &str,
+    run: &str,
+    signals: Signals,
+) -> Result<Job, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {
         id: id.to_owned(),
         reason: e.to_string(),
@@ -321,7 +354,12 @@ impl Store {
     }
 
     /// Leases up to `limit` due jobs of one shard.
-    pub async fn claim(&self, shard: u16, limit: usize, lease: Duration) -> Result<ClaimBatch, StoreError> {
+    pub async fn claim(
+        &self,
+        shard: u16,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<ClaimBatch, StoreError> {
         let mut c = self.conn.clone();
         let reply: Vec<Value> = self
             .scripts
@@ -332,7 +370,10 @@ impl Store {
             .arg(self.keys.job_prefix(shard))
             .invoke_async(&mut c)
             .await?;
-        let now = reply.first().and_then(int).ok_or_else(|| unexpected("claim: now"))?;
+        let now = reply
+            .first()
+            .and_then(int)
+            .ok_or_else(|| unexpected("claim: now"))?;
         self.note_time(now);
         let next_due = reply
             .get(1)
@@ -387,11 +428,17 @@ impl Store {
             .arg(shard)
             .invoke_async(&mut c)
             .await?;
-        let version = reply.first().and_then(int).ok_or_else(|| unexpected("commit"))?;
+        let version = reply
+            .first()
+            .and_then(int)
+            .ok_or_else(|| unexpected("commit"))?;
         if version < 0 {
             return Ok(CommitOutcome::Lost);
         }
-        let now = reply.get(1).and_then(int).ok_or_else(|| unexpected("commit: now"))?;
+        let now = reply
+            .get(1)
+            .and_then(int)
+            .ok_or_else(|| unexpected("commit: now"))?;
         self.note_time(now);
         Ok(CommitOutcome::Committed {
             version: version as u64,
@@ -421,8 +468,14 @@ impl Store {
             .arg(shard)
             .invoke_async(&mut c)
             .await?;
-        let code = reply.first().and_then(int).ok_or_else(|| unexpected("signal"))?;
-        let state = reply.get(1).and_then(text).and_then(|s| JobState::parse(&s));
+        let code = reply
+            .first()
+            .and_then(int)
+            .ok_or_else(|| unexpected("signal"))?;
+        let state = reply
+            .get(1)
+            .and_then(text)
+            .and_then(|s| JobState::parse(&s));
         Ok(match code {
             0 => SignalOutcome::NotFound,
             -1 => SignalOutcome::Finished(state.unwrap_or(JobState::Failed)),
@@ -517,7 +570,12 @@ impl Store {
     }
 
     /// `SET key value NX PX ttl`; on a clash returns what the key holds.
-    pub async fn put_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<Option<String>, StoreError> {
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
         let opts = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
@@ -532,7 +590,11 @@ impl Store {
             // it expired between the two commands: try once more
             None => {
                 let set: Option<String> = c.set_options(key, value, opts).await?;
-                Ok(if set.is_some() { None } else { c.get(key).await? })
+                Ok(if set.is_some() {
+                    None
+                } else {
+                    c.get(key).await?
+                })
             }
         }
     }
@@ -577,10 +639,18 @@ impl Store {
         Ok(c.get(key).await?)
     }
 
-    pub async fn set_string(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), StoreError> {
+    pub async fn set_string(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Option<Duration>,
+    ) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         match ttl {
-            Some(t) => c.pset_ex::<_, _, ()>(key, value, t.as_millis().max(1) as u64).await?,
+            Some(t) => {
+                c.pset_ex::<_, _, ()>(key, value, t.as_millis().max(1) as u64)
+                    .await?
+            }
             None => c.set::<_, _, ()>(key, value).await?,
         }
         Ok(())
@@ -594,7 +664,12 @@ impl Store {
 
     /// Takes a token from `account`'s bucket: zero when a call may go now, else how
     /// long to wait (the bucket is empty, or a 429 paused the account).
-    pub async fn rate_take(&self, account: &str, per_second: f64, burst: u32) -> Result<Duration, StoreError> {
+    pub async fn rate_take(
+        &self,
+        account: &str,
+        per_second: f64,
+        burst: u32,
+    ) -> Result<Duration, StoreError> {
         let mut c = self.conn.clone();
         let wait: i64 = self
             .scripts
@@ -627,7 +702,9 @@ impl Store {
 
     /// Wake-ups: the number of a shard that has a job due now. The stream ends when
     /// the pub/sub connection drops; callers subscribe again.
-    pub async fn wake_stream(&self) -> Result<futures::stream::BoxStream<'static, u16>, StoreError> {
+    pub async fn wake_stream(
+        &self,
+    ) -> Result<futures::stream::BoxStream<'static, u16>, StoreError> {
         let mut pubsub = self.pubsub_client.get_async_pubsub().await?;
         pubsub.subscribe(self.keys.wake_channel()).await?;
         Ok(pubsub

@@ -48,10 +48,20 @@ impl Lease {
     /// Saves the run state if we still hold the job. Transient Redis errors are
     /// retried briefly (well inside the lease); past that the lease will recover the
     /// job, so the caller stops.
-    pub async fn commit(&mut self, run: &RunState, schedule: Schedule) -> Result<Signals, LeaseError> {
+    pub async fn commit(
+        &mut self,
+        run: &RunState,
+        schedule: Schedule,
+    ) -> Result<Signals, LeaseError> {
         let run_json = serde_json::to_string(run).expect("run state serialises");
-        self.commit_json(&run_json, run.state, run.pokes_seen, run.cancel_seen, schedule)
-            .await
+        self.commit_json(
+            &run_json,
+            run.state,
+            run.pokes_seen,
+            run.cancel_seen,
+            schedule,
+        )
+        .await
     }
 
     pub async fn commit_json(
@@ -78,7 +88,11 @@ impl Lease {
                 })
                 .await;
             match attempt {
-                Ok(CommitOutcome::Committed { version, now, signals }) => {
+                Ok(CommitOutcome::Committed {
+                    version,
+                    now,
+                    signals,
+                }) => {
                     self.version = version;
                     self.clock = (now, Instant::now());
                     return Ok(signals);

@@ -109,7 +109,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Store, providers: Providers, sealer: Sealer, settings: Settings, hints: Arc<DueHints>) -> Self {
+    pub fn new(
+        store: Store,
+        providers: Providers,
+        sealer: Sealer,
+        settings: Settings,
+        hints: Arc<DueHints>,
+    ) -> Self {
         Engine {
             store,
             providers,
@@ -129,7 +135,12 @@ impl Engine {
 
     /// Runs a leased job's current step, and the next ones while they say `Next`.
     /// `stopping` tells it to hand the job back after the current step (shutdown).
-    pub async fn drive(&self, claimed: ClaimedJob, claimed_at: Millis, stopping: &(dyn Fn() -> bool + Sync)) -> DriveEnd {
+    pub async fn drive(
+        &self,
+        claimed: ClaimedJob,
+        claimed_at: Millis,
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> DriveEnd {
         let mut job = match claimed.decode() {
             Ok(job) => job,
             Err(e) => {
@@ -148,7 +159,11 @@ impl Engine {
         let shard = self.store.keys().shard_of(&claimed.id);
         let started = std::time::Instant::now();
         // Chaining stops while a whole further step still fits well inside the lease.
-        let chain_budget = self.settings.lease.mul_f32(0.8).saturating_sub(self.settings.step_timeout);
+        let chain_budget = self
+            .settings
+            .lease
+            .mul_f32(0.8)
+            .saturating_sub(self.settings.step_timeout);
         let mut chain = 0usize;
         loop {
             let span = tracing::info_span!(
@@ -158,7 +173,11 @@ impl Engine {
                 provider = %job.spec.request.provider,
                 step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
             );
-            let next = match self.step(&mut job, &mut lease).instrument(span.clone()).await {
+            let next = match self
+                .step(&mut job, &mut lease)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(next) => next,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "step abandoned"));
@@ -181,6 +200,10 @@ impl Engine {
                     retention: self.settings.retention,
                 },
             };
+            if keep_going {
+                // shown as running while this worker goes on with it
+                job.run.state = provisioner_shared::JobState::Running;
+            }
             match lease.commit(&job.run, schedule).await {
                 Ok(signals) => job.signals = signals,
                 Err(e) => {
@@ -227,40 +250,52 @@ impl Engine {
             return Ok(self.apply(job, Outcome::Next, now));
         };
         let Some(def) = plan::step_def(provider_kind, &step_name) else {
-            let outcome = Outcome::fail(format!("step `{step_name}` is unknown to this worker version"));
+            let outcome = Outcome::fail(format!(
+                "step `{step_name}` is unknown to this worker version"
+            ));
             return Ok(self.apply(job, outcome, now));
         };
         transition::begin(&mut job.run, provider_kind, now, &self.settings);
         if def.arms_pxe && !job.run.outputs.pxe_armed {
             // From here on the finalizers must run, so say so before the call is sent.
             job.run.outputs.pxe_armed = true;
-            lease.commit(&job.run, Schedule::Keep { lease: lease.lease }).await?;
+            lease
+                .commit(&job.run, Schedule::Keep { lease: lease.lease })
+                .await?;
         }
         let timeout = self.settings.step_timeout;
         let work = async {
             match def.role {
-                Role::Money => self.money_step(provider, job, lease, &step_name).await,
+                Role::Money | Role::Once => self.money_step(provider, job, lease, &step_name).await,
                 _ => {
                     let run = &mut job.run;
                     let step = &mut run.steps[run.cursor];
-                    let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+                    let mut cx = StepCx::new(
+                        &job.spec.id,
+                        &job.spec.request,
+                        step,
+                        &mut run.outputs,
+                        now,
+                        &self.sealer,
+                    );
                     Ok(provider.run(&step_name, &mut cx).await)
                 }
             }
         };
-        let outcome = match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
-            Ok(Ok(Ok(outcome))) => outcome,
-            Ok(Ok(Err(lost))) => return Err(lost),
-            Ok(Err(panic)) => {
-                let msg = panic_message(&panic);
-                tracing::error!(panic = %msg, "step panicked");
-                Outcome::retry(format!("the step panicked: {msg}"))
-            }
-            Err(_) => Outcome::retry(format!(
-                "the step took longer than {} and was stopped",
-                humantime::format_duration(timeout)
-            )),
-        };
+        let outcome =
+            match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
+                Ok(Ok(Ok(outcome))) => outcome,
+                Ok(Ok(Err(lost))) => return Err(lost),
+                Ok(Err(panic)) => {
+                    let msg = panic_message(&panic);
+                    tracing::error!(panic = %msg, "step panicked");
+                    Outcome::retry(format!("the step panicked: {msg}"))
+                }
+                Err(_) => Outcome::retry(format!(
+                    "the step took longer than {} and was stopped",
+                    humantime::format_duration(timeout)
+                )),
+            };
         log_outcome(&outcome);
         Ok(self.apply(job, outcome, lease.now()))
     }
@@ -289,10 +324,19 @@ impl Engine {
         let cursor = run.cursor;
         if run.steps[cursor].intent.is_some() {
             let step = &mut run.steps[cursor];
-            let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+            let mut cx = StepCx::new(
+                &job.spec.id,
+                &job.spec.request,
+                step,
+                &mut run.outputs,
+                now,
+                &self.sealer,
+            );
             match provider.reconcile(step_name, &mut cx).await {
                 Reconciled::Done => {
-                    tracing::info!("reconciled: the earlier call had gone through; adopting its result");
+                    tracing::info!(
+                        "reconciled: the earlier call had gone through; adopting its result"
+                    );
                     return Ok(Outcome::Next);
                 }
                 Reconciled::Absent => {
@@ -305,7 +349,14 @@ impl Engine {
             }
         }
         let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+        let mut cx = StepCx::new(
+            &job.spec.id,
+            &job.spec.request,
+            step,
+            &mut run.outputs,
+            now,
+            &self.sealer,
+        );
         let (reference, data) = match provider.prepare(step_name, &mut cx).await {
             Prepared::Skip(outcome) => return Ok(outcome),
             Prepared::Call { reference, data } => (reference, data),
@@ -318,10 +369,19 @@ impl Engine {
             data,
         });
         // The intent is in Redis before a single byte goes to the provider.
-        lease.commit(&job.run, Schedule::Keep { lease: lease.lease }).await?;
+        lease
+            .commit(&job.run, Schedule::Keep { lease: lease.lease })
+            .await?;
         let run = &mut job.run;
         let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
+        let mut cx = StepCx::new(
+            &job.spec.id,
+            &job.spec.request,
+            step,
+            &mut run.outputs,
+            now,
+            &self.sealer,
+        );
         match provider.call(step_name, &mut cx).await {
             Ok(()) => {
                 run.steps[cursor].intent = None;
@@ -333,8 +393,30 @@ impl Engine {
                 Ok(e.into())
             }
             Err(e) => {
-                tracing::warn!(error = %e, "money call outcome unknown; will reconcile before any retry");
-                Ok(e.into())
+                let last_try = run.steps[cursor].attempts + 1 >= self.settings.retry.max_attempts;
+                if !last_try {
+                    tracing::warn!(error = %e, "call outcome unknown; will reconcile before any retry");
+                    return Ok(e.into());
+                }
+                // Out of attempts: look once more, so that a call proven not to have
+                // happened fails plainly instead of asking an operator.
+                let step = &mut run.steps[cursor];
+                let mut cx = StepCx::new(
+                    &job.spec.id,
+                    &job.spec.request,
+                    step,
+                    &mut run.outputs,
+                    now,
+                    &self.sealer,
+                );
+                match provider.reconcile(step_name, &mut cx).await {
+                    Reconciled::Done => Ok(Outcome::Next),
+                    Reconciled::Absent => {
+                        run.steps[cursor].intent = None;
+                        Ok(e.into())
+                    }
+                    _ => Ok(e.into()),
+                }
             }
         }
     }
@@ -344,14 +426,29 @@ impl Engine {
     async fn cancel(&self, job: &mut Job, lease: &mut Lease) -> Result<Next, LeaseError> {
         let now = lease.now();
         let cursor = job.run.cursor;
-        let open_intent = job.run.steps.get(cursor).is_some_and(|s| s.intent.is_some());
+        let open_intent = job
+            .run
+            .steps
+            .get(cursor)
+            .is_some_and(|s| s.intent.is_some());
         if open_intent {
             if let Some(provider) = self.providers.get(&job.spec.request.account) {
                 let name = job.run.steps[cursor].name.clone();
                 let run = &mut job.run;
                 let step = &mut run.steps[cursor];
-                let mut cx = StepCx::new(&job.spec.id, &job.spec.request, step, &mut run.outputs, now, &self.sealer);
-                let found = tokio::time::timeout(self.settings.step_timeout, provider.reconcile(&name, &mut cx)).await;
+                let mut cx = StepCx::new(
+                    &job.spec.id,
+                    &job.spec.request,
+                    step,
+                    &mut run.outputs,
+                    now,
+                    &self.sealer,
+                );
+                let found = tokio::time::timeout(
+                    self.settings.step_timeout,
+                    provider.reconcile(&name, &mut cx),
+                )
+                .await;
                 let step = &mut run.steps[cursor];
                 match found {
                     Ok(Reconciled::Done) => {
@@ -381,15 +478,21 @@ impl Engine {
 fn log_outcome(outcome: &Outcome) {
     match outcome {
         Outcome::Next => tracing::info!(outcome = "next", "step done"),
-        Outcome::Wait { note, .. } => tracing::debug!(outcome = "wait", note = %note, "step waiting"),
-        Outcome::Retry { error, .. } => tracing::warn!(outcome = "retry", error = %error.message, "step will retry"),
+        Outcome::Wait { note, .. } => {
+            tracing::debug!(outcome = "wait", note = %note, "step waiting")
+        }
+        Outcome::Retry { error, .. } => {
+            tracing::warn!(outcome = "retry", error = %error.message, "step will retry")
+        }
         Outcome::Fail(error) => tracing::warn!(
             outcome = "fail",
             error = %error.message,
             provider_message = error.provider_message.as_deref().unwrap_or(""),
             "step failed"
         ),
-        Outcome::Attention(reason) => tracing::warn!(outcome = "attention", reason = %reason, "step needs attention"),
+        Outcome::Attention(reason) => {
+            tracing::warn!(outcome = "attention", reason = %reason, "step needs attention")
+        }
     }
 }
 

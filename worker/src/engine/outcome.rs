@@ -10,10 +10,16 @@ pub enum Outcome {
     Next,
     /// The provider is not ready yet (order pending, install at stage 2/5): poll again
     /// after a growing interval (or `after`), until the step's deadline.
-    Wait { after: Option<Duration>, note: String },
+    Wait {
+        after: Option<Duration>,
+        note: String,
+    },
     /// A transient failure: try again after a backoff (or `after`, e.g. Retry-After),
     /// until `retry.max_attempts`.
-    Retry { after: Option<Duration>, error: StepError },
+    Retry {
+        after: Option<Duration>,
+        error: StepError,
+    },
     /// A permanent failure: the job fails (after its finalizers).
     Fail(StepError),
     /// A money step whose outcome cannot be known: an operator must look.
@@ -77,9 +83,9 @@ impl From<CallError> for Outcome {
                 after: Some(retry_after.unwrap_or(Duration::from_secs(1))),
                 note: error.message,
             },
-            CallError::Unknown { .. } | CallError::NotSent { .. } | CallError::BadResponse { .. } => {
-                Outcome::Retry { after: None, error }
-            }
+            CallError::Unknown { .. }
+            | CallError::NotSent { .. }
+            | CallError::BadResponse { .. } => Outcome::Retry { after: None, error },
             CallError::Rejected { .. } | CallError::Unauthorized { .. } => Outcome::Fail(error),
         }
     }

@@ -17,7 +17,10 @@ pub enum CallError {
     },
     /// Credentials refused (after one fresh login where the provider has sessions).
     #[error("{provider} refused our credentials: {message}")]
-    Unauthorized { provider: &'static str, message: String },
+    Unauthorized {
+        provider: &'static str,
+        message: String,
+    },
     /// 429 (or 503 with Retry-After): slow down; nothing was applied.
     #[error("{provider} is rate limiting us{}", .retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
     RateLimited {
@@ -26,13 +29,22 @@ pub enum CallError {
     },
     /// The request may or may not have been applied: 5xx, timeout, dropped connection.
     #[error("{provider}: {message}")]
-    Unknown { provider: &'static str, message: String },
+    Unknown {
+        provider: &'static str,
+        message: String,
+    },
     /// Nothing reached the provider (connection refused, DNS): safe to send again.
     #[error("{provider} unreachable: {message}")]
-    NotSent { provider: &'static str, message: String },
+    NotSent {
+        provider: &'static str,
+        message: String,
+    },
     /// An answer in a shape we do not know; `body` is quoted as received.
     #[error("{provider} answered in an unknown shape: {body}")]
-    BadResponse { provider: &'static str, body: String },
+    BadResponse {
+        provider: &'static str,
+        body: String,
+    },
 }
 
 impl CallError {
@@ -49,7 +61,10 @@ impl CallError {
 
     /// True when the request may have been applied by the provider.
     pub fn maybe_applied(&self) -> bool {
-        matches!(self, CallError::Unknown { .. } | CallError::BadResponse { .. })
+        matches!(
+            self,
+            CallError::Unknown { .. } | CallError::BadResponse { .. }
+        )
     }
 
     /// True when trying again later can help.
@@ -78,14 +93,29 @@ impl CallError {
     }
 
     /// Classifies a non-success HTTP status when the body held no provider error.
-    pub fn from_status(provider: &'static str, status: u16, retry_after: Option<Duration>, body: &str) -> CallError {
+    pub fn from_status(
+        provider: &'static str,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &str,
+    ) -> CallError {
         let body = quote(body);
         match status {
-            429 => CallError::RateLimited { provider, retry_after },
-            503 if retry_after.is_some() => CallError::RateLimited { provider, retry_after },
+            429 => CallError::RateLimited {
+                provider,
+                retry_after,
+            },
+            503 if retry_after.is_some() => CallError::RateLimited {
+                provider,
+                retry_after,
+            },
             401 | 403 => CallError::Unauthorized {
                 provider,
-                message: if body.is_empty() { format!("HTTP {status}") } else { body },
+                message: if body.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    body
+                },
             },
             500..=599 => CallError::Unknown {
                 provider,
@@ -97,7 +127,11 @@ impl CallError {
             },
             _ => CallError::Rejected {
                 provider,
-                message: if body.is_empty() { format!("HTTP {status}") } else { body },
+                message: if body.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    body
+                },
                 status: Some(status),
             },
         }

@@ -40,7 +40,12 @@ impl Gate {
         Gate { inner: None }
     }
 
-    pub fn new(store: Store, account: &str, provider: &'static str, rate: Option<RateLimit>) -> Gate {
+    pub fn new(
+        store: Store,
+        account: &str,
+        provider: &'static str,
+        rate: Option<RateLimit>,
+    ) -> Gate {
         Gate {
             inner: Some(Arc::new(Inner {
                 store,
@@ -59,7 +64,11 @@ impl Gate {
         };
         let mut waited = Duration::ZERO;
         loop {
-            let wait = match g.store.rate_take(&g.account, g.rate.per_second, g.rate.burst).await {
+            let wait = match g
+                .store
+                .rate_take(&g.account, g.rate.per_second, g.rate.burst)
+                .await
+            {
                 Ok(w) => w,
                 Err(e) => {
                     // Fail open: the provider's own limiter still protects it.
@@ -86,7 +95,9 @@ impl Gate {
         let Some(g) = &self.inner else {
             return;
         };
-        let pause = retry_after.unwrap_or(DEFAULT_PAUSE).min(Duration::from_secs(3600));
+        let pause = retry_after
+            .unwrap_or(DEFAULT_PAUSE)
+            .min(Duration::from_secs(3600));
         tracing::warn!(account = %g.account, pause_ms = pause.as_millis() as u64, "provider rate limit: pausing the account");
         if let Err(e) = g.store.rate_pause(&g.account, pause).await {
             tracing::debug!(account = %g.account, error = %e, "cannot record the pause");

@@ -70,7 +70,11 @@ impl<'a> StepCx<'a> {
 
     /// The request's root password, opened.
     pub fn root_password(&self) -> Result<Option<SecretString>, Outcome> {
-        self.request.root_password.as_ref().map(|s| self.open(s)).transpose()
+        self.request
+            .root_password
+            .as_ref()
+            .map(|s| self.open(s))
+            .transpose()
     }
 
     /// The server this job works on: the one it ordered, or the one it was given.
@@ -135,8 +139,13 @@ pub enum Reconciled {
 pub trait Provider: Send + Sync {
     fn run(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Outcome> + Send;
     fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Prepared> + Send;
-    fn call(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Result<(), CallError>> + Send;
-    fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> impl Future<Output = Reconciled> + Send;
+    fn call(
+        &self,
+        step: &str,
+        cx: &mut StepCx<'_>,
+    ) -> impl Future<Output = Result<(), CallError>> + Send;
+    fn reconcile(&self, step: &str, cx: &mut StepCx<'_>)
+    -> impl Future<Output = Reconciled> + Send;
 }
 
 /// A configured account's provider client. Built once per account at start, so the
@@ -180,7 +189,11 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_config(config: &Config, store: &Store, step_timeout: Duration) -> Result<Providers, reqwest::Error> {
+    pub fn from_config(
+        config: &Config,
+        store: &Store,
+        step_timeout: Duration,
+    ) -> Result<Providers, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("provisioner/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -193,15 +206,30 @@ impl Providers {
                 .request_timeout
                 .unwrap_or(step_timeout.mul_f32(0.8))
                 .min(step_timeout);
-            let gate = Gate::new(store.clone(), &account.name, account.provider.as_str(), account.rate_limit);
-            by_account.insert(account.name.clone(), Self::client(account, http.clone(), gate, timeout));
+            let gate = Gate::new(
+                store.clone(),
+                &account.name,
+                account.provider.as_str(),
+                account.rate_limit,
+            );
+            by_account.insert(
+                account.name.clone(),
+                Self::client(account, http.clone(), gate, timeout),
+            );
         }
         Ok(Providers { by_account })
     }
 
-    fn client(account: &Account, http: reqwest::Client, gate: Gate, timeout: Duration) -> AnyProvider {
+    fn client(
+        account: &Account,
+        http: reqwest::Client,
+        gate: Gate,
+        timeout: Duration,
+    ) -> AnyProvider {
         match account.provider {
-            ProviderKind::Hostkey => AnyProvider::Hostkey(hostkey::Hostkey::new(account, http, gate, timeout)),
+            ProviderKind::Hostkey => {
+                AnyProvider::Hostkey(hostkey::Hostkey::new(account, http, gate, timeout))
+            }
             ProviderKind::Noop => AnyProvider::Noop(noop::Noop),
             // Not wired yet: such accounts are refused at config load by the worker.
             ProviderKind::Klikk | ProviderKind::Inferno | ProviderKind::Idcloudhost => {

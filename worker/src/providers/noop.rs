@@ -9,8 +9,14 @@ use std::time::Duration;
 pub struct Noop;
 
 impl Provider for Noop {
-    async fn run(&self, _step: &str, cx: &mut StepCx<'_>) -> Outcome {
+    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
         if let Some(Order::Noop(o)) = &cx.request.order {
+            if let Some(ms) = o.wait_ms.filter(|_| step == "noop_1" && cx.step.polls == 0) {
+                return Outcome::Wait {
+                    after: Some(Duration::from_millis(ms)),
+                    note: format!("waiting {ms} ms, as ordered"),
+                };
+            }
             if let Some(ms) = o.delay_ms.filter(|ms| *ms > 0) {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }

@@ -21,7 +21,8 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-type NoSink = futures::sink::SinkMapErr<futures::sink::Drain<Task<Claim>>, fn(Infallible) -> BoxDynError>;
+type NoSink =
+    futures::sink::SinkMapErr<futures::sink::Drain<Task<Claim>>, fn(Infallible) -> BoxDynError>;
 type EngineBackend = CustomBackend<Claim, SourceConfig, ClaimStream, NoSink, ()>;
 
 fn absurd(never: Infallible) -> BoxDynError {
@@ -31,22 +32,37 @@ fn absurd(never: Infallible) -> BoxDynError {
 fn backend(cfg: SourceConfig) -> EngineBackend {
     BackendBuilder::new()
         .database(cfg)
-        .fetcher(|cfg: &mut SourceConfig, _: &(), worker: &WorkerContext| source::claim_stream(cfg, worker))
-        .sink(|_: &mut SourceConfig, _: &()| futures::sink::drain().sink_map_err(absurd as fn(Infallible) -> BoxDynError))
+        .fetcher(|cfg: &mut SourceConfig, _: &(), worker: &WorkerContext| {
+            source::claim_stream(cfg, worker)
+        })
+        .sink(|_: &mut SourceConfig, _: &()| {
+            futures::sink::drain().sink_map_err(absurd as fn(Infallible) -> BoxDynError)
+        })
         .build()
         .expect("database, fetcher and sink are all set")
 }
 
-async fn handle(claim: Claim, engine: Data<Arc<Engine>>, worker: WorkerContext) -> Result<(), BoxDynError> {
+async fn handle(
+    claim: Claim,
+    engine: Data<Arc<Engine>>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
     let stopping = || worker.is_shutting_down();
     match engine.drive(claim.job, claim.at, &stopping).await {
-        DriveEnd::Abandoned => Err("job abandoned; its lease will hand it to another worker".into()),
+        DriveEnd::Abandoned => {
+            Err("job abandoned; its lease will hand it to another worker".into())
+        }
         _ => Ok(()),
     }
 }
 
 /// Builds the monitor with one engine worker. `name` tells processes apart in logs.
-pub fn monitor(name: String, engine: Arc<Engine>, source: SourceConfig, shutdown_grace: Duration) -> Monitor {
+pub fn monitor(
+    name: String,
+    engine: Arc<Engine>,
+    source: SourceConfig,
+    shutdown_grace: Duration,
+) -> Monitor {
     let concurrency = source.concurrency;
     // The handler may chain several steps, each under its own step timeout; this outer
     // timeout is only a backstop and stays inside the lease.

@@ -85,7 +85,8 @@ impl ClaimLoop {
                 Ok(()) => self.idle().await,
                 Err(e) => {
                     self.failures += 1;
-                    let pause = Duration::from_millis(100 * (1u64 << self.failures.min(5))).min(Duration::from_secs(2));
+                    let pause = Duration::from_millis(100 * (1u64 << self.failures.min(5)))
+                        .min(Duration::from_secs(2));
                     if self.failures == 1 || self.failures % 20 == 0 {
                         tracing::error!(error = %e, failures = self.failures, "cannot claim jobs; backing off");
                     }
@@ -99,7 +100,11 @@ impl ClaimLoop {
     async fn claim_due(&mut self) -> Result<(), provisioner_shared::store::StoreError> {
         let shards = self.cfg.hints.len();
         let now = self.cfg.store.clock();
-        let free = self.cfg.concurrency.saturating_sub(self.worker.task_count()).max(1);
+        let free = self
+            .cfg
+            .concurrency
+            .saturating_sub(self.worker.task_count())
+            .max(1);
         let start = self.next_shard;
         self.next_shard = (self.next_shard + 1) % shards;
         for i in 0..shards {
@@ -138,7 +143,9 @@ impl ClaimLoop {
         };
         loop {
             match wake.next().now_or_never() {
-                Some(Some(shard)) if shard < self.cfg.hints.len() => self.cfg.hints.set(shard, Millis(0)),
+                Some(Some(shard)) if shard < self.cfg.hints.len() => {
+                    self.cfg.hints.set(shard, Millis(0))
+                }
                 Some(Some(_)) => {}
                 Some(None) => {
                     self.wake = None;

@@ -2,8 +2,8 @@
 //! how a step's outcome moves the cursor, the job state and the schedule. No I/O and
 //! no clock here, so every rule is unit-tested without Redis or a network.
 
-use super::outcome::{Outcome, StepError};
 use super::Settings;
+use super::outcome::{Outcome, StepError};
 use provisioner_shared::job::{Ending, JobError, JobState, RunState, StepRecord, StepState};
 use provisioner_shared::plan::{self, Role, Span, StepDef};
 use provisioner_shared::time::Millis;
@@ -32,7 +32,11 @@ pub trait Jitter {
 impl<R: rand::Rng> Jitter for R {
     fn up_to(&mut self, max: Duration) -> Duration {
         let ms = max.as_millis() as u64;
-        Duration::from_millis(if ms == 0 { 0 } else { self.random_range(0..=ms) })
+        Duration::from_millis(if ms == 0 {
+            0
+        } else {
+            self.random_range(0..=ms)
+        })
     }
 }
 
@@ -68,8 +72,10 @@ pub fn begin(run: &mut RunState, provider: ProviderKind, now: Millis, s: &Settin
     step.state = StepState::Running;
     run.state = JobState::Running;
     run.updated_at = now;
-    if let (Some(span), Role::Action | Role::Money) = (def.span, def.role) {
-        run.deadlines.entry(span).or_insert_with(|| now.plus(span_limit(s, span)));
+    if let (Some(span), Role::Action | Role::Money | Role::Once) = (def.span, def.role) {
+        run.deadlines
+            .entry(span)
+            .or_insert_with(|| now.plus(span_limit(s, span)));
     }
 }
 
@@ -83,13 +89,22 @@ pub fn deadline(run: &RunState, provider: ProviderKind, s: &Settings) -> Option<
             let start = step.started_at?;
             Some((
                 start.plus(s.deadlines.install),
-                format!("install ({})", humantime::format_duration(s.deadlines.install)),
+                format!(
+                    "install ({})",
+                    humantime::format_duration(s.deadlines.install)
+                ),
             ))
         }
         _ => {
             let span = def.span?;
             let at = *run.deadlines.get(&span)?;
-            Some((at, format!("{span} ({})", humantime::format_duration(span_limit(s, span)))))
+            Some((
+                at,
+                format!(
+                    "{span} ({})",
+                    humantime::format_duration(span_limit(s, span))
+                ),
+            ))
         }
     }
 }
@@ -110,7 +125,9 @@ pub fn backoff(s: &Settings, attempts: u32, jitter: &mut impl Jitter) -> Duratio
     let cap = s.retry.max.as_millis() as u64;
     let exp = attempts.saturating_sub(1).min(30);
     let ceiling = base.saturating_mul(1u64 << exp).min(cap);
-    jitter.up_to(Duration::from_millis(ceiling)).max(Duration::from_millis(1))
+    jitter
+        .up_to(Duration::from_millis(ceiling))
+        .max(Duration::from_millis(1))
 }
 
 /// Applies the current step's outcome.
@@ -164,12 +181,18 @@ pub fn apply(
             step.attempts += 1;
             if step.attempts >= s.retry.max_attempts {
                 let error = StepError {
-                    message: format!("gave up after {} attempts: {}", step.attempts, error.message),
+                    message: format!(
+                        "gave up after {} attempts: {}",
+                        step.attempts, error.message
+                    ),
                     provider_message: error.provider_message,
                 };
                 return fail(run, provider, def, error, now);
             }
-            let note = format!("attempt {} failed: {}; retrying", step.attempts, error.message);
+            let note = format!(
+                "attempt {} failed: {}; retrying",
+                step.attempts, error.message
+            );
             step.state = StepState::Waiting;
             step.detail = Some(note.clone());
             run.note = Some(note);
@@ -188,7 +211,13 @@ pub fn apply(
     }
 }
 
-fn fail(run: &mut RunState, provider: ProviderKind, def: &StepDef, error: StepError, now: Millis) -> Next {
+fn fail(
+    run: &mut RunState,
+    provider: ProviderKind,
+    def: &StepDef,
+    error: StepError,
+    now: Millis,
+) -> Next {
     let cursor = run.cursor;
     // A money call whose outcome is unknown must not be forgotten by a failure.
     if run.steps[cursor].intent.is_some() {
@@ -259,7 +288,7 @@ fn should_run(run: &RunState, def: &StepDef) -> bool {
         Some(_) => match def.role {
             Role::Finalizer => run.outputs.pxe_armed,
             Role::Compensation => true,
-            Role::Action | Role::Money => false,
+            Role::Action | Role::Money | Role::Once => false,
         },
     }
 }

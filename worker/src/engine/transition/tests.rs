@@ -77,12 +77,36 @@ fn next_moves_on_and_the_last_step_succeeds() {
     for expected in ["order", "pay", "await_delivery"] {
         assert_eq!(at(&run), expected);
         begin(&mut run, HK, Millis(2_000), &s);
-        assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(2_000), &s, &mut Fixed(0)), Next::Continue);
+        assert_eq!(
+            apply(
+                &mut run,
+                HK,
+                Outcome::Next,
+                Millis(2_000),
+                &s,
+                &mut Fixed(0)
+            ),
+            Next::Continue
+        );
     }
     begin(&mut run, HK, Millis(3_000), &s);
-    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(3_000), &s, &mut Fixed(0)), Next::Finish);
+    assert_eq!(
+        apply(
+            &mut run,
+            HK,
+            Outcome::Next,
+            Millis(3_000),
+            &s,
+            &mut Fixed(0)
+        ),
+        Next::Finish
+    );
     assert_eq!(run.state, JobState::Succeeded);
-    assert!(run.steps.iter().all(|st| st.state == StepState::Done && st.attempts == 1));
+    assert!(
+        run.steps
+            .iter()
+            .all(|st| st.state == StepState::Done && st.attempts == 1)
+    );
 }
 
 #[test]
@@ -94,7 +118,14 @@ fn waits_grow_and_stop_at_the_deadline() {
     begin(&mut run, HK, Millis(0), &s);
     let mut delays = vec![];
     for i in 0..6 {
-        match apply(&mut run, HK, Outcome::wait("pending"), Millis(i * 1000), &s, &mut Fixed(0)) {
+        match apply(
+            &mut run,
+            HK,
+            Outcome::wait("pending"),
+            Millis(i * 1000),
+            &s,
+            &mut Fixed(0),
+        ) {
             Next::After(d) => delays.push(d.as_secs()),
             other => panic!("{other:?}"),
         }
@@ -105,12 +136,23 @@ fn waits_grow_and_stop_at_the_deadline() {
     assert_eq!(run.note.as_deref(), Some("pending"));
     // past the delivery deadline (2 h from the first start) the wait fails the step
     let late = Millis(7_200_000);
-    let next = apply(&mut run, HK, Outcome::wait("still pending"), late, &s, &mut Fixed(0));
+    let next = apply(
+        &mut run,
+        HK,
+        Outcome::wait("still pending"),
+        late,
+        &s,
+        &mut Fixed(0),
+    );
     assert_eq!(next, Next::Finish);
     assert_eq!(run.state, JobState::Failed);
     let e = run.error.as_ref().unwrap();
     assert_eq!(e.step, "await_delivery");
-    assert!(e.message.contains("delivery (2h) deadline ran out"), "{}", e.message);
+    assert!(
+        e.message.contains("delivery (2h) deadline ran out"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -120,7 +162,14 @@ fn a_wait_is_cut_at_the_deadline() {
     let mut run = run_for(&req);
     run.cursor = 2;
     begin(&mut run, HK, Millis(0), &s);
-    let next = apply(&mut run, HK, Outcome::wait("x"), Millis(7_199_000), &s, &mut Fixed(0));
+    let next = apply(
+        &mut run,
+        HK,
+        Outcome::wait("x"),
+        Millis(7_199_000),
+        &s,
+        &mut Fixed(0),
+    );
     assert_eq!(next, Next::After(Duration::from_secs(1)));
 }
 
@@ -140,9 +189,18 @@ fn retries_back_off_then_fail_with_the_providers_words() {
         error: err.clone(),
     };
     // full jitter: Fixed(u64::MAX) picks the ceiling: 1 s, then 2 s
-    assert_eq!(apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)), Next::After(Duration::from_secs(1)));
-    assert_eq!(apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)), Next::After(Duration::from_secs(2)));
-    assert_eq!(apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)), Next::Finish);
+    assert_eq!(
+        apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)),
+        Next::After(Duration::from_secs(1))
+    );
+    assert_eq!(
+        apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)),
+        Next::After(Duration::from_secs(2))
+    );
+    assert_eq!(
+        apply(&mut run, HK, r(), Millis(0), &s, &mut Fixed(u64::MAX)),
+        Next::Finish
+    );
     let e = run.error.as_ref().unwrap();
     assert!(e.message.starts_with("gave up after 3 attempts"));
     assert_eq!(e.provider_message.as_deref(), Some("Bad Gateway"));
@@ -158,7 +216,10 @@ fn retry_after_from_the_provider_is_honoured() {
         after: Some(Duration::from_secs(7)),
         error: StepError::new("429"),
     };
-    assert_eq!(apply(&mut run, HK, o, Millis(0), &s, &mut Fixed(0)), Next::After(Duration::from_secs(7)));
+    assert_eq!(
+        apply(&mut run, HK, o, Millis(0), &s, &mut Fixed(0)),
+        Next::After(Duration::from_secs(7))
+    );
 }
 
 #[test]
@@ -166,17 +227,34 @@ fn a_failure_after_pxe_is_armed_runs_the_finalizers_then_fails() {
     let s = settings();
     let req = request(true);
     let mut run = run_for(&req);
-    run.cursor = run.steps.iter().position(|st| st.name == "await_install").unwrap();
+    run.cursor = run
+        .steps
+        .iter()
+        .position(|st| st.name == "await_install")
+        .unwrap();
     run.outputs.pxe_armed = true;
     begin(&mut run, HK, Millis(0), &s);
-    let next = apply(&mut run, HK, Outcome::fail("installer crashed"), Millis(0), &s, &mut Fixed(0));
+    let next = apply(
+        &mut run,
+        HK,
+        Outcome::fail("installer crashed"),
+        Millis(0),
+        &s,
+        &mut Fixed(0),
+    );
     assert_eq!(next, Next::Continue);
     assert_eq!(at(&run), "boot_disk");
     begin(&mut run, HK, Millis(0), &s);
-    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Continue);
+    assert_eq!(
+        apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)),
+        Next::Continue
+    );
     assert_eq!(at(&run), "clear_pxe");
     begin(&mut run, HK, Millis(0), &s);
-    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Finish);
+    assert_eq!(
+        apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)),
+        Next::Finish
+    );
     assert_eq!(run.state, JobState::Failed);
     assert_eq!(run.error.as_ref().unwrap().step, "await_install");
     let collect = run.steps.iter().find(|st| st.name == "collect").unwrap();
@@ -189,8 +267,22 @@ fn a_failure_before_pxe_skips_the_finalizers() {
     let req = request(true);
     let mut run = run_for(&req);
     begin(&mut run, HK, Millis(0), &s);
-    assert_eq!(apply(&mut run, HK, Outcome::fail("no"), Millis(0), &s, &mut Fixed(0)), Next::Finish);
-    assert!(run.steps[1..].iter().all(|st| st.state == StepState::Skipped));
+    assert_eq!(
+        apply(
+            &mut run,
+            HK,
+            Outcome::fail("no"),
+            Millis(0),
+            &s,
+            &mut Fixed(0)
+        ),
+        Next::Finish
+    );
+    assert!(
+        run.steps[1..]
+            .iter()
+            .all(|st| st.state == StepState::Skipped)
+    );
 }
 
 #[test]
@@ -198,10 +290,24 @@ fn a_finalizer_that_cannot_finish_needs_attention() {
     let s = settings();
     let req = request(true);
     let mut run = run_for(&req);
-    run.cursor = run.steps.iter().position(|st| st.name == "clear_pxe").unwrap();
+    run.cursor = run
+        .steps
+        .iter()
+        .position(|st| st.name == "clear_pxe")
+        .unwrap();
     run.outputs.pxe_armed = true;
     begin(&mut run, HK, Millis(0), &s);
-    assert_eq!(apply(&mut run, HK, Outcome::fail("denied"), Millis(0), &s, &mut Fixed(0)), Next::Park);
+    assert_eq!(
+        apply(
+            &mut run,
+            HK,
+            Outcome::fail("denied"),
+            Millis(0),
+            &s,
+            &mut Fixed(0)
+        ),
+        Next::Park
+    );
     assert_eq!(run.state, JobState::NeedsAttention);
     assert!(run.error.as_ref().unwrap().message.contains("installer"));
 }
@@ -218,7 +324,17 @@ fn an_unsettled_money_intent_turns_a_failure_into_attention() {
         reference: "web-1.example.com".into(),
         data: serde_json::Value::Null,
     });
-    assert_eq!(apply(&mut run, HK, Outcome::fail("boom"), Millis(0), &s, &mut Fixed(0)), Next::Park);
+    assert_eq!(
+        apply(
+            &mut run,
+            HK,
+            Outcome::fail("boom"),
+            Millis(0),
+            &s,
+            &mut Fixed(0)
+        ),
+        Next::Park
+    );
     assert_eq!(run.state, JobState::NeedsAttention);
 }
 
@@ -232,15 +348,27 @@ fn cancel_after_order_keeps_finalizers_and_adds_compensation() {
     run.outputs.server_id = Some("40514".into());
     begin(&mut run, HK, Millis(0), &s);
     assert_eq!(cancel(&mut run, &req, Millis(0)), Next::Continue);
-    let order: Vec<&str> = run.steps[run.cursor..].iter().map(|st| st.name.as_str()).collect();
-    assert_eq!(order, ["boot_disk", "clear_pxe", "collect", "compensate_cancel"]);
+    let order: Vec<&str> = run.steps[run.cursor..]
+        .iter()
+        .map(|st| st.name.as_str())
+        .collect();
+    assert_eq!(
+        order,
+        ["boot_disk", "clear_pxe", "collect", "compensate_cancel"]
+    );
     for _ in 0..2 {
         begin(&mut run, HK, Millis(0), &s);
-        assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Continue);
+        assert_eq!(
+            apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)),
+            Next::Continue
+        );
     }
     assert_eq!(at(&run), "compensate_cancel");
     begin(&mut run, HK, Millis(0), &s);
-    assert_eq!(apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)), Next::Finish);
+    assert_eq!(
+        apply(&mut run, HK, Outcome::Next, Millis(0), &s, &mut Fixed(0)),
+        Next::Finish
+    );
     assert_eq!(run.state, JobState::Cancelled);
 }
 

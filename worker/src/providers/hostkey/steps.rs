@@ -1,13 +1,13 @@
 //! The steps of HOSTKEY's plans (DESIGN.md, "Provider plans"), on top of [`api`].
 //!
 //! Provision: order → pay → await_delivery → [reinstall_key → create_pxe → boot_pxe →
-//! reboot → await_install → boot_disk → clear_pxe] → collect. Every asynchronous
+//! reboot (at most once: it is reconciled like money) → await_install → boot_disk → clear_pxe] → collect. Every asynchronous
 //! action's key is kept in the step's scratch and checked until it says OK, so a
 //! step that is re-entered after a crash checks its key instead of sending again.
 
 use super::api::{
-    AsyncAnswer, BootMedia, CreatePxe, HostkeyApi, InvoiceStatus, KeyStatus, OrderInstance, OrderTarget,
-    ServerStatus,
+    AsyncAnswer, BootMedia, CreatePxe, HostkeyApi, InvoiceStatus, KeyStatus, OrderInstance,
+    OrderTarget, ServerStatus,
 };
 use crate::engine::Outcome;
 use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// How often an action is sent again when its key vanished before we saw it finish.
+/// How often an action's key may vanish before we saw it finish (then it is sent again).
 const MAX_SENDS: u64 = 3;
 
 pub struct Hostkey {
@@ -27,7 +27,11 @@ pub struct Hostkey {
 impl Hostkey {
     pub fn new(account: &Account, http: reqwest::Client, gate: Gate, timeout: Duration) -> Self {
         let secret = |s: &Option<provisioner_shared::secret::ConfigSecret>| {
-            SecretString::from(s.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default())
+            SecretString::from(
+                s.as_ref()
+                    .map(|s| s.expose().to_owned())
+                    .unwrap_or_default(),
+            )
         };
         Hostkey {
             api: HostkeyApi::new(
@@ -62,7 +66,9 @@ fn hostname(cx: &StepCx<'_>) -> Result<String, Outcome> {
 fn reinstall_os(cx: &StepCx<'_>) -> Result<u64, Outcome> {
     match &cx.request.reinstall {
         Some(Reinstall::Hostkey { os_id }) => Ok(*os_id),
-        _ => Err(Outcome::fail("this job names no HOSTKEY OS to install (reinstall.os_id)")),
+        _ => Err(Outcome::fail(
+            "this job names no HOSTKEY OS to install (reinstall.os_id)",
+        )),
     }
 }
 
@@ -96,7 +102,9 @@ fn key_of(answer: &AsyncAnswer, action: &str) -> Result<String, Outcome> {
 /// The note of a pending action: the provider's words, named once.
 fn action_note(what: &str, status: &KeyStatus) -> String {
     let text = stage_note(status);
-    if text.contains(what) || what.contains(text.split(':').next().unwrap_or("")) && text.contains(':') {
+    if text.contains(what)
+        || what.contains(text.split(':').next().unwrap_or("")) && text.contains(':')
+    {
         text
     } else {
         format!("{what}: {text}")
@@ -106,8 +114,14 @@ fn action_note(what: &str, status: &KeyStatus) -> String {
 fn stage_note(status: &KeyStatus) -> String {
     match status {
         KeyStatus::Done => "done".into(),
-        KeyStatus::Stage { stage: Some(n), of, text } => format!("({n}/{of}) {text}"),
-        KeyStatus::Stage { stage: None, text, .. } => text.clone(),
+        KeyStatus::Stage {
+            stage: Some(n),
+            of,
+            text,
+        } => format!("({n}/{of}) {text}"),
+        KeyStatus::Stage {
+            stage: None, text, ..
+        } => text.clone(),
         KeyStatus::Pending(text) => text.clone(),
     }
 }
@@ -129,17 +143,25 @@ impl Hostkey {
                 // The key is gone before we saw it finish (e.g. a crash right after
                 // the check said OK): send the action again, a bounded number of times.
                 Err(CallError::Rejected { message, .. }) => {
+                    let lost = cx
+                        .step
+                        .scratch
+                        .get("lost")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                        + 1;
+                    if lost >= MAX_SENDS {
+                        return Outcome::fail(format!(
+                            "{what}: its key vanished {lost} times before it finished: {message}"
+                        ));
+                    }
                     tracing::info!(action = what, provider_message = %message, "action key gone; sending again");
+                    cx.set_scratch("lost", lost);
                     cx.step.scratch.remove("key");
                 }
                 Err(e) => return e.into(),
             }
         }
-        let sends = cx.step.scratch.get("sends").and_then(Value::as_u64).unwrap_or(0);
-        if sends >= MAX_SENDS {
-            return Outcome::fail(format!("{what}: sent {sends} times without seeing it finish"));
-        }
-        cx.set_scratch("sends", sends + 1);
         let answer = match send().await {
             Ok(a) => a,
             Err(e) => return e.into(),
@@ -173,7 +195,11 @@ impl Hostkey {
                 cx.outputs.ipv6 = info.ipv6.map(|ip| ip.to_string());
                 cx.detail(format!(
                     "server {id} delivered{}",
-                    cx.outputs.ipv4.as_deref().map(|ip| format!(" at {ip}")).unwrap_or_default()
+                    cx.outputs
+                        .ipv4
+                        .as_deref()
+                        .map(|ip| format!(" at {ip}"))
+                        .unwrap_or_default()
                 ));
                 Outcome::Next
             }
@@ -183,12 +209,18 @@ impl Hostkey {
                     ServerStatus::Other(s) => s,
                     _ => "power_off".into(),
                 };
-                Outcome::fail(format!("server {id} is `{status}` instead of being delivered"))
+                Outcome::fail(format!(
+                    "server {id} is `{status}` instead of being delivered"
+                ))
             }
         }
     }
 
     async fn await_install(&self, cx: &mut StepCx<'_>) -> Outcome {
+        if cx.outputs.extra.get("install_done") == Some(&Value::Bool(true)) {
+            cx.detail("install complete (seen while reconciling the reboot)");
+            return Outcome::Next;
+        }
         let Some(key) = cx.extra_str("reinstall_key").map(str::to_owned) else {
             return Outcome::fail("no reinstall key recorded (reinstall_key step)");
         };
@@ -207,7 +239,9 @@ impl Hostkey {
             // install progress, a vanished key means that OK was read by an attempt
             // that did not live to record it.
             Err(CallError::Rejected { message, .. }) if cx.step.scratch.contains_key("stage") => {
-                cx.detail(format!("install complete (reinstall key retired: {message})"));
+                cx.detail(format!(
+                    "install complete (reinstall key retired: {message})"
+                ));
                 Outcome::Next
             }
             Err(e) => e.into(),
@@ -232,7 +266,11 @@ impl Hostkey {
         }
         cx.detail(format!(
             "server {id}{}",
-            cx.outputs.ipv4.as_deref().map(|ip| format!(" at {ip}")).unwrap_or_default()
+            cx.outputs
+                .ipv4
+                .as_deref()
+                .map(|ip| format!(" at {ip}"))
+                .unwrap_or_default()
         ));
         Outcome::Next
     }
@@ -254,14 +292,21 @@ impl Hostkey {
 
     /// The new servers since the intent whose hostname is ours (GAPS: reconcile by
     /// hostname: eq/update_servers → eq/list → eq/show of new ids).
-    async fn find_ordered(&self, cx: &StepCx<'_>) -> Result<Vec<(String, Option<String>)>, CallError> {
+    async fn find_ordered(
+        &self,
+        cx: &StepCx<'_>,
+    ) -> Result<Vec<(String, Option<String>)>, CallError> {
         let known: Vec<String> = cx
             .step
             .intent
             .as_ref()
             .and_then(|i| i.data.get("known"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let hostname = cx.request.hostname.clone().unwrap_or_default();
         let listed = self.api.update_servers().await?;
@@ -275,7 +320,10 @@ impl Hostkey {
         let mut found = vec![];
         for id in ids.into_iter().filter(|id| !known.contains(id)) {
             let info = self.api.show(&id).await?;
-            let named = info.hostname.clone().or_else(|| info.tag("hostname").map(str::to_owned));
+            let named = info
+                .hostname
+                .clone()
+                .or_else(|| info.tag("hostname").map(str::to_owned));
             if named.is_some_and(|h| h.eq_ignore_ascii_case(&hostname)) {
                 found.push((id.clone(), deploy_keys.get(&id).cloned()));
             }
@@ -327,7 +375,10 @@ impl Hostkey {
         let Some(id) = answer.server_id.clone() else {
             return Err(CallError::BadResponse {
                 provider: "hostkey",
-                body: format!("order_instance answered without a server id: {}", answer.scope),
+                body: format!(
+                    "order_instance answered without a server id: {}",
+                    answer.scope
+                ),
             });
         };
         cx.outputs.server_id = Some(id.clone());
@@ -350,7 +401,10 @@ impl Hostkey {
         };
         if let Some(inv) = invoices.iter().find(|i| i.status == InvoiceStatus::Unpaid) {
             let Some(amount) = inv.amount_due().map(str::to_owned) else {
-                return Prepared::Skip(Outcome::fail(format!("invoice {} shows no amount due", inv.id)));
+                return Prepared::Skip(Outcome::fail(format!(
+                    "invoice {} shows no amount due",
+                    inv.id
+                )));
             };
             cx.outputs.invoice_id = Some(inv.id.clone());
             return Prepared::Call {
@@ -363,7 +417,9 @@ impl Hostkey {
             cx.detail(format!("invoice {} already paid", inv.id));
             return Prepared::Skip(Outcome::Next);
         }
-        Prepared::Skip(Outcome::wait(format!("waiting for the invoice of server {id}")))
+        Prepared::Skip(Outcome::wait(format!(
+            "waiting for the invoice of server {id}"
+        )))
     }
 
     async fn pay_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
@@ -372,7 +428,9 @@ impl Hostkey {
         if paid.invoice_paid == Some(false) {
             return Err(CallError::Rejected {
                 provider: "hostkey",
-                message: format!("credit of {amount} applied to invoice {invoice}, but it is not paid in full"),
+                message: format!(
+                    "credit of {amount} applied to invoice {invoice}, but it is not paid in full"
+                ),
                 status: None,
             });
         }
@@ -396,6 +454,36 @@ impl Hostkey {
             )),
             Err(e) if e.is_transient() => Reconciled::Failed(e),
             Err(e) => Reconciled::Unknown(format!("cannot look up invoice {invoice}: {e}")),
+        }
+    }
+}
+
+impl Hostkey {
+    /// Did an earlier reboot (whose answer we never recorded) start the install? A
+    /// second reboot into a finished install would reinstall the server again.
+    async fn reboot_reconcile(&self, cx: &mut StepCx<'_>) -> Reconciled {
+        let Some(key) = cx.extra_str("reinstall_key").map(str::to_owned) else {
+            return Reconciled::Unknown(
+                "no reinstall key to tell whether the reboot happened".into(),
+            );
+        };
+        match self.api.check(&key).await {
+            Ok(KeyStatus::Stage { stage: Some(n), .. }) if n >= 1 => {
+                cx.detail(format!("the earlier reboot took: install at stage {n}"));
+                Reconciled::Done
+            }
+            Ok(KeyStatus::Done) => {
+                // The OK was read now, and the key is gone after it (GAPS): remember.
+                cx.set_extra("install_done", true);
+                cx.detail("the earlier reboot took: install already complete");
+                Reconciled::Done
+            }
+            Ok(KeyStatus::Stage { stage: Some(0), .. }) => Reconciled::Absent,
+            Ok(status) => Reconciled::Pending(stage_note(&status)),
+            Err(e) if e.is_transient() => Reconciled::Failed(e),
+            Err(e) => Reconciled::Unknown(format!(
+                "cannot tell whether the reboot into the installer happened: {e}"
+            )),
         }
     }
 }
@@ -453,21 +541,25 @@ impl Provider for Hostkey {
             }
             "boot_pxe" | "boot_disk" => {
                 let id = tri!(cx.server_id());
-                let media = if step == "boot_pxe" { BootMedia::Pxe } else { BootMedia::Disk };
+                let media = if step == "boot_pxe" {
+                    BootMedia::Pxe
+                } else {
+                    BootMedia::Disk
+                };
                 let api = &self.api;
-                self.action(cx, step, || async { api.boot_dev(&id, media).await }).await
-            }
-            "reboot" => {
-                let id = tri!(cx.server_id());
-                let api = &self.api;
-                self.action(cx, "reboot", || async { api.reboot(&id).await }).await
+                self.action(cx, step, || async { api.boot_dev(&id, media).await })
+                    .await
             }
             "await_install" => self.await_install(cx).await,
             "clear_pxe" => {
                 let id = tri!(cx.server_id());
                 let host = tri!(hostname(cx));
                 let api = &self.api;
-                let outcome = self.action(cx, "clear_pxe", || async { api.clear_pxe(&id, &host).await }).await;
+                let outcome = self
+                    .action(cx, "clear_pxe", || async {
+                        api.clear_pxe(&id, &host).await
+                    })
+                    .await;
                 if outcome == Outcome::Next {
                     cx.outputs.pxe_armed = false;
                 }
@@ -497,7 +589,16 @@ impl Provider for Hostkey {
                 }
             }
             "pay" => self.pay_prepare(cx).await,
-            other => Prepared::Skip(Outcome::fail(format!("hostkey has no money step `{other}`"))),
+            "reboot" => match cx.server_id() {
+                Ok(id) => Prepared::Call {
+                    reference: id,
+                    data: Value::Null,
+                },
+                Err(o) => Prepared::Skip(o),
+            },
+            other => Prepared::Skip(Outcome::fail(format!(
+                "hostkey has no money step `{other}`"
+            ))),
         }
     }
 
@@ -505,6 +606,12 @@ impl Provider for Hostkey {
         match step {
             "order" => self.order_call(cx).await,
             "pay" => self.pay_call(cx).await,
+            "reboot" => {
+                let id = cx.server_id().unwrap_or_default();
+                self.api.reboot(&id).await?;
+                cx.detail(format!("server {id} rebooting into the installer"));
+                Ok(())
+            }
             other => Err(CallError::Rejected {
                 provider: "hostkey",
                 message: format!("no money step `{other}`"),
@@ -529,14 +636,20 @@ impl Provider for Hostkey {
                 Ok(found) => Reconciled::Unknown(format!(
                     "{} new servers carry our hostname ({}); adopt the right one",
                     found.len(),
-                    found.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ")
+                    found
+                        .iter()
+                        .map(|(id, _)| id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
                 Err(e) if e.is_transient() => Reconciled::Failed(e),
-                Err(e) => Reconciled::Unknown(format!("cannot list servers to reconcile the order: {e}")),
+                Err(e) => {
+                    Reconciled::Unknown(format!("cannot list servers to reconcile the order: {e}"))
+                }
             },
             "pay" => self.pay_reconcile(cx).await,
+            "reboot" => self.reboot_reconcile(cx).await,
             _ => Reconciled::Absent,
         }
     }
 }
-

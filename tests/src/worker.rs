@@ -1,0 +1,40 @@
+//! `spawn_worker`: the real worker (`provisioner_worker::start`) in this process.
+
+use provisioner_shared::Config;
+use provisioner_worker::WorkerHandle;
+
+pub struct TestWorker {
+    handle: Option<WorkerHandle>,
+}
+
+/// Starts a worker for `config`; it claims jobs at once.
+pub async fn spawn_worker(config: Config) -> anyhow::Result<TestWorker> {
+    Ok(TestWorker {
+        handle: Some(provisioner_worker::start(config).await?),
+    })
+}
+
+impl TestWorker {
+    /// Graceful stop: in-flight steps finish and commit.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await?;
+        }
+        Ok(())
+    }
+
+    /// Like a killed process: steps are dropped mid-call, their leases left behind.
+    pub fn abort(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
