@@ -3,6 +3,7 @@
 //! Every write goes through `commit`, a compare-and-set on the version: a worker
 //! whose lease ran out (and whose job another worker claimed) can never write again.
 
+use backon::{ExponentialBuilder, Retryable};
 use provisioner_shared::job::{JobState, RunState, Signals};
 use provisioner_shared::store::{Commit, CommitOutcome, Schedule, Store, StoreError};
 use provisioner_shared::time::Millis;
@@ -72,39 +73,42 @@ impl Lease {
         cancel_seen: bool,
         schedule: Schedule,
     ) -> Result<Signals, LeaseError> {
-        let budget = Instant::now() + self.lease / 3;
-        let mut pause = Duration::from_millis(50);
-        loop {
-            let attempt = self
-                .store
+        // Short, local retries of a Redis hiccup (backon), well inside the lease; past
+        // that the lease will recover the job, so the caller stops.
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(50))
+            .with_max_delay(Duration::from_secs(2))
+            .with_total_delay(Some(self.lease / 3))
+            .without_max_times();
+        let id = self.id.clone();
+        let store = self.store.clone();
+        let version = self.version;
+        let attempt = || async {
+            store
                 .commit(Commit {
-                    id: &self.id,
-                    version: self.version,
+                    id: &id,
+                    version,
                     run_json,
                     state,
                     schedule,
                     pokes_seen,
                     cancel_seen,
                 })
-                .await;
-            match attempt {
-                Ok(CommitOutcome::Committed {
-                    version,
-                    now,
-                    signals,
-                }) => {
-                    self.version = version;
-                    self.clock = (now, Instant::now());
-                    return Ok(signals);
-                }
-                Ok(CommitOutcome::Lost) => return Err(LeaseError::Lost),
-                Err(e) if e.is_transient() && Instant::now() + pause < budget => {
-                    tracing::warn!(job_id = %self.id, error = %e, "commit failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(e.into()),
+                .await
+        };
+        let outcome = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(StoreError::is_transient)
+            .notify(|e, pause| tracing::warn!(job_id = %id, error = %e, ?pause, "commit failed; retrying"))
+            .await?;
+        match outcome {
+            CommitOutcome::Committed { version, now, signals } => {
+                self.version = version;
+                self.clock = (now, Instant::now());
+                Ok(signals)
             }
+            CommitOutcome::Lost => Err(LeaseError::Lost),
         }
     }
 }
