@@ -103,7 +103,11 @@ impl Lease {
             .notify(|e, pause| tracing::warn!(job_id = %id, error = %e, ?pause, "commit failed; retrying"))
             .await?;
         match outcome {
-            CommitOutcome::Committed { version, now, signals } => {
+            CommitOutcome::Committed {
+                version,
+                now,
+                signals,
+            } => {
                 self.version = version;
                 self.clock = (now, Instant::now());
                 Ok(signals)

@@ -13,10 +13,10 @@ pub mod transition;
 pub use lease::{Lease, LeaseError};
 pub use outcome::{Outcome, StepError};
 
-use crate::providers::{AnyProvider, Prepared, Providers, Reconciled, StepCx};
+use crate::providers::{AnyProvider, JobEnv, Prepared, Providers, Reconciled, StepCx};
 use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
-use provisioner_shared::job::{Intent, Job, JobState, StepState};
+use provisioner_shared::job::{Intent, Job, JobSpec, JobState, StepState};
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::Sealer;
 use provisioner_shared::store::{ClaimedJob, Schedule, Store};
@@ -270,14 +270,7 @@ impl Engine {
                 _ => {
                     let run = &mut job.run;
                     let step = &mut run.steps[run.cursor];
-                    let mut cx = StepCx::new(
-                        &job.spec.id,
-                        &job.spec.request,
-                        step,
-                        &mut run.outputs,
-                        now,
-                        &self.sealer,
-                    );
+                    let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
                     Ok(provider.run(&step_name, &mut cx).await)
                 }
             }
@@ -298,6 +291,18 @@ impl Engine {
             };
         log_outcome(&outcome);
         Ok(self.apply(job, outcome, lease.now()))
+    }
+
+    /// What a step sees of its job and of the deployment.
+    fn env<'a>(&'a self, spec: &'a JobSpec, now: Millis) -> JobEnv<'a> {
+        JobEnv {
+            job_id: &spec.id,
+            request: &spec.request,
+            now,
+            sealer: &self.sealer,
+            payment_poll: self.settings.polling.payment,
+            callback_url: None,
+        }
     }
 
     fn apply(&self, job: &mut Job, outcome: Outcome, now: Millis) -> Next {
@@ -324,14 +329,7 @@ impl Engine {
         let cursor = run.cursor;
         if run.steps[cursor].intent.is_some() {
             let step = &mut run.steps[cursor];
-            let mut cx = StepCx::new(
-                &job.spec.id,
-                &job.spec.request,
-                step,
-                &mut run.outputs,
-                now,
-                &self.sealer,
-            );
+            let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
             match provider.reconcile(step_name, &mut cx).await {
                 Reconciled::Done => {
                     tracing::info!(
@@ -349,14 +347,7 @@ impl Engine {
             }
         }
         let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(
-            &job.spec.id,
-            &job.spec.request,
-            step,
-            &mut run.outputs,
-            now,
-            &self.sealer,
-        );
+        let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
         let (reference, data) = match provider.prepare(step_name, &mut cx).await {
             Prepared::Skip(outcome) => return Ok(outcome),
             Prepared::Call { reference, data } => (reference, data),
@@ -374,14 +365,7 @@ impl Engine {
             .await?;
         let run = &mut job.run;
         let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(
-            &job.spec.id,
-            &job.spec.request,
-            step,
-            &mut run.outputs,
-            now,
-            &self.sealer,
-        );
+        let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
         match provider.call(step_name, &mut cx).await {
             Ok(()) => {
                 run.steps[cursor].intent = None;
@@ -401,14 +385,7 @@ impl Engine {
                 // Out of attempts: look once more, so that a call proven not to have
                 // happened fails plainly instead of asking an operator.
                 let step = &mut run.steps[cursor];
-                let mut cx = StepCx::new(
-                    &job.spec.id,
-                    &job.spec.request,
-                    step,
-                    &mut run.outputs,
-                    now,
-                    &self.sealer,
-                );
+                let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
                 match provider.reconcile(step_name, &mut cx).await {
                     Reconciled::Done => Ok(Outcome::Next),
                     Reconciled::Absent => {
@@ -436,14 +413,7 @@ impl Engine {
                 let name = job.run.steps[cursor].name.clone();
                 let run = &mut job.run;
                 let step = &mut run.steps[cursor];
-                let mut cx = StepCx::new(
-                    &job.spec.id,
-                    &job.spec.request,
-                    step,
-                    &mut run.outputs,
-                    now,
-                    &self.sealer,
-                );
+                let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
                 let found = tokio::time::timeout(
                     self.settings.step_timeout,
                     provider.reconcile(&name, &mut cx),

@@ -27,6 +27,20 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
+/// What a step sees of its job and of the deployment, besides its own record.
+#[derive(Clone, Copy)]
+pub struct JobEnv<'a> {
+    pub job_id: &'a str,
+    pub request: &'a JobRequest,
+    /// Redis time at the start of the step.
+    pub now: Millis,
+    pub sealer: &'a Sealer,
+    /// How often to poll while an invoice waits to be paid outside (`polling.payment`).
+    pub payment_poll: Duration,
+    /// Where the provider may POST when an install completes (cuts the wait short).
+    pub callback_url: Option<&'a str>,
+}
+
 /// What one step of one job may see and change.
 pub struct StepCx<'a> {
     pub job_id: &'a str,
@@ -35,25 +49,22 @@ pub struct StepCx<'a> {
     pub outputs: &'a mut Outputs,
     /// Redis time at the start of the step.
     pub now: Millis,
+    pub payment_poll: Duration,
+    pub callback_url: Option<&'a str>,
     sealer: &'a Sealer,
 }
 
 impl<'a> StepCx<'a> {
-    pub fn new(
-        job_id: &'a str,
-        request: &'a JobRequest,
-        step: &'a mut StepRecord,
-        outputs: &'a mut Outputs,
-        now: Millis,
-        sealer: &'a Sealer,
-    ) -> Self {
+    pub fn new(env: JobEnv<'a>, step: &'a mut StepRecord, outputs: &'a mut Outputs) -> Self {
         StepCx {
-            job_id,
-            request,
+            job_id: env.job_id,
+            request: env.request,
             step,
             outputs,
-            now,
-            sealer,
+            now: env.now,
+            payment_poll: env.payment_poll,
+            callback_url: env.callback_url,
+            sealer: env.sealer,
         }
     }
 
