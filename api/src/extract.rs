@@ -1,5 +1,6 @@
 //! Extractors whose rejections use the API's error shape (axum's own answer in
-//! plain text): a JSON object body and the query string.
+//! plain text): a JSON object body, a raw body (for signatures over the exact bytes)
+//! and the query string.
 
 use crate::error::ApiError;
 use axum::body::Bytes;
@@ -26,23 +27,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             )
             .with_field("body"));
         }
-        // The limit itself is the router's `DefaultBodyLimit` layer.
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::client(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the body is larger than this API accepts (api.body_limit)",
-                )
-            } else {
-                ApiError::client(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_body",
-                    "the body could not be read",
-                )
-            }
-            .with_field("body")
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::client(
                 StatusCode::BAD_REQUEST,
@@ -60,6 +45,35 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             )
             .with_field("body")),
         }
+    }
+}
+
+/// The body's bytes as sent, within `api.body_limit` (over it → 413 naming `body`).
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // The limit itself is the router's `DefaultBodyLimit` layer.
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::client(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "the body is larger than this API accepts (api.body_limit)",
+                )
+            } else {
+                ApiError::client(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    "the body could not be read",
+                )
+            }
+            .with_field("body")
+        })?;
+        Ok(RawBody(bytes))
     }
 }
 

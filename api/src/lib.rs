@@ -4,6 +4,10 @@
 //!   future completes; [`run`] binds `api.listen` and stops on SIGTERM or Ctrl-C.
 //! - `jobs`: `/v1/jobs` — enqueue (idempotency keys, one operation per server), read,
 //!   list, cancel, retry, resolve, and the job's event stream.
+//! - `webhooks`: `POST /v1/webhooks/billing`, Standard Webhooks–signed billing events
+//!   (verified on the raw body, de-duplicated by `webhook-id`).
+//! - `provider_callbacks`: `/v1/callbacks/{id}/{token}`, a provider's "install done"
+//!   that makes the job's wait end now.
 //! - `health`: `/healthz` (the process) and `/readyz` (Redis answers).
 //! - `auth`: the bearer-token check in front of every token-guarded `/v1` route.
 //! - `error`: [`ApiError`], the one error shape every answer uses.
@@ -18,7 +22,9 @@ mod error;
 mod extract;
 mod health;
 mod jobs;
+mod provider_callbacks;
 mod request_log;
+mod webhooks;
 
 pub use error::ApiError;
 
@@ -29,8 +35,9 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::get;
 use provisioner_shared::Config;
-use provisioner_shared::secret::Sealer;
+use provisioner_shared::secret::{CallbackTokens, Sealer};
 use provisioner_shared::store::Store;
+use provisioner_shared::webhook::WebhookKey;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -41,6 +48,11 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub sealer: Sealer,
+    /// `api.webhook_secret`: what billing webhooks may be signed with (empty: the
+    /// billing webhook route is off).
+    pub webhook_keys: Arc<[WebhookKey]>,
+    /// Checks the tokens of provider callback URLs.
+    pub callback_tokens: CallbackTokens,
     /// Flipped at shutdown so that open event streams end (a graceful shutdown
     /// waits for every open connection, and an event stream would never close).
     closing: Arc<watch::Sender<bool>>,
@@ -49,10 +61,14 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, config: Arc<Config>) -> Self {
         let sealer = config.sealer();
+        let webhook_keys = config.webhook_keys().into();
+        let callback_tokens = config.callback_tokens();
         AppState {
             store,
             config,
             sealer,
+            webhook_keys,
+            callback_tokens,
             closing: Arc::new(watch::Sender::new(false)),
         }
     }
@@ -79,6 +95,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(public)
         .merge(guarded)
+        .merge(webhooks::routes())
+        .merge(provider_callbacks::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.api.body_limit))

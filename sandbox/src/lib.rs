@@ -7,6 +7,12 @@
 //!   a router on a random loopback port with `/_sandbox/*` control routes.
 //! - [`hostkey`]: the HOSTKEY invapi simulator, faithful to seed `002_…` and
 //!   `GAPS.md` (login tokens, PINs, WHMCS invoices, delivery, the PXE reinstall stages).
+//! - [`klikk`]: the Klikk simulator, faithful to seeds `000_…`/`001_…` and `GAPS.md`
+//!   (one JSON endpoint, token or Basic auth, orders paid outside, order items, servers).
+//! - [`idcloudhost`]: the IDCloudHost simulator, faithful to seed `004_…` and `GAPS.md`
+//!   (`apikey` header, location slugs, VMs starting → running, invoices paid from credit).
+//! - [`inferno`]: the Inferno simulator, faithful to seed `003_…` and `GAPS.md`
+//!   (`api_client.php`, orders paid outside, `install` answered in PHP `print_r` text).
 //! - [`demo`]: `provisioner-sandbox demo`, the whole stack in one process.
 //! - [`redis_server`]: starts a private `redis-server` child process on a free port
 //!   (killed on drop; `stop`/`restart` simulate a crash).
@@ -16,5 +22,8 @@
 
 pub mod demo;
 pub mod hostkey;
+pub mod idcloudhost;
+pub mod inferno;
+pub mod klikk;
 pub mod redis_server;
 pub mod sim;

@@ -41,6 +41,18 @@ pub enum RedisServerError {
     },
     #[error("preparing redis-server's directory or port failed")]
     Io(#[from] io::Error),
+    #[error("redis-cli not found on PATH (it builds the cluster): {INSTALL_HINT}")]
+    CliNotFound,
+    #[error("redis-cli --cluster create failed: {0}")]
+    ClusterCreate(String),
+    #[error(
+        "the cluster on ports {ports:?} did not report cluster_state:ok within {waited:?}: {info}"
+    )]
+    ClusterNotReady {
+        ports: Vec<u16>,
+        waited: Duration,
+        info: String,
+    },
 }
 
 /// A `redis-server` child process, killed on drop.
@@ -181,6 +193,180 @@ impl Drop for RedisServer {
         self.stop();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// How long a new cluster may take until every node agrees on the slots.
+const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The cluster bus listens on the client port + 10 000 (Redis's fixed offset).
+const CLUSTER_BUS_OFFSET: u16 = 10_000;
+
+/// A local Redis Cluster: `masters` nodes with `--cluster-enabled yes`, each a
+/// [`RedisServer`] with its own port and temporary directory, joined by
+/// `redis-cli --cluster create … --cluster-replicas 0`. Every node is killed on drop.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `masters` nodes (at least 3, as `redis-cli --cluster create` demands),
+    /// creates the cluster and returns once every node says `cluster_state:ok`.
+    pub fn start(masters: usize) -> Result<RedisCluster, RedisServerError> {
+        if masters < 3 {
+            return Err(RedisServerError::ClusterCreate(format!(
+                "a cluster needs at least 3 masters, not {masters}"
+            )));
+        }
+        let binary = redis_server_binary()?;
+        let cli = find_on_path("redis-cli").ok_or(RedisServerError::CliNotFound)?;
+        let mut nodes = Vec::with_capacity(masters);
+        for _ in 0..masters {
+            nodes.push(start_cluster_node(&binary)?);
+        }
+        let cluster = RedisCluster { nodes };
+        let output = Command::new(cli)
+            .args(["--cluster", "create"])
+            .args(cluster.addresses())
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()?;
+        if !output.status.success() {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            return Err(RedisServerError::ClusterCreate(
+                lines[lines.len().saturating_sub(5)..].join(" | "),
+            ));
+        }
+        cluster.wait_until_ok()?;
+        Ok(cluster)
+    }
+
+    /// `redis://127.0.0.1:PORT` of every node: the seed list for `redis.url`.
+    pub fn seed_urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The client port of every node.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(RedisServer::port).collect()
+    }
+
+    fn addresses(&self) -> Vec<String> {
+        self.ports()
+            .into_iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect()
+    }
+
+    /// Slots are assigned at once, but each node learns the others' over the bus:
+    /// a client that connects earlier can be told CLUSTERDOWN.
+    fn wait_until_ok(&self) -> Result<(), RedisServerError> {
+        let started = Instant::now();
+        let masters = self.nodes.len();
+        loop {
+            let mut last = String::new();
+            let all_ok = self.ports().into_iter().all(|port| {
+                let info = query(port, &["CLUSTER", "INFO"]).unwrap_or_default();
+                let ok = info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_assigned:16384")
+                    && info.contains(&format!("cluster_known_nodes:{masters}"));
+                if !ok {
+                    last = info.lines().take(4).collect::<Vec<_>>().join(" ");
+                }
+                ok
+            });
+            if all_ok {
+                return Ok(());
+            }
+            if started.elapsed() > CLUSTER_READY_TIMEOUT {
+                return Err(RedisServerError::ClusterNotReady {
+                    ports: self.ports(),
+                    waited: CLUSTER_READY_TIMEOUT,
+                    info: last,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// One cluster node on a free port whose bus port (+10 000) is free too.
+fn start_cluster_node(binary: &Path) -> Result<RedisServer, RedisServerError> {
+    let mut server = RedisServer {
+        binary: binary.to_owned(),
+        dir: make_temp_dir()?,
+        port: 0,
+        extra: [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "5000",
+        ]
+        .iter()
+        .map(|arg| (*arg).to_owned())
+        .collect(),
+        child: None,
+    };
+    let mut last_error = None;
+    for _ in 0..PORT_ATTEMPTS * 4 {
+        let port = free_port()?;
+        let Some(bus) = port.checked_add(CLUSTER_BUS_OFFSET) else {
+            continue;
+        };
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, bus)).is_err() {
+            continue;
+        }
+        server.port = port;
+        match server.spawn_and_wait() {
+            Ok(()) => return Ok(server),
+            Err(err @ RedisServerError::Exited { .. }) => last_error = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last_error.unwrap_or(RedisServerError::NotFound))
+}
+
+/// Sends one command and returns the raw reply (enough for `CLUSTER INFO`).
+fn query(port: u16, args: &[&str]) -> io::Result<String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes())?;
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !reply_complete(&reply) {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&chunk[..n]);
+    }
+    Ok(String::from_utf8_lossy(&reply).into_owned())
+}
+
+/// A whole RESP reply has arrived: a bulk string's announced length, else one line.
+fn reply_complete(reply: &[u8]) -> bool {
+    let Some(end) = reply.windows(2).position(|w| w == b"\r\n") else {
+        return false;
+    };
+    if reply[0] != b'$' {
+        return true;
+    }
+    let len: i64 = std::str::from_utf8(&reply[1..end])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(-1);
+    len < 0 || reply.len() >= end + 2 + len as usize + 2
 }
 
 /// Finds `redis-server` on PATH; when it is missing and this process runs as root,
@@ -349,6 +535,21 @@ mod tests {
             command(&server, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
             "$1\r\nv\r\n"
         );
+    }
+
+    #[test]
+    fn a_three_master_cluster_serves_every_slot_and_dies_with_its_handle() {
+        let cluster = RedisCluster::start(3).expect("the cluster comes up");
+        let ports = cluster.ports();
+        assert_eq!(cluster.seed_urls().len(), 3);
+        for &port in &ports {
+            let info = query(port, &["CLUSTER", "INFO"]).unwrap();
+            assert!(info.contains("cluster_state:ok"), "{info}");
+            let nodes = query(port, &["CLUSTER", "NODES"]).unwrap();
+            assert_eq!(nodes.matches("master").count(), 3, "{nodes}");
+        }
+        drop(cluster);
+        assert!(ports.iter().all(|&port| !ping(port)));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! key's name (`worker.lease: must be longer than worker.step_timeout`).
 
 use crate::provider::ProviderKind;
-use crate::secret::{ConfigSecret, Sealer};
+use crate::secret::{CallbackTokens, ConfigSecret, Sealer};
+use crate::webhook::WebhookKey;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -95,7 +96,10 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     #[serde(default, deserialize_with = "secrets_string_or_list")]
     pub tokens: Vec<ConfigSecret>,
-    pub webhook_secret: Option<ConfigSecret>,
+    /// Standard Webhooks secrets for `POST /v1/webhooks/billing`: one, or a list
+    /// while a sender rotates its secret (a delivery passes with any of them).
+    #[serde(default, deserialize_with = "one_or_list")]
+    pub webhook_secret: Vec<ConfigSecret>,
     pub public_url: Option<Url>,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_limit")]
@@ -110,7 +114,7 @@ impl Default for ApiConfig {
         ApiConfig {
             listen: default_listen(),
             tokens: Vec::new(),
-            webhook_secret: None,
+            webhook_secret: Vec::new(),
             public_url: None,
             body_limit: default_body_limit(),
             idempotency_ttl: default_idempotency_ttl(),
@@ -250,6 +254,15 @@ pub struct CallbacksConfig {
     /// How long a job's outbound callback is retried.
     #[serde(default = "default_callback_window", with = "humantime_serde")]
     pub retry_for: Duration,
+    /// Backoff between delivery attempts: exponential from `retry_base`, capped at
+    /// `retry_max`, with full jitter.
+    #[serde(default = "default_callback_retry_base", with = "humantime_serde")]
+    pub retry_base: Duration,
+    #[serde(default = "default_callback_retry_max", with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// One delivery attempt's HTTP timeout.
+    #[serde(default = "default_callback_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
 }
 
 impl Default for CallbacksConfig {
@@ -258,6 +271,9 @@ impl Default for CallbacksConfig {
             secret: None,
             allow_private: false,
             retry_for: default_callback_window(),
+            retry_base: default_callback_retry_base(),
+            retry_max: default_callback_retry_max(),
+            timeout: default_callback_timeout(),
         }
     }
 }
@@ -420,6 +436,15 @@ fn default_payment() -> Duration {
 fn default_callback_window() -> Duration {
     Duration::from_secs(24 * 3600)
 }
+fn default_callback_retry_base() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_callback_retry_max() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_callback_timeout() -> Duration {
+    Duration::from_secs(10)
+}
 fn default_retention() -> Duration {
     Duration::from_secs(90 * 24 * 3600)
 }
@@ -438,6 +463,21 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
             .filter(|p| !p.is_empty())
             .collect(),
         Repr::Many(v) => v,
+    })
+}
+
+/// One secret or a list of them. A single string is never split: a raw secret may
+/// hold any character.
+fn one_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConfigSecret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Many(Vec<ConfigSecret>),
+        One(ConfigSecret),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::Many(v) => v,
+        Repr::One(s) => vec![s],
     })
 }
 
@@ -595,6 +635,27 @@ impl Config {
                     .map_err(|e| ConfigError::new("secrets.key", e.to_string()))?;
             }
         }
+        for (i, s) in self.api.webhook_secret.iter().enumerate() {
+            WebhookKey::parse(s.expose())
+                .map_err(|e| ConfigError::new(format!("api.webhook_secret[{i}]"), e.to_string()))?;
+        }
+        if let Some(s) = &self.callbacks.secret {
+            WebhookKey::parse(s.expose())
+                .map_err(|e| ConfigError::new("callbacks.secret", e.to_string()))?;
+        }
+        let cb = &self.callbacks;
+        if cb.retry_base.is_zero() || cb.retry_base > cb.retry_max {
+            return Err(ConfigError::new(
+                "callbacks.retry_base",
+                "must be more than 0 and at most callbacks.retry_max",
+            ));
+        }
+        if cb.timeout.is_zero() || cb.timeout >= self.worker.lease {
+            return Err(ConfigError::new(
+                "callbacks.timeout",
+                "must be more than 0 and shorter than worker.lease",
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             let key = |f: &str| format!("accounts[{i}].{f}");
@@ -671,6 +732,29 @@ impl Config {
     pub fn sealer(&self) -> Sealer {
         let key = self.secrets.key.as_ref().expect("validated at load");
         Sealer::from_base64(&key.0).expect("validated at load")
+    }
+
+    /// The tokens of provider callback URLs, keyed with `[secrets] key`.
+    pub fn callback_tokens(&self) -> CallbackTokens {
+        let key = self.secrets.key.as_ref().expect("validated at load");
+        CallbackTokens::from_base64(&key.0).expect("validated at load")
+    }
+
+    /// The keys a billing webhook may be signed with (`api.webhook_secret`).
+    pub fn webhook_keys(&self) -> Vec<WebhookKey> {
+        self.api
+            .webhook_secret
+            .iter()
+            .map(|s| WebhookKey::parse(s.expose()).expect("validated at load"))
+            .collect()
+    }
+
+    /// The key outbound job callbacks are signed with (`[callbacks] secret`).
+    pub fn callback_key(&self) -> Option<WebhookKey> {
+        self.callbacks
+            .secret
+            .as_ref()
+            .map(|s| WebhookKey::parse(s.expose()).expect("validated at load"))
     }
 }
 
@@ -816,6 +900,34 @@ pin = "1234"
         );
         assert!(!format!("{c:?}").contains("from-file"));
         std::fs::remove_file(dir).ok();
+    }
+
+    #[test]
+    fn webhook_secrets_are_one_or_a_list_and_checked() {
+        let one = base().replace(
+            "[secrets]",
+            "[api]\nwebhook_secret = \"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\"\n[secrets]",
+        );
+        let c = Config::from_toml_with_env(&one, &[]).unwrap();
+        assert_eq!(c.webhook_keys().len(), 1);
+        let env = [(
+            "PROVISIONER__API__WEBHOOK_SECRET".to_owned(),
+            r#"["whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", "raw,secret"]"#.to_owned(),
+        )];
+        let c = Config::from_toml_with_env(&base(), &env).unwrap();
+        assert_eq!(c.webhook_keys().len(), 2);
+        let bad = [(
+            "PROVISIONER__API__WEBHOOK_SECRET".to_owned(),
+            "whsec_***".to_owned(),
+        )];
+        let e = Config::from_toml_with_env(&base(), &bad).unwrap_err();
+        assert_eq!(e.key, "api.webhook_secret[0]");
+        let bad = [(
+            "PROVISIONER__CALLBACKS__SECRET".to_owned(),
+            "whsec_!".to_owned(),
+        )];
+        let e = Config::from_toml_with_env(&base(), &bad).unwrap_err();
+        assert_eq!(e.key, "callbacks.secret");
     }
 
     #[test]

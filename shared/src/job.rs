@@ -179,7 +179,9 @@ pub enum Ending {
     Cancelled,
 }
 
-/// One delivery attempt of the job's outbound callback.
+/// One delivery attempt of the job's outbound callback. Kept in the job hash's own
+/// field (`cbl`), apart from `run`, because the deliverer is not the job's holder:
+/// appending there never races the holder's compare-and-set on the version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallbackAttempt {
     pub at: Millis,
@@ -214,8 +216,6 @@ pub struct RunState {
     /// Poke signals already acted on (see `Signals`).
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub pokes_seen: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub callbacks: Vec<CallbackAttempt>,
 }
 
 fn is_zero_u64(n: &u64) -> bool {
@@ -237,7 +237,6 @@ impl RunState {
             ending: None,
             cancel_seen: false,
             pokes_seen: 0,
-            callbacks: Vec::new(),
         }
     }
 
@@ -270,6 +269,9 @@ pub struct Job {
     pub run: RunState,
     pub version: u64,
     pub signals: Signals,
+    /// Delivery attempts of the job's outbound callbacks, oldest first (empty for a
+    /// job as claimed: the engine has no use for them).
+    pub callbacks: Vec<CallbackAttempt>,
 }
 
 impl Job {
@@ -522,7 +524,7 @@ impl JobView {
             error: run.error.clone(),
             created_at: job.spec.created_at.to_rfc3339(),
             updated_at: run.updated_at.to_rfc3339(),
-            callbacks: run
+            callbacks: job
                 .callbacks
                 .iter()
                 .map(|c| CallbackView {

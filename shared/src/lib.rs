@@ -5,7 +5,9 @@
 //! - [`plan`]: which named steps a job runs, per provider and kind.
 //! - [`job`]: the job record in Redis and the job JSON the API shows.
 //! - [`store`]: keys, Lua scripts and commands on Redis: enqueue, claim, commit, signal.
-//! - [`secret`]: encryption of secrets at rest and secret values in the config.
+//! - [`secret`]: encryption of secrets at rest, secret values in the config, and the
+//!   per-job tokens of provider callback URLs.
+//! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
 //!
 //! The api and the worker never call each other; they meet only in Redis, through
 //! [`store`].
@@ -18,6 +20,7 @@ pub mod request;
 pub mod secret;
 pub mod store;
 pub mod time;
+pub mod webhook;
 
 pub use config::Config;
 pub use job::{Job, JobState, JobView};

@@ -97,9 +97,11 @@ const HOSTKEY: &[StepDef] = &[
     step("compensate_cancel", Compensation, None),
 ];
 
-/// Klikk (seeds 000, 001).
+/// Klikk (seeds 000, 001). The order opens the payment span, not delivery: an order
+/// may wait days for an invoice paid outside (`deadlines.payment`), and the delivery
+/// deadline must count from the payment, or a late payment would fail the job at once.
 const KLIKK: &[StepDef] = &[
-    step("order", Money, Some(Delivery)),
+    step("order", Money, Some(Payment)),
     step("await_payment", Action, Some(Payment)),
     step("await_delivery", Action, Some(Delivery)),
     step("collect", Action, Some(Delivery)),
@@ -113,7 +115,9 @@ const INFERNO: &[StepDef] = &[
     step("order", Money, Some(Delivery)),
     step("await_payment", Action, Some(Payment)),
     step("check_install", Action, Some(Install)),
-    step("install", Action, Some(Install)),
+    // Once: a second `install` after one that finished would reinstall the new VPS;
+    // reconciled through `getinfo` (and 904 covers an install still under way).
+    step("install", Once, Some(Install)),
     step("await_active", Action, Some(Install)),
     step("cancel_order", Action, None),
     step("compensate_cancel", Compensation, None),

@@ -413,6 +413,14 @@ impl JobRequest {
                 }
             }
         }
+        // An Inferno server is its order, named by a number (seed 003: `orderid`).
+        let numeric = |id: &String| id.bytes().all(|b| b.is_ascii_digit());
+        if p == ProviderKind::Inferno && !self.server_id.as_ref().is_none_or(numeric) {
+            return Err(FieldError::new(
+                "server_id",
+                "an Inferno server is named by its order id, a whole number",
+            ));
+        }
         Ok(())
     }
 }

@@ -116,6 +116,84 @@ impl Sealer {
     }
 }
 
+/// Tokens of provider callback URLs (`/v1/callbacks/{id}/{token}`): derived, never
+/// stored. The token of a job is the hex of HMAC-SHA256 keyed with the `[secrets]
+/// key` bytes over `"provider-callback:" + job id`, so the api can check a URL the
+/// worker built without either writing anything, and a token opens only its job.
+#[derive(Clone)]
+pub struct CallbackTokens {
+    key: secrecy::SecretSlice<u8>,
+}
+
+impl fmt::Debug for CallbackTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallbackTokens([REDACTED])")
+    }
+}
+
+impl CallbackTokens {
+    /// From the `[secrets] key` (the base64 of 32 bytes).
+    pub fn from_base64(key: &SecretString) -> Result<Self, SecretError> {
+        let bytes = B64
+            .decode(key.expose_secret().trim())
+            .map_err(|_| SecretError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(SecretError::BadKey);
+        }
+        Ok(CallbackTokens { key: bytes.into() })
+    }
+
+    fn mac(&self, job_id: &str) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.expose_secret())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"provider-callback:");
+        mac.update(job_id.as_bytes());
+        mac
+    }
+
+    /// The token of `job_id`: 64 lowercase hex digits.
+    pub fn token(&self, job_id: &str) -> String {
+        use hmac::Mac;
+        use std::fmt::Write;
+        let digest = self.mac(job_id).finalize().into_bytes();
+        let mut out = String::with_capacity(64);
+        for b in digest {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+
+    /// The URL a provider calls for `job_id`: `{public_url}/v1/callbacks/{id}/{token}`
+    /// (a path prefix in `public_url` is kept).
+    pub fn url(&self, public_url: &str, job_id: &str) -> String {
+        format!(
+            "{}/v1/callbacks/{job_id}/{}",
+            public_url.trim_end_matches('/'),
+            self.token(job_id)
+        )
+    }
+
+    /// Whether `token` is `job_id`'s, compared in constant time.
+    pub fn verify(&self, job_id: &str, token: &str) -> bool {
+        use hmac::Mac;
+        let Some(bytes) = decode_hex(token) else {
+            return false;
+        };
+        self.mac(job_id).verify_slice(&bytes).is_ok()
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() != 64 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// A secret in the config file: a literal string, `{ env = "NAME" }` or
 /// `{ file = "/run/secrets/name" }`, so that secrets never have to sit in the file.
 #[derive(Clone)]
@@ -206,6 +284,29 @@ mod tests {
             other.open(&sealed, "job-1"),
             Err(SecretError::WrongKey)
         ));
+    }
+
+    #[test]
+    fn callback_tokens_are_per_job_and_per_key() {
+        let key = Sealer::generate_key();
+        let tokens = CallbackTokens::from_base64(&key).unwrap();
+        let t = tokens.token("01JD0000000000000000000000");
+        assert_eq!(t.len(), 64);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(t, tokens.token("01JD0000000000000000000000"));
+        assert!(tokens.verify("01JD0000000000000000000000", &t));
+        assert!(!tokens.verify("01JD0000000000000000000001", &t));
+        assert!(!tokens.verify("01JD0000000000000000000000", &t[..63]));
+        let last = if t.ends_with('0') { "1" } else { "0" };
+        let flipped = format!("{}{last}", &t[..63]);
+        assert!(!tokens.verify("01JD0000000000000000000000", &flipped));
+        assert!(!tokens.verify("01JD0000000000000000000000", &format!("{}g", &t[..63])));
+        let other = CallbackTokens::from_base64(&Sealer::generate_key()).unwrap();
+        assert!(!other.verify("01JD0000000000000000000000", &t));
+        assert!(!format!("{tokens:?}").contains(key.expose_secret()));
     }
 
     #[test]

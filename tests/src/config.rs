@@ -10,11 +10,23 @@ use provisioner_shared::secret::{ConfigSecret, Sealer};
 /// The one bearer token `test_config` accepts.
 pub const API_TOKEN: &str = "test-token-9f2c1e";
 
+/// The Standard Webhooks secret `test_config` accepts billing webhooks with.
+pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5";
+
+/// The secret `test_config` signs outbound job callbacks with.
+pub const CALLBACK_SECRET: &str = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtOTg3NjU0MzIx";
+
 /// A valid config for `redis`'s namespace: polling every 50–100 ms, retries from
 /// 50 ms, a 3 s lease, 4 shards, a fresh `secrets.key`, private callback URLs
-/// allowed, one API token ([`API_TOKEN`]) and no accounts (add them with
-/// `config.accounts.push(account(..))`).
+/// allowed, one API token ([`API_TOKEN`]), billing webhooks signed with
+/// [`WEBHOOK_SECRET`], job callbacks signed with [`CALLBACK_SECRET`] and retried from
+/// 50 ms for 10 s, and no accounts (add them with `config.accounts.push(account(..))`).
 pub fn test_config(redis: &TestRedis) -> Config {
+    test_config_at(redis.url(), redis.namespace())
+}
+
+/// [`test_config`] for a Redis at `url`, in `namespace`.
+pub fn test_config_at(url: &str, namespace: &str) -> Config {
     let key = ConfigSecret(Sealer::generate_key()).expose().to_owned();
     let text = format!(
         r#"
@@ -25,6 +37,7 @@ namespace = "{ns}"
 [api]
 listen = "127.0.0.1:0"
 tokens = ["{API_TOKEN}"]
+webhook_secret = "{WEBHOOK_SECRET}"
 body_limit = 65536
 idempotency_ttl = "10m"
 
@@ -55,11 +68,15 @@ payment = "30s"
 key = "{key}"
 
 [callbacks]
+secret = "{CALLBACK_SECRET}"
 allow_private = true
 retry_for = "10s"
+retry_base = "50ms"
+retry_max = "200ms"
+timeout = "2s"
 "#,
-        url = redis.url(),
-        ns = redis.namespace(),
+        url = url,
+        ns = namespace,
     );
     Config::from_toml_with_env(&text, &[]).expect("the test config is valid")
 }

@@ -11,6 +11,9 @@
 //! - [`worker`]: [`spawn_worker`] → [`TestWorker`], the real worker in-process, with
 //!   a graceful `shutdown` and an abrupt `abort` (a killed process).
 //! - [`providers`]: the sandbox's simulators, started for a test, and their accounts.
+//! - [`hooks`]: signed billing webhook deliveries, and a receiver of job callbacks.
+//! - [`cluster`]: [`TestCluster`], a private 3-master Redis Cluster and a config on it.
+//! - [`bench`]: `provisioner-bench` (issue 5), whose binary is `src/bin/`.
 //!
 //! Tests read as a user's story: start Redis, the simulators, the API and a worker;
 //! post a job; wait for its state; look at the simulator's ledger.
@@ -19,14 +22,18 @@
 //! `tests/e2e/`.
 
 pub mod api;
+pub mod bench;
+pub mod cluster;
 pub mod config;
+pub mod hooks;
 pub mod providers;
 pub mod redis;
 pub mod store;
 pub mod worker;
 
 pub use api::{Reply, TestApi, spawn_api};
-pub use config::{API_TOKEN, account, test_config};
+pub use cluster::TestCluster;
+pub use config::{API_TOKEN, CALLBACK_SECRET, WEBHOOK_SECRET, account, test_config};
 pub use redis::TestRedis;
 pub use store::{connect_store, force_state};
 pub use worker::{TestWorker, spawn_worker};

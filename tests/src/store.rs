@@ -81,6 +81,7 @@ pub async fn force_state(store: &Store, id: &str, state: JobState) -> anyhow::Re
             schedule,
             pokes_seen: job.run.pokes_seen,
             cancel_seen: job.run.cancel_seen,
+            callback: None,
         })
         .await?;
     if outcome == CommitOutcome::Lost {

@@ -5,16 +5,34 @@
 //! - `api`: the HTTP contract — auth, errors, validation, enqueue, idempotency.
 //! - `api_jobs`: listing, cancel, retry, resolve, the server lock and job events.
 //! - `hostkey`: HOSTKEY end to end through the worker and the simulator.
+//! - `idcloudhost`: IDCloudHost end to end through the worker and the simulator.
+//! - `inferno`: Inferno end to end through the worker and the simulator.
+//! - `klikk`: Klikk end to end through the worker and the simulator.
+//! - `webhooks`: billing webhooks in (Standard Webhooks signatures, exactly once).
+//! - `callbacks`: job callbacks out (the outbox) and provider callbacks in.
+//! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 
 #[path = "e2e/api.rs"]
 mod api;
 #[path = "e2e/api_jobs.rs"]
 mod api_jobs;
+#[path = "e2e/callbacks.rs"]
+mod callbacks;
+#[path = "e2e/cluster.rs"]
+mod cluster;
 #[path = "e2e/engine.rs"]
 mod engine;
 #[path = "e2e/hostkey.rs"]
 mod hostkey;
+#[path = "e2e/idcloudhost.rs"]
+mod idcloudhost;
+#[path = "e2e/inferno.rs"]
+mod inferno;
+#[path = "e2e/klikk.rs"]
+mod klikk;
+#[path = "e2e/webhooks.rs"]
+mod webhooks;
 
 use provisioner_shared::ProviderKind;
 use provisioner_tests::{TestApi, TestRedis, account, spawn_api, test_config};

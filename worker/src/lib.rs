@@ -6,9 +6,12 @@
 //! - [`runtime`]: apalis `Monitor` + `WorkerBuilder` over the sharded due-set
 //!   ([`runtime::source`] is the claim loop).
 //! - [`providers`]: one module per provider behind the `Provider` trait.
+//! - [`callbacks`]: delivery of jobs' outbound callbacks (the outbox records the
+//!   engine's terminal commits create).
 //!
 //! The worker never talks to the api: both meet in Redis through `provisioner-shared`.
 
+pub mod callbacks;
 pub mod engine;
 pub mod providers;
 pub mod runtime;
@@ -99,6 +102,7 @@ pub fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime
 
 struct Prepared {
     engine: Arc<Engine>,
+    outbox: Arc<callbacks::Callbacks>,
     source: SourceConfig,
     name: String,
     grace: Duration,
@@ -108,13 +112,18 @@ async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
     let store = Store::connect(&config.redis, config.worker.shards).await?;
     let hints = Arc::new(DueHints::new(config.worker.shards));
     let providers = providers::Providers::from_config(config, &store, config.worker.step_timeout)?;
-    let engine = Arc::new(Engine::new(
+    let mut engine = Engine::new(
         store.clone(),
         providers,
         config.sealer(),
         Settings::from_config(config),
         hints.clone(),
-    ));
+    );
+    if let Some(public_url) = &config.api.public_url {
+        engine = engine.with_provider_callbacks(public_url.as_str(), config.callback_tokens());
+    }
+    let engine = Arc::new(engine);
+    let outbox = callbacks::Callbacks::from_config(config, store.clone())?;
     let source = SourceConfig {
         store,
         hints,
@@ -125,6 +134,7 @@ async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
     };
     Ok(Prepared {
         engine,
+        outbox,
         source,
         name: format!("worker-{}", std::process::id()),
         grace: config.worker.shutdown_grace,
@@ -138,7 +148,8 @@ impl Prepared {
             shards = self.source.hints.len(),
             "worker started"
         );
-        let monitor = runtime::monitor(self.name, self.engine, self.source, self.grace);
+        let monitor =
+            runtime::monitor(self.name, self.engine, self.outbox, self.source, self.grace);
         let result = monitor
             .run_with_signal(async move {
                 stop.await;

@@ -103,6 +103,7 @@ async fn commit_now(state: &AppState, mut job: Job) -> Result<Response, ApiError
             schedule: Schedule::After(Duration::ZERO),
             pokes_seen: job.run.pokes_seen,
             cancel_seen: job.run.cancel_seen,
+            callback: None,
         })
         .await?;
     match outcome {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use provisioner_shared::job::{Job, JobSpec, RunState, Signals};
 use provisioner_shared::plan;
-use provisioner_shared::request::{JobKind, JobRequest, ParseContext};
+use provisioner_shared::request::{FieldError, JobKind, JobRequest, ParseContext};
 use serde_json::Value;
 
 pub(crate) async fn create(
@@ -56,20 +56,34 @@ pub(crate) async fn create(
     }
 }
 
-fn parse(state: &AppState, body: &Value, job_id: &str) -> Result<JobRequest, ApiError> {
+/// A request body → a valid request for job `job_id` (also for billing webhooks).
+pub(crate) fn parse(
+    state: &AppState,
+    body: &Value,
+    job_id: &str,
+) -> Result<JobRequest, FieldError> {
     let cx = ParseContext {
         config: &state.config,
         sealer: &state.sealer,
         job_id,
     };
-    Ok(JobRequest::parse(body, &cx)?)
+    let request = JobRequest::parse(body, &cx)?;
+    // Unsigned callbacks could be forged by anyone who learns the URL, and a receiver
+    // could not tell ours apart: without a key to sign with, none are sent.
+    if request.callback_url.is_some() && state.config.callbacks.secret.is_none() {
+        return Err(FieldError::new(
+            "callback_url",
+            "cannot be used here: this deployment has no [callbacks] secret to sign callbacks with",
+        ));
+    }
+    Ok(request)
 }
 
 /// A creation that did not produce a job; `nothing_written` is true only when we
 /// know the job record does not exist (so the idempotency key may be given back).
-struct Failure {
-    error: ApiError,
-    nothing_written: bool,
+pub(crate) struct Failure {
+    pub(crate) error: ApiError,
+    pub(crate) nothing_written: bool,
 }
 
 impl Failure {
@@ -88,11 +102,15 @@ impl Failure {
     }
 }
 
-async fn create_job(
+/// Takes the server lock a reinstall or deprovision needs, and enqueues.
+pub(crate) async fn create_job(
     state: &AppState,
     job_id: &str,
     request: JobRequest,
 ) -> Result<(StatusCode, Job), Failure> {
+    super::preflight::refuse_uncancellable_inferno_order(state, &request)
+        .await
+        .map_err(Failure::nothing_written)?;
     let lock = match (request.kind, &request.server_id) {
         (JobKind::Reinstall | JobKind::Deprovision, Some(server_id)) => Some(
             ServerLock::acquire(state, &request.account, server_id, job_id)
@@ -118,6 +136,7 @@ async fn create_job(
         run,
         version: 1,
         signals: Signals::default(),
+        callbacks: Vec::new(),
     };
     match state.store.enqueue(&spec, &run).await {
         Ok(true) => {

@@ -8,11 +8,12 @@
 //! Every response body here is a `JobView`, which carries no secret.
 
 mod actions;
-mod create;
+pub(crate) mod create;
 mod events;
 mod idempotency;
 mod list;
-mod server_lock;
+mod preflight;
+pub(crate) mod server_lock;
 
 use crate::AppState;
 use crate::error::ApiError;

@@ -1,5 +1,7 @@
 //! One operation per server: a reinstall or deprovision holds
 //! `keys.server_lock(account, server_id)` (value: its job id) from before its enqueue.
+//! The same lock, on `keys.service_lock(service_id)`, gives a billing service one live
+//! provision (`service.created` webhooks): see [`Subject`].
 //!
 //! What this guarantees:
 //! - **A live holder is never displaced.** The lock is taken with SET NX; a holder
@@ -28,55 +30,106 @@ use std::time::Duration;
 /// Lost compare-and-sets before a request gives up and asks the client to retry.
 const ROUNDS: usize = 4;
 
-/// The lock on one server, held by this request's job.
+/// What a lock is on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Subject<'a> {
+    /// One operation per server (reinstall, deprovision).
+    Server {
+        account: &'a str,
+        server_id: &'a str,
+    },
+    /// One live provision per billing service.
+    Service { service_id: &'a str },
+}
+
+impl Subject<'_> {
+    fn key(&self, state: &AppState) -> String {
+        match self {
+            Subject::Server { account, server_id } => {
+                state.store.keys().server_lock(account, server_id)
+            }
+            Subject::Service { service_id } => state.store.keys().service_lock(service_id),
+        }
+    }
+}
+
+/// The outcome of [`ServerLock::take`].
+pub(crate) enum Taken {
+    Held(ServerLock),
+    /// A live job holds it.
+    Busy {
+        holder: String,
+        state: JobState,
+    },
+}
+
+/// A lock on one server (or service), held by this request's job.
 pub(crate) struct ServerLock {
     key: String,
     job_id: String,
 }
 
 impl ServerLock {
-    /// Takes the lock for `job_id`, or says who holds it.
+    /// Takes the lock on a server for `job_id`; a live holder is a 409 naming it.
     pub(crate) async fn acquire(
         state: &AppState,
         account: &str,
         server_id: &str,
         job_id: &str,
     ) -> Result<ServerLock, ApiError> {
+        match Self::take(state, Subject::Server { account, server_id }, job_id).await? {
+            Taken::Held(lock) => Ok(lock),
+            Taken::Busy { holder, state } => Err(busy(server_id, account, &holder, state)),
+        }
+    }
+
+    /// Takes the lock on `subject` for `job_id`, or says which live job holds it.
+    pub(crate) async fn take(
+        state: &AppState,
+        subject: Subject<'_>,
+        job_id: &str,
+    ) -> Result<Taken, ApiError> {
         let store = &state.store;
-        let key = store.keys().server_lock(account, server_id);
         let ttl = lock_ttl(state.config.retention.finished);
         let lock = ServerLock {
-            key,
+            key: subject.key(state),
             job_id: job_id.to_owned(),
         };
         for _ in 0..ROUNDS {
             let Some(holder) = store.put_if_absent(&lock.key, job_id, ttl).await? else {
-                return Ok(lock);
+                return Ok(Taken::Held(lock));
             };
             // Our own job: an idempotent replay taking over a dead creator's request.
             if holder == job_id {
-                return Ok(lock);
+                return Ok(Taken::Held(lock));
             }
             let holder_state = poll_for(CREATOR_GRACE, || async {
                 Ok(store.state_of(&holder).await?)
             })
             .await?;
             if let Some(st) = holder_state.filter(|s| s.is_live()) {
-                return Err(busy(server_id, account, &holder, st));
+                return Ok(Taken::Busy { holder, state: st });
             }
             if store
                 .compare_and_set(&lock.key, &holder, job_id, Some(ttl))
                 .await?
             {
-                tracing::info!(job_id, previous = %holder, "took over a server lock from a finished job");
-                return Ok(lock);
+                tracing::info!(job_id, previous = %holder, "took over a lock from a finished job");
+                return Ok(Taken::Held(lock));
             }
         }
+        let (what, field) = match subject {
+            Subject::Server { account, server_id } => (
+                format!("server {server_id} of account {account}"),
+                "server_id",
+            ),
+            Subject::Service { service_id } => (format!("service {service_id}"), "service_id"),
+        };
         Err(ApiError::conflict(
             "server_busy",
-            format!("server {server_id} of account {account} is being claimed by another request; try again"),
+            format!("{what} is being claimed by another request; try again"),
         )
-        .with_field("server_id"))
+        .with_field(field))
     }
 
     /// Right before the enqueue: the lock still names our job (no one took it over

@@ -8,15 +8,21 @@
 //! - `commit` writes a new run state only if the version is still the one the caller
 //!   holds, and re-schedules or removes the job, in one script.
 //! - `signal` records a cancel or a poke; a job nobody holds is made due at once.
+//! - A terminal or `needs_attention` commit of a job with a callback URL also creates
+//!   the job's callback record (the outbox, `outbox.rs`): scheduled, claimed and
+//!   committed like a job, in the job's shard.
 
 mod conn;
 mod keys;
+mod orders;
+mod outbox;
 
 pub use conn::RedisConn;
-pub use keys::Keys;
+pub use keys::{CALLBACK_PREFIX, Keys, callback_owner};
+pub use outbox::CALLBACK_LOG_CAP;
 
 use crate::config::RedisConfig;
-use crate::job::{Job, JobSpec, JobState, RunState, Signals};
+use crate::job::{CallbackAttempt, Job, JobSpec, JobState, RunState, Signals};
 use crate::time::Millis;
 use futures::StreamExt;
 use redis::{AsyncCommands, Script, Value};
@@ -61,6 +67,7 @@ struct Scripts {
     cas: Script,
     cad: Script,
     rate: Script,
+    callback_log: Script,
 }
 
 impl Scripts {
@@ -73,6 +80,7 @@ impl Scripts {
             cas: Script::new(include_str!("lua/cas.lua")),
             rate: Script::new(include_str!("lua/rate.lua")),
             cad: Script::new(include_str!("lua/cad.lua")),
+            callback_log: Script::new(include_str!("lua/callback_log.lua")),
         }
     }
 }
@@ -106,6 +114,7 @@ impl ClaimedJob {
             &self.spec_json,
             &self.run_json,
             self.signals,
+            None,
         )
     }
 }
@@ -140,6 +149,9 @@ pub struct Commit<'a> {
     pub schedule: Schedule,
     pub pokes_seen: u64,
     pub cancel_seen: bool,
+    /// The payload of the job's outbound callback, created by this commit (the
+    /// outbox); only with a terminal or `needs_attention` state.
+    pub callback: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,13 +182,14 @@ pub enum SignalOutcome {
     },
 }
 
-/// A job hash's `v`, `req`, `run`, `sc` and `sp` fields, as HMGET returns them.
+/// A job hash's `v`, `req`, `run`, `sc`, `sp` and `cbl` fields, as HMGET returns them.
 type RecordFields = (
     Option<u64>,
     Option<String>,
     Option<String>,
     Option<u64>,
     Option<u64>,
+    Option<String>,
 );
 
 /// A raw (not yet decoded) job record.
@@ -187,6 +200,8 @@ pub struct RawJob {
     pub spec_json: String,
     pub run_json: String,
     pub signals: Signals,
+    /// The callback attempt log (`cbl`), when there is one.
+    pub callbacks_json: Option<String>,
 }
 
 impl RawJob {
@@ -197,6 +212,7 @@ impl RawJob {
             &self.spec_json,
             &self.run_json,
             self.signals,
+            self.callbacks_json.as_deref(),
         )
     }
 }
@@ -207,16 +223,27 @@ fn decode_job(
     spec: &str,
     run: &str,
     signals: Signals,
+    callbacks: Option<&str>,
 ) -> Result<Job, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt {
         id: id.to_owned(),
         reason: e.to_string(),
     };
+    // A log that does not decode must not hide the job itself.
+    let callbacks = callbacks
+        .map(|c| {
+            serde_json::from_str::<Vec<CallbackAttempt>>(c).unwrap_or_else(|e| {
+                tracing::warn!(job_id = id, error = %e, "ignoring a callback log that does not decode");
+                Vec::new()
+            })
+        })
+        .unwrap_or_default();
     Ok(Job {
         spec: serde_json::from_str::<JobSpec>(spec).map_err(corrupt)?,
         run: serde_json::from_str::<RunState>(run).map_err(corrupt)?,
         version,
         signals,
+        callbacks,
     })
 }
 
@@ -401,8 +428,14 @@ impl Store {
         })
     }
 
-    /// Writes a job's run state if `version` is still current, and re-schedules it.
+    /// Writes a job's run state if `version` is still current, and re-schedules it
+    /// (with `callback`, also creates the job's callback record, due now).
     pub async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        self.run_commit(commit, commit.state.as_str()).await
+    }
+
+    /// `commit.lua` for a job (`st` = its state) or a callback record (`st` = "callback").
+    async fn run_commit(&self, commit: Commit<'_>, st: &str) -> Result<CommitOutcome, StoreError> {
         let shard = self.keys.shard_of(commit.id);
         let (mode, ms) = match commit.schedule {
             Schedule::Keep { lease } => ("keep", lease.as_millis() as u64),
@@ -411,23 +444,28 @@ impl Store {
             Schedule::Finish { retention } => ("done", retention.as_millis() as u64),
         };
         let mut c = self.conn.clone();
-        let reply: Vec<Value> = self
-            .scripts
-            .commit
+        let mut invocation = self.scripts.commit.prepare_invoke();
+        invocation
             .key(self.keys.job(commit.id))
             .key(self.keys.due(shard))
             .arg(commit.id)
             .arg(commit.version)
             .arg(commit.run_json)
-            .arg(commit.state.as_str())
+            .arg(st)
             .arg(mode)
             .arg(ms)
             .arg(commit.pokes_seen)
             .arg(u8::from(commit.cancel_seen))
             .arg(self.keys.wake_channel())
-            .arg(shard)
-            .invoke_async(&mut c)
-            .await?;
+            .arg(shard);
+        if let Some(payload) = commit.callback {
+            let member = self.keys.callback_member(commit.id, commit.version);
+            invocation
+                .key(self.keys.job(&member))
+                .arg(member)
+                .arg(payload);
+        }
+        let reply: Vec<Value> = invocation.invoke_async(&mut c).await?;
         let version = reply
             .first()
             .and_then(int)
@@ -491,11 +529,11 @@ impl Store {
         let mut c = self.conn.clone();
         let f: RecordFields = redis::cmd("HMGET")
             .arg(self.keys.job(id))
-            .arg(&["v", "req", "run", "sc", "sp"])
+            .arg(&["v", "req", "run", "sc", "sp", "cbl"])
             .query_async(&mut c)
             .await?;
         match f {
-            (Some(version), Some(spec_json), Some(run_json), sc, sp) => Ok(Some(RawJob {
+            (Some(version), Some(spec_json), Some(run_json), sc, sp, cbl) => Ok(Some(RawJob {
                 id: id.to_owned(),
                 version,
                 spec_json,
@@ -504,6 +542,7 @@ impl Store {
                     cancel: sc.unwrap_or(0) != 0,
                     pokes: sp.unwrap_or(0),
                 },
+                callbacks_json: cbl,
             })),
             _ => Ok(None),
         }

@@ -54,6 +54,17 @@ impl Lease {
         run: &RunState,
         schedule: Schedule,
     ) -> Result<Signals, LeaseError> {
+        self.commit_with_callback(run, schedule, None).await
+    }
+
+    /// `commit`, creating the job's outbound callback record (payload `callback`) in
+    /// the same script: for a terminal or `needs_attention` commit (the outbox).
+    pub async fn commit_with_callback(
+        &mut self,
+        run: &RunState,
+        schedule: Schedule,
+        callback: Option<&str>,
+    ) -> Result<Signals, LeaseError> {
         let run_json = serde_json::to_string(run).expect("run state serialises");
         self.commit_json(
             &run_json,
@@ -61,6 +72,7 @@ impl Lease {
             run.pokes_seen,
             run.cancel_seen,
             schedule,
+            callback,
         )
         .await
     }
@@ -72,6 +84,7 @@ impl Lease {
         pokes_seen: u64,
         cancel_seen: bool,
         schedule: Schedule,
+        callback: Option<&str>,
     ) -> Result<Signals, LeaseError> {
         // Short, local retries of a Redis hiccup (backon), well inside the lease; past
         // that the lease will recover the job, so the caller stops.
@@ -93,6 +106,7 @@ impl Lease {
                     schedule,
                     pokes_seen,
                     cancel_seen,
+                    callback,
                 })
                 .await
         };

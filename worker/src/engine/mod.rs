@@ -5,6 +5,9 @@
 //! claim, no reload). Each step's `Outcome` goes through the pure rules in
 //! [`transition`] and is committed with a compare-and-set on the job's version.
 //! Money steps write their intent before the call and reconcile before any retry.
+//! A commit that ends a job (or parks it in `needs_attention`) creates the job's
+//! outbound callback in the same script when the job has a `callback_url` (the
+//! outbox: `crate::callbacks` delivers it).
 
 mod lease;
 mod outcome;
@@ -18,7 +21,7 @@ use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
 use provisioner_shared::job::{Intent, Job, JobSpec, JobState, StepState};
 use provisioner_shared::plan::{self, Role};
-use provisioner_shared::secret::Sealer;
+use provisioner_shared::secret::{CallbackTokens, Sealer};
 use provisioner_shared::store::{ClaimedJob, Schedule, Store};
 use provisioner_shared::time::Millis;
 use std::panic::AssertUnwindSafe;
@@ -106,6 +109,8 @@ pub struct Engine {
     sealer: Sealer,
     settings: Settings,
     hints: Arc<DueHints>,
+    /// `api.public_url` and the token key, when providers may call us back.
+    provider_callbacks: Option<(String, CallbackTokens)>,
 }
 
 impl Engine {
@@ -122,7 +127,15 @@ impl Engine {
             sealer,
             settings,
             hints,
+            provider_callbacks: None,
         }
+    }
+
+    /// Gives providers a callback URL per job (`{public_url}/v1/callbacks/{id}/{token}`)
+    /// that cuts their waits short (HOSTKEY's `post_install_callback`).
+    pub fn with_provider_callbacks(mut self, public_url: &str, tokens: CallbackTokens) -> Self {
+        self.provider_callbacks = Some((public_url.to_owned(), tokens));
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -165,7 +178,13 @@ impl Engine {
             .mul_f32(0.8)
             .saturating_sub(self.settings.step_timeout);
         let mut chain = 0usize;
+        // Built once per claim, and only where a public URL is configured.
+        let callback_url = self
+            .provider_callbacks
+            .as_ref()
+            .map(|(base, tokens)| tokens.url(base, &claimed.id));
         loop {
+            let before = job.run.state;
             let span = tracing::info_span!(
                 "step",
                 job_id = %job.spec.id,
@@ -174,7 +193,7 @@ impl Engine {
                 step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
             );
             let next = match self
-                .step(&mut job, &mut lease)
+                .step(&mut job, &mut lease, callback_url.as_deref())
                 .instrument(span.clone())
                 .await
             {
@@ -204,7 +223,18 @@ impl Engine {
                 // shown as running while this worker goes on with it
                 job.run.state = provisioner_shared::JobState::Running;
             }
-            match lease.commit(&job.run, schedule).await {
+            // The outbox: a job that has just ended, or just needs attention, gets its
+            // callback record in the same commit (never for a state it was already in).
+            let callback = match schedule {
+                Schedule::Finish { .. } | Schedule::Park if job.run.state != before => {
+                    crate::callbacks::payload(&job)
+                }
+                _ => None,
+            };
+            match lease
+                .commit_with_callback(&job.run, schedule, callback.as_deref())
+                .await
+            {
                 Ok(signals) => job.signals = signals,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "commit failed; the lease will recover the job"));
@@ -214,6 +244,10 @@ impl Engine {
             span.in_scope(|| {
                 tracing::debug!(state = %job.run.state, note = job.run.note.as_deref().unwrap_or(""), "committed")
             });
+            if callback.is_some() {
+                // due now in this shard: this worker's next claim picks it up
+                self.hints.lower(shard, lease.now());
+            }
             match schedule {
                 Schedule::Keep { .. } => continue,
                 Schedule::After(d) => {
@@ -227,11 +261,16 @@ impl Engine {
     }
 
     /// One step of `job`: signals first, then the current step under its timeout.
-    async fn step(&self, job: &mut Job, lease: &mut Lease) -> Result<Next, LeaseError> {
+    async fn step(
+        &self,
+        job: &mut Job,
+        lease: &mut Lease,
+        cb: Option<&str>,
+    ) -> Result<Next, LeaseError> {
         let now = lease.now();
         let provider_kind = job.provider();
         if job.signals.cancel && !job.run.cancel_seen {
-            return self.cancel(job, lease).await;
+            return self.cancel(job, lease, cb).await;
         }
         match job.run.state {
             JobState::NeedsAttention => return Ok(Next::Park),
@@ -266,11 +305,13 @@ impl Engine {
         let timeout = self.settings.step_timeout;
         let work = async {
             match def.role {
-                Role::Money | Role::Once => self.money_step(provider, job, lease, &step_name).await,
+                Role::Money | Role::Once => {
+                    self.money_step(provider, job, lease, &step_name, cb).await
+                }
                 _ => {
                     let run = &mut job.run;
                     let step = &mut run.steps[run.cursor];
-                    let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
+                    let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
                     Ok(provider.run(&step_name, &mut cx).await)
                 }
             }
@@ -294,14 +335,14 @@ impl Engine {
     }
 
     /// What a step sees of its job and of the deployment.
-    fn env<'a>(&'a self, spec: &'a JobSpec, now: Millis) -> JobEnv<'a> {
+    fn env<'a>(&'a self, spec: &'a JobSpec, now: Millis, cb: Option<&'a str>) -> JobEnv<'a> {
         JobEnv {
             job_id: &spec.id,
             request: &spec.request,
             now,
             sealer: &self.sealer,
             payment_poll: self.settings.polling.payment,
-            callback_url: None,
+            callback_url: cb,
         }
     }
 
@@ -323,13 +364,14 @@ impl Engine {
         job: &mut Job,
         lease: &mut Lease,
         step_name: &str,
+        cb: Option<&str>,
     ) -> Result<Outcome, LeaseError> {
         let now = lease.now();
         let run = &mut job.run;
         let cursor = run.cursor;
         if run.steps[cursor].intent.is_some() {
             let step = &mut run.steps[cursor];
-            let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
+            let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
             match provider.reconcile(step_name, &mut cx).await {
                 Reconciled::Done => {
                     tracing::info!(
@@ -347,7 +389,7 @@ impl Engine {
             }
         }
         let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
+        let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
         let (reference, data) = match provider.prepare(step_name, &mut cx).await {
             Prepared::Skip(outcome) => return Ok(outcome),
             Prepared::Call { reference, data } => (reference, data),
@@ -365,7 +407,7 @@ impl Engine {
             .await?;
         let run = &mut job.run;
         let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
+        let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
         match provider.call(step_name, &mut cx).await {
             Ok(()) => {
                 run.steps[cursor].intent = None;
@@ -385,7 +427,7 @@ impl Engine {
                 // Out of attempts: look once more, so that a call proven not to have
                 // happened fails plainly instead of asking an operator.
                 let step = &mut run.steps[cursor];
-                let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
+                let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
                 match provider.reconcile(step_name, &mut cx).await {
                     Reconciled::Done => Ok(Outcome::Next),
                     Reconciled::Absent => {
@@ -400,7 +442,12 @@ impl Engine {
 
     /// Acts on a cancel. A money step's open intent is settled first, so that the
     /// compensation knows whether something was created.
-    async fn cancel(&self, job: &mut Job, lease: &mut Lease) -> Result<Next, LeaseError> {
+    async fn cancel(
+        &self,
+        job: &mut Job,
+        lease: &mut Lease,
+        cb: Option<&str>,
+    ) -> Result<Next, LeaseError> {
         let now = lease.now();
         let cursor = job.run.cursor;
         let open_intent = job
@@ -413,7 +460,7 @@ impl Engine {
                 let name = job.run.steps[cursor].name.clone();
                 let run = &mut job.run;
                 let step = &mut run.steps[cursor];
-                let mut cx = StepCx::new(self.env(&job.spec, now), step, &mut run.outputs);
+                let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
                 let found = tokio::time::timeout(
                     self.settings.step_timeout,
                     provider.reconcile(&name, &mut cx),

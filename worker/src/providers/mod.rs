@@ -9,7 +9,11 @@
 pub mod error;
 pub mod gate;
 pub mod hostkey;
+pub mod idcloudhost;
+pub mod inferno;
+pub mod klikk;
 pub mod noop;
+pub mod orders;
 
 pub use error::CallError;
 pub use gate::Gate;
@@ -164,6 +168,9 @@ pub trait Provider: Send + Sync {
 #[allow(clippy::large_enum_variant)]
 pub enum AnyProvider {
     Hostkey(hostkey::Hostkey),
+    Idcloudhost(idcloudhost::Idcloudhost),
+    Inferno(inferno::Inferno),
+    Klikk(klikk::Klikk),
     Noop(noop::Noop),
 }
 
@@ -171,6 +178,9 @@ macro_rules! dispatch {
     ($self:ident, $p:ident => $e:expr) => {
         match $self {
             AnyProvider::Hostkey($p) => $e,
+            AnyProvider::Idcloudhost($p) => $e,
+            AnyProvider::Inferno($p) => $e,
+            AnyProvider::Klikk($p) => $e,
             AnyProvider::Noop($p) => $e,
         }
     };
@@ -225,7 +235,7 @@ impl Providers {
             );
             by_account.insert(
                 account.name.clone(),
-                Self::client(account, http.clone(), gate, timeout),
+                Self::client(account, http.clone(), gate, timeout, store),
             );
         }
         Ok(Providers { by_account })
@@ -236,16 +246,26 @@ impl Providers {
         http: reqwest::Client,
         gate: Gate,
         timeout: Duration,
+        store: &Store,
     ) -> AnyProvider {
         match account.provider {
             ProviderKind::Hostkey => {
                 AnyProvider::Hostkey(hostkey::Hostkey::new(account, http, gate, timeout))
             }
-            ProviderKind::Noop => AnyProvider::Noop(noop::Noop),
-            // Not wired yet: such accounts are refused at config load by the worker.
-            ProviderKind::Klikk | ProviderKind::Inferno | ProviderKind::Idcloudhost => {
-                AnyProvider::Noop(noop::Noop)
+            ProviderKind::Klikk => {
+                AnyProvider::Klikk(klikk::Klikk::new(account, http, gate, timeout))
             }
+            ProviderKind::Idcloudhost => AnyProvider::Idcloudhost(idcloudhost::Idcloudhost::new(
+                account, http, gate, timeout,
+            )),
+            ProviderKind::Noop => AnyProvider::Noop(noop::Noop),
+            ProviderKind::Inferno => AnyProvider::Inferno(inferno::Inferno::new(
+                account,
+                http,
+                gate,
+                timeout,
+                orders::OrderRegistry::new(store.clone(), &account.name),
+            )),
         }
     }
 

@@ -2,10 +2,13 @@
 //!
 //! apalis gives concurrency, a timeout around each handler, panic catching and a
 //! graceful shutdown (in-flight steps finish, then the process exits); the task
-//! source is our own claim loop ([`source`]). Handlers drive jobs through the engine.
+//! source is our own claim loop ([`source`]). Handlers drive jobs through the engine,
+//! or deliver a job's outbound callback when the claimed id is a callback record
+//! (`cb:…`, the outbox in the same due-sets).
 
 pub mod source;
 
+use crate::callbacks::{self, Callbacks};
 use crate::engine::{DriveEnd, Engine};
 use apalis::layers::WorkerBuilderExt;
 use apalis_core::backend::custom::{BackendBuilder, CustomBackend};
@@ -45,8 +48,13 @@ fn backend(cfg: SourceConfig) -> EngineBackend {
 async fn handle(
     claim: Claim,
     engine: Data<Arc<Engine>>,
+    outbox: Data<Arc<Callbacks>>,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
+    if callbacks::is_callback(&claim.job.id) {
+        outbox.deliver(claim.job).await;
+        return Ok(());
+    }
     let stopping = || worker.is_shutting_down();
     match engine.drive(claim.job, claim.at, &stopping).await {
         DriveEnd::Abandoned => {
@@ -60,6 +68,7 @@ async fn handle(
 pub fn monitor(
     name: String,
     engine: Arc<Engine>,
+    outbox: Arc<Callbacks>,
     source: SourceConfig,
     shutdown_grace: Duration,
 ) -> Monitor {
@@ -75,6 +84,7 @@ pub fn monitor(
                 .catch_panic()
                 .timeout(backstop)
                 .data(engine.clone())
+                .data(outbox.clone())
                 .build(handle)
         })
         .should_restart(|ctx, err| {

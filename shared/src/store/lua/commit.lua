@@ -6,6 +6,10 @@
 --               park (off the schedule: needs_attention) | done (terminal)
 -- ARGV[6] ms: the lease (keep), the delay (at), the retention (done; 0 = forever)
 -- ARGV[7] pokes seen, ARGV[8] cancel seen (0/1), ARGV[9] wake channel, ARGV[10] shard
+-- Optional, with a terminal or needs_attention commit of a job that has a callback URL
+-- (the outbox): KEYS[3] the callback record (same shard), ARGV[11] its due-set member,
+-- ARGV[12] its payload JSON. It is created and made due now together with the job's
+-- new state, or not at all.
 -- Returns {-1} when the version moved on (lease lost), else {v, now, pokes, cancel}.
 local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc')
 if not f[1] or f[1] ~= ARGV[2] then
@@ -48,5 +52,9 @@ else
   if ms > 0 then
     redis.call('PEXPIRE', KEYS[1], ms)
   end
+end
+if KEYS[3] then
+  redis.call('HSET', KEYS[3], 'v', 1, 'req', ARGV[12], 'run', '{}', 'st', 'callback')
+  redis.call('ZADD', KEYS[2], now, ARGV[11])
 end
 return {v, now, pokes, cancel}

@@ -367,7 +367,8 @@ impl Hostkey {
                 os_name: None,
                 own_os: pxe_follows,
                 root_size: order.root_size,
-                post_install_callback: None,
+                // the simulator (and HOSTKEY) call it on delivery: cuts that wait short
+                post_install_callback: cx.callback_url,
                 post_install_script: if pxe_follows { None } else { script.as_ref() },
                 jenkins_task: order.jenkins_task,
             })
@@ -523,6 +524,8 @@ impl Provider for Hostkey {
                 let script = tri!(post_install_script(cx));
                 let key = ssh_key(cx);
                 let reinstall_key = cx.extra_str("reinstall_key").map(str::to_owned);
+                // called when the install completes: cuts the install wait short
+                let callback = cx.callback_url;
                 let api = &self.api;
                 self.action(cx, "create_pxe", || async {
                     api.create_pxe(&CreatePxe {
@@ -531,7 +534,7 @@ impl Provider for Hostkey {
                         root_pass: &root,
                         hostname: &host,
                         ssh_key: key.as_deref(),
-                        post_install_callback: None,
+                        post_install_callback: callback,
                         post_install_script: script.as_ref(),
                         reinstall_key: reinstall_key.as_deref(),
                     })

@@ -1,0 +1,368 @@
+//! IDCloudHost end to end: the real worker and api against the IDCloudHost simulator,
+//! over real HTTP and a real Redis.
+
+use provisioner_sandbox::idcloudhost::{IdcloudhostSim, InvoiceStatus, actions};
+use provisioner_sandbox::sim::{FaultKnobs, Hang, RateLimit};
+use provisioner_tests::providers::{
+    IdcloudhostLedger, add_idcloudhost, idcloudhost_ledger, start_idcloudhost,
+};
+use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+const PASSWORD: &str = "S3cure!pass";
+
+struct Stack {
+    _redis: TestRedis,
+    idc: IdcloudhostSim,
+    api: TestApi,
+    config: provisioner_shared::Config,
+}
+
+/// Redis, the simulator and the api with the account `idc` (`pay_invoices` as given).
+async fn stack(pay_invoices: bool) -> anyhow::Result<Stack> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let idc = start_idcloudhost().await?;
+    let mut config = test_config(&redis);
+    add_idcloudhost(&mut config, "idc", &idc, pay_invoices);
+    let api = spawn_api(config.clone()).await?;
+    Ok(Stack {
+        _redis: redis,
+        idc,
+        api,
+        config,
+    })
+}
+
+fn provision(hostname: &str) -> Value {
+    json!({
+        "kind": "provision",
+        "account": "idc",
+        "reference": format!("svc-{hostname}"),
+        "order": {"os_name": "ubuntu", "os_version": "22.04-lts", "vcpu": 2, "ram_mb": 2048, "disk_gb": 20},
+        "hostname": hostname,
+        "root_password": PASSWORD,
+        "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com"],
+    })
+}
+
+fn ledger(vms: usize, payments: usize, reinstalls: usize, deletions: usize) -> IdcloudhostLedger {
+    IdcloudhostLedger {
+        vms,
+        payments,
+        reinstalls,
+        deletions,
+    }
+}
+
+fn step<'a>(job: &'a Value, name: &str) -> &'a Value {
+    job["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or(&Value::Null)
+}
+
+fn detail(job: &Value, name: &str) -> String {
+    step(job, name)["detail"].as_str().unwrap_or("").to_owned()
+}
+
+impl Stack {
+    async fn post(&self, body: &Value) -> anyhow::Result<String> {
+        Ok(self.api.post_job(body).await?.id().to_owned())
+    }
+
+    async fn provisioned(&self, hostname: &str) -> anyhow::Result<Value> {
+        let id = self.post(&provision(hostname)).await?;
+        self.api.wait_for_state(&id, "succeeded", LONG).await
+    }
+
+    async fn wait_for_requests(&self, action: &str, n: u64) -> anyhow::Result<()> {
+        wait_until(&format!("{n} × {action}"), LONG, || async {
+            Ok((self.idc.requests(action) >= n).then_some(()))
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn provision_pays_the_vms_invoice_and_records_the_simulators_ip() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let id = s.post(&provision("web-1.example.com")).await?;
+    let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
+
+    let uuid = job["server"]["id"].as_str().expect("a server id");
+    let vm = s.idc.vm(uuid).expect("the simulator knows the VM");
+    assert_eq!(vm.name, "web-1-example-com", "the hostname as a VM name");
+    assert_eq!(vm.description, id, "the job id is our reference");
+    assert_eq!(vm.username, "root");
+    assert_eq!(job["server"]["ipv4"].as_str(), vm.public_ipv4.as_deref());
+    assert_eq!(
+        job["server"]["ipv6"].as_str(),
+        Some(vm.public_ipv6.as_str())
+    );
+    assert_eq!(
+        job["server"]["invoice_id"].as_str(),
+        Some(vm.invoice_id.to_string().as_str())
+    );
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
+    assert_eq!(s.idc.invoices()[0].status, InvoiceStatus::Paid);
+    assert!(
+        job["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|st| st["state"] == "done"),
+        "{job}"
+    );
+    assert!(!job.to_string().contains(PASSWORD), "{job}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_pay_invoices_the_invoice_is_left_to_the_customer() -> anyhow::Result<()> {
+    let s = stack(false).await?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let job = s.provisioned("unpaid.example.com").await?;
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 0, 0, 0));
+    assert_eq!(s.idc.requests(actions::PAY_INVOICE), 0);
+    assert_eq!(s.idc.invoices()[0].status, InvoiceStatus::Unpaid);
+    assert!(
+        detail(&job, "pay").contains("pay_invoices = false"),
+        "{job}"
+    );
+    assert!(job["server"]["ipv4"].is_string(), "{job}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn reinstall_then_deprovision_an_existing_vm() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let job = s.provisioned("again.example.com").await?;
+    let uuid = job["server"]["id"].as_str().unwrap().to_owned();
+
+    let reinstall = json!({
+        "kind": "reinstall", "account": "idc", "server_id": uuid,
+        "root_password": "N3w!Secret", "reinstall": {"os_name": "debian", "os_version": "9.1"}
+    });
+    let rid = s.post(&reinstall).await?;
+    let rjob = s.api.wait_for_state(&rid, "succeeded", LONG).await?;
+    assert!(
+        detail(&rjob, "await_reinstall").contains("running"),
+        "{rjob}"
+    );
+    let vm = s.idc.vm(&uuid).unwrap();
+    assert_eq!(
+        (vm.os_name.as_str(), vm.os_version.as_str()),
+        ("debian", "9.1")
+    );
+    assert_eq!(vm.reinstalls, 1);
+    assert_eq!(rjob["server"]["ipv4"].as_str(), vm.public_ipv4.as_deref());
+
+    let gone = json!({"kind": "deprovision", "account": "idc", "server_id": uuid});
+    let did = s.post(&gone).await?;
+    s.api.wait_for_state(&did, "succeeded", LONG).await?;
+    assert!(s.idc.vm(&uuid).is_none(), "the VM is deleted");
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 1, 1));
+
+    // Deleting what is already gone (a 404) is done, not a failure.
+    let again = s.post(&gone).await?;
+    let job = s.api.wait_for_state(&again, "succeeded", LONG).await?;
+    assert!(detail(&job, "delete_vm").contains("already gone"), "{job}");
+    assert_eq!(idcloudhost_ledger(&s.idc).deletions, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_vm_in_another_location_is_found_there_later() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let mut body = provision("away.example.com");
+    body["order"]["location"] = json!("bus02");
+    let id = s.post(&body).await?;
+    let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
+    let server_id = job["server"]["id"].as_str().unwrap().to_owned();
+    let uuid = server_id
+        .strip_prefix("bus02/")
+        .expect("the server id names the location");
+    assert_eq!(s.idc.vm(uuid).unwrap().location, "bus02");
+
+    let gone = json!({"kind": "deprovision", "account": "idc", "server_id": server_id});
+    let did = s.post(&gone).await?;
+    s.api.wait_for_state(&did, "succeeded", LONG).await?;
+    assert!(s.idc.vm(uuid).is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_refused_order_fails_with_the_providers_words() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let mut body = provision("refused.example.com");
+    body["order"]["os_version"] = json!("99.99");
+    let id = s.post(&body).await?;
+    let job = s.api.wait_for_state(&id, "failed", LONG).await?;
+    assert_eq!(job["error"]["step"], "create_vm", "{job}");
+    let said = job["error"]["provider_message"].as_str().unwrap_or("");
+    assert!(said.starts_with("os_version: Must be one of"), "{job}");
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(0, 0, 0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crash_between_the_create_call_and_saving_its_result_is_reconciled() -> anyhow::Result<()>
+{
+    let s = stack(true).await?;
+    // The VM is created upstream, but worker A dies before it hears the answer.
+    s.idc.faults().set_action(
+        actions::CREATE_VM,
+        FaultKnobs {
+            hang: Some(Hang {
+                ms: 60_000,
+                calls: Some(1),
+            }),
+            ..Default::default()
+        },
+    )?;
+    let a = spawn_worker(s.config.clone()).await?;
+    let id = s.post(&provision("crash.example.com")).await?;
+    s.wait_for_requests(actions::CREATE_VM, 1).await?;
+    a.abort();
+    assert_eq!(idcloudhost_ledger(&s.idc).vms, 1);
+
+    let _b = spawn_worker(s.config.clone()).await?;
+    let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
+    assert_eq!(
+        s.idc.requests(actions::CREATE_VM),
+        1,
+        "the VM was never created again"
+    );
+    assert!(detail(&job, "create_vm").contains("adopted"), "{job}");
+    assert_eq!(s.idc.vms()[0].uuid, job["server"]["id"].as_str().unwrap());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_create_answered_with_a_500_after_it_was_applied_is_adopted() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    s.idc.faults().set_action(
+        actions::CREATE_VM,
+        FaultKnobs {
+            apply_then_500: 1,
+            ..Default::default()
+        },
+    )?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    s.provisioned("fivehundred.example.com").await?;
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
+    assert_eq!(s.idc.requests(actions::CREATE_VM), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_whose_outcome_is_unknown_needs_attention_and_is_never_repeated()
+-> anyhow::Result<()> {
+    let s = stack(true).await?;
+    // Every pay_invoice answers 500 without paying: the worker cannot know.
+    s.idc.faults().set_action(
+        actions::PAY_INVOICE,
+        FaultKnobs {
+            error_rate: 1.0,
+            ..Default::default()
+        },
+    )?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let id = s.post(&provision("unsure.example.com")).await?;
+    let job = s.api.wait_for_state(&id, "needs_attention", LONG).await?;
+    assert_eq!(job["error"]["step"], "pay", "{job}");
+    assert_eq!(
+        s.idc.requests(actions::PAY_INVOICE),
+        1,
+        "never paid twice on a guess"
+    );
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 0, 0, 0));
+
+    // The operator checked: unpaid. Paying again is now their decision.
+    s.idc.faults().clear();
+    s.api
+        .post(
+            &format!("/v1/jobs/{id}/resolve"),
+            Some(&json!({"action": "reorder"})),
+        )
+        .await?
+        .expect(reqwest::StatusCode::ACCEPTED)?;
+    s.api.wait_for_state(&id, "succeeded", LONG).await?;
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
+    assert_eq!(s.idc.requests(actions::PAY_INVOICE), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_applied_but_answered_with_a_500_is_found_paid() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    s.idc.faults().set_action(
+        actions::PAY_INVOICE,
+        FaultKnobs {
+            apply_then_500: 1,
+            ..Default::default()
+        },
+    )?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let job = s.provisioned("paid-anyway.example.com").await?;
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
+    assert_eq!(s.idc.requests(actions::PAY_INVOICE), 1);
+    assert!(detail(&job, "pay").contains("reconciliation"), "{job}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancel_while_the_vm_boots_deletes_it() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    // Slow the boot down so that the cancel lands while the job waits for it.
+    s.idc.clock().set_factor(1.0);
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let id = s.post(&provision("cancel.example.com")).await?;
+    wait_until("the job to await the VM", LONG, || async {
+        let job = s.api.get_job(&id).await?.body;
+        Ok((job["step"] == "await_running").then_some(()))
+    })
+    .await?;
+    s.api
+        .post(&format!("/v1/jobs/{id}/cancel"), None)
+        .await?
+        .expect(reqwest::StatusCode::ACCEPTED)?;
+    let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
+    assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
+    assert!(s.idc.vms().is_empty(), "our VM is deleted upstream");
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 1));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    s.idc.faults().set_global(FaultKnobs {
+        rate_limit: Some(RateLimit {
+            next: 0,
+            max_per_sec: Some(20.0),
+            retry_after_secs: 1,
+        }),
+        ..Default::default()
+    })?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let mut ids = vec![];
+    for i in 0..6 {
+        ids.push(s.post(&provision(&format!("storm{i}.example.com"))).await?);
+    }
+    for id in &ids {
+        s.api
+            .wait_for_state(id, "succeeded", Duration::from_secs(120))
+            .await?;
+    }
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(6, 6, 0, 0));
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! IDCloudHost (seed 004): `api` is the typed client, `steps` the plan's steps.
+
+pub mod api;
+mod names;
+mod steps;
+
+pub use steps::Idcloudhost;

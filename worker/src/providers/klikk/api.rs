@@ -1,0 +1,213 @@
+//! Typed client for Klikk's JSON API (seeds 000 and 001, with the conventions of
+//! `GAPS.md`).
+//!
+//! Every call is a JSON body with `action` POSTed to the account's one configured
+//! endpoint (`base_url`: neither seed names a URL). Authentication is the
+//! `X-Account-Token` header when the account has a `token`, else HTTP Basic with
+//! `username`/`password` (seed 000 accepts Basic and Digest; Basic needs no extra round
+//! trip, and Digest would need the server's challenge first). Errors come as HTTP
+//! 400/401/404 with `{"status", "message"}` (GAPS) and are quoted as Klikk wrote them.
+//! Answers are read by the pure functions of [`parse`], so each documented shape is
+//! unit-tested without a network.
+
+mod answers;
+mod bodies;
+mod lenient_json;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::providers::Gate;
+use crate::providers::error::{CallError, retry_after};
+
+pub use answers::{Order, OrderItem, Server, Stage, Status};
+pub use bodies::{NewOrder, Os};
+use parse::PROVIDER;
+pub use parse::{parse_cancelled, parse_order, parse_order_status, parse_orders, parse_servers};
+
+/// How a Klikk account signs its calls.
+pub enum Auth {
+    /// `X-Account-Token: <token>` (seed 000: "Token + IP-filter"; works with 2-factor).
+    Token(SecretString),
+    /// HTTP Basic with the portal credentials (not with 2-factor, seed 000 says).
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Token(_) => f.write_str("Token([REDACTED])"),
+            Auth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"[REDACTED]")
+                .finish(),
+        }
+    }
+}
+
+/// A client for one Klikk account.
+pub struct KlikkApi {
+    http: reqwest::Client,
+    endpoint: Url,
+    auth: Auth,
+    timeout: Duration,
+    /// The account's rate limit, shared by all workers.
+    gate: Gate,
+}
+
+impl fmt::Debug for KlikkApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KlikkApi")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KlikkApi {
+    pub fn new(http: reqwest::Client, endpoint: Url, auth: Auth, timeout: Duration) -> Self {
+        KlikkApi {
+            http,
+            endpoint,
+            auth,
+            timeout,
+            gate: Gate::unlimited(),
+        }
+    }
+
+    /// Sends every call through `gate` (the account's shared rate limit).
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// `order_create` with one item. The answer names the new order; its status may
+    /// already ask for payment (1xx: "The invoice is already created if so").
+    pub async fn order_create(&self, order: &NewOrder<'_>) -> Result<Order, CallError> {
+        let body = self
+            .send("order_create", &bodies::order_create(order))
+            .await?;
+        parse_order(&body)
+    }
+
+    pub async fn order_status(&self, order_id: &str) -> Result<Order, CallError> {
+        let body = self
+            .send("order_status", &bodies::order_status(order_id))
+            .await?;
+        parse_order_status(&body)
+    }
+
+    /// `order_list`: every order of the account, newest first (GAPS).
+    pub async fn order_list(&self) -> Result<Vec<Order>, CallError> {
+        let body = self.send("order_list", &bodies::order_list()).await?;
+        parse_orders(&body)
+    }
+
+    /// `order_cancel` of the whole order, or of one item. "The order items will not be
+    /// renewed and will be cancelled after end period"; an unknown order is `Rejected`
+    /// with status 404, and a completed order stays as it is (GAPS).
+    pub async fn order_cancel(
+        &self,
+        order_id: &str,
+        order_item_id: Option<&str>,
+    ) -> Result<(), CallError> {
+        let body = self
+            .send(
+                "order_cancel",
+                &bodies::order_cancel(order_id, order_item_id),
+            )
+            .await?;
+        parse_cancelled(&body)
+    }
+
+    /// `server_list` of one order item (`None`: every server of the account).
+    pub async fn server_list(&self, order_item_id: Option<&str>) -> Result<Vec<Server>, CallError> {
+        let body = self
+            .send("server_list", &bodies::server_list(order_item_id))
+            .await?;
+        parse_servers(&body)
+    }
+
+    /// The one place an HTTP request leaves this client: admitted by the account's
+    /// rate limit first, a 429 slows the whole account down. Returns the body of a 2xx
+    /// answer; never logs bodies or credentials.
+    async fn send(&self, action: &'static str, body: &Value) -> Result<String, CallError> {
+        let request = self
+            .http
+            .post(self.endpoint.clone())
+            .timeout(self.timeout)
+            .json(body);
+        let request = match &self.auth {
+            Auth::Token(token) => {
+                let mut value = HeaderValue::from_str(token.expose_secret()).map_err(|_| {
+                    CallError::NotSent {
+                        provider: PROVIDER,
+                        message: "the account's token cannot be sent in an HTTP header".into(),
+                    }
+                })?;
+                value.set_sensitive(true);
+                request.header("X-Account-Token", value)
+            }
+            Auth::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose_secret()))
+            }
+        };
+
+        self.gate.admit().await?;
+        let started = Instant::now();
+        let sent = request.send().await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let err = CallError::from_transport(PROVIDER, &e);
+                tracing::warn!(provider = PROVIDER, action, elapsed_ms, error = %err, "request failed");
+                return Err(err);
+            }
+        };
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        if status == 429 {
+            self.gate.slow_down(wait).await;
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| CallError::from_transport(PROVIDER, &e));
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match text {
+            Ok(text) if (200..300).contains(&status) => {
+                tracing::debug!(provider = PROVIDER, action, status, elapsed_ms, "answered");
+                Ok(text)
+            }
+            Ok(text) => {
+                tracing::warn!(
+                    provider = PROVIDER,
+                    action,
+                    status,
+                    elapsed_ms,
+                    "HTTP error"
+                );
+                Err(parse::http_error(status, wait, &text))
+            }
+            Err(err) => {
+                tracing::warn!(provider = PROVIDER, action, status, elapsed_ms, error = %err, "answer cut off");
+                Err(err)
+            }
+        }
+    }
+}

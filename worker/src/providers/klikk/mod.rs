@@ -1,0 +1,6 @@
+//! Klikk (seeds 000 and 001): `api` is the typed client, `steps` the plan's steps.
+
+pub mod api;
+mod steps;
+
+pub use steps::Klikk;

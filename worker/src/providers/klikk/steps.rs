@@ -1,0 +1,401 @@
+//! The steps of Klikk's plans (DESIGN.md, "Provider plans"), on top of [`api`].
+//!
+//! Provision: order (money: `order_create` with `reference` = the job id) →
+//! await_payment (`order_status` while 1xx: Klikk has no pay call, so the invoice is
+//! paid outside; `polling.payment` apart, cut short by an operator retry or an
+//! `invoice.paid` webhook) → await_delivery (while 2xx) → collect (`server_list` of the
+//! order item). Deprovision: cancel_order (the server's order item, found through
+//! `server_list` and `order_list`). A cancelled provision cancels its order.
+//!
+//! [`api`]: super::api
+
+use super::api::{Auth, KlikkApi, NewOrder, Order, Os, Stage};
+use crate::engine::{Outcome, StepError};
+use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
+use provisioner_shared::config::Account;
+use provisioner_shared::request::{KlikkOrder, KlikkOs, Order as RequestOrder};
+use secrecy::SecretString;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Where the order item id is kept in the job's outputs (`extra`).
+const ITEM: &str = "order_item_id";
+
+pub struct Klikk {
+    api: KlikkApi,
+}
+
+impl Klikk {
+    pub fn new(account: &Account, http: reqwest::Client, gate: Gate, timeout: Duration) -> Self {
+        let secret = |s: &provisioner_shared::secret::ConfigSecret| {
+            SecretString::from(s.expose().to_owned())
+        };
+        // Config validation asks for a token, or else a username and a password.
+        let auth = match &account.token {
+            Some(token) => Auth::Token(secret(token)),
+            None => Auth::Basic {
+                username: account.username.clone().unwrap_or_default(),
+                password: account
+                    .password
+                    .as_ref()
+                    .map_or_else(|| SecretString::from(String::new()), secret),
+            },
+        };
+        Klikk {
+            api: KlikkApi::new(http, account.base_url.clone(), auth, timeout).with_gate(gate),
+        }
+    }
+}
+
+/// Unwraps a `Result<T, Outcome>` inside a step.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(outcome) => return outcome,
+        }
+    };
+}
+
+fn klikk_order<'a>(cx: &'a StepCx<'_>) -> Result<&'a KlikkOrder, Outcome> {
+    match &cx.request.order {
+        Some(RequestOrder::Klikk(order)) => Ok(order),
+        _ => Err(Outcome::fail("this job has no Klikk order")),
+    }
+}
+
+/// The item's name: the hostname, so the server is named after its host in Klikk's
+/// portal and `server_list`. The billing reference stays on our job (`reference`,
+/// listed by `GET /v1/jobs?reference=`); the order's own `reference` is the job id,
+/// which reconciliation needs.
+fn item_name<'a>(cx: &'a StepCx<'_>) -> &'a str {
+    cx.request.hostname.as_deref().unwrap_or(cx.job_id)
+}
+
+fn order_id(cx: &StepCx<'_>) -> Result<String, Outcome> {
+    cx.outputs
+        .order_id
+        .clone()
+        .ok_or_else(|| Outcome::fail("no order id yet: the order step has not recorded one"))
+}
+
+/// Records the order (and its item, when the answer names one) in the outputs.
+fn record_order(cx: &mut StepCx<'_>, order: &Order) {
+    cx.outputs.order_id = Some(order.order_id.clone());
+    if let Some(item) = order.item_named(item_name(cx)) {
+        let id = item.id.clone();
+        cx.set_extra(ITEM, id);
+    }
+}
+
+/// Klikk refused: our sentence, with its own words kept apart for the job's `error`.
+fn refused(message: String, provider_message: &str) -> Outcome {
+    Outcome::Fail(StepError {
+        message,
+        provider_message: Some(provider_message.to_owned()).filter(|m| !m.is_empty()),
+    })
+}
+
+/// "status N (message)" for notes and errors.
+fn said(order: &Order) -> String {
+    match order.status() {
+        Some(s) if order.message.is_empty() => format!("status {s}"),
+        Some(s) => format!("{} (status {s})", order.message),
+        None => order.message.clone(),
+    }
+}
+
+impl Klikk {
+    async fn order_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        let order = klikk_order(cx).map_err(|_| CallError::Rejected {
+            provider: "klikk",
+            message: "this job has no Klikk order".into(),
+            status: None,
+        })?;
+        let os = match &order.os {
+            KlikkOs::Name(name) => Os::Name {
+                name,
+                version: order.os_version.as_deref(),
+            },
+            KlikkOs::Id(id) => Os::Id(*id),
+        };
+        let answer = self
+            .api
+            .order_create(&NewOrder {
+                reference: cx.job_id,
+                name: item_name(cx),
+                product: &order.product,
+                ram_gb: order.ram_gb,
+                cpu: order.cpu,
+                storage_gb: order.storage_gb,
+                os,
+                authorized_keys: &cx.request.ssh_keys,
+                ip_allow: &order.ip_allow,
+                public_ports_allow: order.public_ports_allow.as_deref(),
+                ipv4: order.ipv4,
+                antiaffinity: order.antiaffinity.as_deref(),
+                firewall_id: order.firewall_id.as_deref(),
+                firewall_addme: order.firewall_addme,
+                cloud_init_url: order.cloud_init_url.as_deref(),
+            })
+            .await?;
+        record_order(cx, &answer);
+        cx.detail(format!("order {}: {}", answer.order_id, said(&answer)));
+        Ok(())
+    }
+
+    /// Our orders at Klikk: those whose `reference` is this job's id (GAPS: reconcile
+    /// by `reference` through `order_list`).
+    async fn order_reconcile(&self, cx: &mut StepCx<'_>) -> Reconciled {
+        let orders = match self.api.order_list().await {
+            Ok(orders) => orders,
+            Err(e) if e.is_transient() => return Reconciled::Failed(e),
+            Err(e) => {
+                return Reconciled::Unknown(format!(
+                    "cannot list orders to reconcile the order: {e}"
+                ));
+            }
+        };
+        let ours: Vec<&Order> = orders
+            .iter()
+            .filter(|o| o.reference.as_deref() == Some(cx.job_id))
+            .collect();
+        match ours.as_slice() {
+            [] => Reconciled::Absent,
+            [order] => {
+                record_order(cx, order);
+                cx.detail(format!(
+                    "order {} found by reference and adopted: {}",
+                    order.order_id,
+                    said(order)
+                ));
+                Reconciled::Done
+            }
+            many => Reconciled::Unknown(format!(
+                "{} orders carry this job's reference ({}); adopt the right one",
+                many.len(),
+                many.iter()
+                    .map(|o| o.order_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The order's status now; the item id is recorded when first seen.
+    async fn status(&self, cx: &mut StepCx<'_>) -> Result<(String, Order), Outcome> {
+        let id = order_id(cx)?;
+        let order = self.api.order_status(&id).await.map_err(Outcome::from)?;
+        if cx.extra_str(ITEM).is_none() {
+            record_order(cx, &order);
+        }
+        Ok((id, order))
+    }
+
+    async fn await_payment(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let (id, order) = tri!(self.status(cx).await);
+        let status = order.status().map(|s| s.stage());
+        match status {
+            Some(Stage::AwaitingPayment) => Outcome::Wait {
+                after: Some(cx.payment_poll),
+                note: format!("awaiting payment: {} (order {id})", said(&order)),
+            },
+            Some(Stage::Pending | Stage::Completed) => {
+                cx.detail(format!("order {id} paid: {}", said(&order)));
+                Outcome::Next
+            }
+            _ => self.not_going_on(&id, &order),
+        }
+    }
+
+    async fn await_delivery(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let (id, order) = tri!(self.status(cx).await);
+        match order.status().map(|s| s.stage()) {
+            Some(Stage::Completed) => {
+                cx.detail(format!("order {id} completed: {}", said(&order)));
+                Outcome::Next
+            }
+            Some(Stage::Pending) => Outcome::wait(format!("order {id}: {}", said(&order))),
+            // Back to "payment required or processing": wait, under the delivery deadline.
+            Some(Stage::AwaitingPayment) => {
+                Outcome::wait(format!("awaiting payment: {} (order {id})", said(&order)))
+            }
+            _ => self.not_going_on(&id, &order),
+        }
+    }
+
+    /// 9xx, or a code the seeds do not list: the order will not become a server.
+    fn not_going_on(&self, id: &str, order: &Order) -> Outcome {
+        let what = match order.status() {
+            Some(s) if s.stage() == Stage::Cancelled => {
+                format!("order {id} was cancelled at Klikk (status {s})")
+            }
+            Some(s) => {
+                format!("order {id} has status {s}, which Klikk's documentation does not list")
+            }
+            None => format!("order {id} has no status"),
+        };
+        let message = if order.message.is_empty() {
+            what
+        } else {
+            format!("{what}: {}", order.message)
+        };
+        refused(message, &order.message)
+    }
+
+    async fn collect(&self, cx: &mut StepCx<'_>) -> Outcome {
+        if cx.extra_str(ITEM).is_none() {
+            tri!(self.status(cx).await);
+        }
+        let Some(item) = cx.extra_str(ITEM).map(str::to_owned) else {
+            let id = cx.outputs.order_id.clone().unwrap_or_default();
+            return Outcome::fail(format!(
+                "order {id} lists no order item, so its server cannot be found"
+            ));
+        };
+        let servers = match self.api.server_list(Some(&item)).await {
+            Ok(s) => s,
+            Err(e) => return e.into(),
+        };
+        // "0 or blank for all servers": filter here too, should the filter be ignored.
+        let Some(server) = servers
+            .iter()
+            .find(|s| s.order_item_id.as_deref() == Some(item.as_str()))
+        else {
+            return Outcome::wait(format!(
+                "order item {item} is complete, but Klikk lists no server for it yet"
+            ));
+        };
+        let wants_ipv4 = klikk_order(cx).map_or(true, |o| o.ipv4 != Some(false));
+        if wants_ipv4 && server.ipv4.is_none() {
+            return Outcome::wait(format!("server {} has no IPv4 address yet", server.id));
+        }
+        cx.outputs.server_id = Some(server.id.clone());
+        cx.outputs.ipv4 = server.ipv4.map(|ip| ip.to_string());
+        cx.outputs.ipv6 = server.ipv6.map(|ip| ip.to_string());
+        let at = [&cx.outputs.ipv4, &cx.outputs.ipv6]
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|ip| format!(" at {ip}"))
+            .unwrap_or_default();
+        cx.detail(format!("server {}{at}", server.id));
+        Outcome::Next
+    }
+
+    /// Deprovision: Klikk cancels orders, not servers. The server's `order_item_id`
+    /// (from `server_list`) names the item, `order_list` the order holding it; only
+    /// that item is cancelled, so other servers of the same order stay. Klikk ends it
+    /// "after end period"; a completed order's status does not change (GAPS).
+    async fn cancel_order(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let Some(server_id) = cx.request.server_id.clone() else {
+            return Outcome::fail("this job names no server_id to deprovision");
+        };
+        let servers = match self.api.server_list(None).await {
+            Ok(s) => s,
+            Err(e) => return e.into(),
+        };
+        let Some(server) = servers.iter().find(|s| s.id == server_id) else {
+            return Outcome::fail(format!(
+                "Klikk lists no server {server_id} on this account: nothing to cancel"
+            ));
+        };
+        let Some(item) = server.order_item_id.clone() else {
+            return Outcome::fail(format!(
+                "Klikk lists server {server_id} without an order item: cancel it in the Klikk portal"
+            ));
+        };
+        let orders = match self.api.order_list().await {
+            Ok(o) => o,
+            Err(e) => return e.into(),
+        };
+        let Some(order) = orders.iter().find(|o| o.has_item(&item)) else {
+            return Outcome::fail(format!(
+                "no Klikk order holds order item {item} of server {server_id}"
+            ));
+        };
+        let order_id = order.order_id.clone();
+        cx.outputs.server_id = Some(server_id.clone());
+        cx.outputs.order_id = Some(order_id.clone());
+        cx.set_extra(ITEM, item.clone());
+        match self.api.order_cancel(&order_id, Some(&item)).await {
+            Ok(()) => {
+                cx.detail(format!(
+                    "order item {item} (order {order_id}) of server {server_id} cancelled: \
+                     Klikk does not renew it and ends it after its period"
+                ));
+                Outcome::Next
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// A cancelled provision: cancel the whole order we placed (it holds one item).
+    async fn compensate(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let Some(id) = cx.outputs.order_id.clone() else {
+            cx.detail("nothing to cancel: no order was placed");
+            return Outcome::Next;
+        };
+        match self.api.order_cancel(&id, None).await {
+            Ok(()) => {
+                cx.detail(format!("order {id} cancelled at Klikk"));
+                Outcome::Next
+            }
+            Err(CallError::Rejected {
+                message,
+                status: Some(404),
+                ..
+            }) => {
+                cx.detail(format!(
+                    "nothing to cancel: Klikk does not know order {id} ({message})"
+                ));
+                Outcome::Next
+            }
+            Err(e) => e.into(),
+        }
+    }
+}
+
+impl Provider for Klikk {
+    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+        match step {
+            "await_payment" => self.await_payment(cx).await,
+            "await_delivery" => self.await_delivery(cx).await,
+            "collect" => self.collect(cx).await,
+            "cancel_order" => self.cancel_order(cx).await,
+            "compensate_cancel" => self.compensate(cx).await,
+            other => Outcome::fail(format!("klikk has no step `{other}`")),
+        }
+    }
+
+    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+        match step {
+            "order" => match klikk_order(cx) {
+                Ok(_) => Prepared::Call {
+                    reference: cx.job_id.to_owned(),
+                    data: Value::Null,
+                },
+                Err(o) => Prepared::Skip(o),
+            },
+            other => Prepared::Skip(Outcome::fail(format!("klikk has no money step `{other}`"))),
+        }
+    }
+
+    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        match step {
+            "order" => self.order_call(cx).await,
+            other => Err(CallError::Rejected {
+                provider: "klikk",
+                message: format!("no money step `{other}`"),
+                status: None,
+            }),
+        }
+    }
+
+    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+        match step {
+            "order" => self.order_reconcile(cx).await,
+            _ => Reconciled::Absent,
+        }
+    }
+}
