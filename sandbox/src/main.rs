@@ -6,8 +6,9 @@ use std::process::ExitCode;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: provisioner-sandbox demo [--speed FACTOR]\n\n\
-         demo   start Redis, the simulators, the api and a worker, provision a server at\n\
-         \u{20}      the HOSTKEY simulator and show its steps live (REDIS_URL is used when set)"
+         demo   start Redis, the simulators, the api and a worker, provision one server at\n\
+         \u{20}      each of the four simulators at once (Klikk's through a signed billing\n\
+         \u{20}      webhook) and show their steps live (REDIS_URL is used when set)"
     );
     ExitCode::from(2)
 }

@@ -16,7 +16,9 @@ pub const DEFAULT_RATE: RateLimit = RateLimit {
 };
 
 /// The longest a step waits in line inside one attempt; beyond that the step is
-/// rescheduled, so a slow account does not hold worker slots.
+/// rescheduled, so a slow account does not hold worker slots. It is also capped at a
+/// quarter of the step timeout: a money call must never be cut by the step timeout
+/// while it waits here (its intent is written; it would need reconciling for nothing).
 const MAX_QUEUE: Duration = Duration::from_secs(3);
 
 /// A pause after a 429 without Retry-After.
@@ -32,6 +34,7 @@ struct Inner {
     account: String,
     provider: &'static str,
     rate: RateLimit,
+    max_queue: Duration,
 }
 
 impl Gate {
@@ -52,7 +55,23 @@ impl Gate {
                 account: account.to_owned(),
                 provider,
                 rate: rate.unwrap_or(DEFAULT_RATE),
+                max_queue: MAX_QUEUE,
             })),
+        }
+    }
+
+    /// Waits in line at most `max` (and never more than 3 s) inside one attempt.
+    pub fn with_max_queue(self, max: Duration) -> Gate {
+        Gate {
+            inner: self.inner.map(|g| {
+                Arc::new(Inner {
+                    store: g.store.clone(),
+                    account: g.account.clone(),
+                    provider: g.provider,
+                    rate: g.rate,
+                    max_queue: max.min(MAX_QUEUE),
+                })
+            }),
         }
     }
 
@@ -79,7 +98,7 @@ impl Gate {
             if wait.is_zero() {
                 return Ok(());
             }
-            if waited + wait > MAX_QUEUE {
+            if waited + wait > g.max_queue {
                 return Err(CallError::RateLimited {
                     provider: g.provider,
                     retry_after: Some(wait),

@@ -232,7 +232,8 @@ impl Providers {
                 &account.name,
                 account.provider.as_str(),
                 account.rate_limit,
-            );
+            )
+            .with_max_queue(step_timeout / 4);
             by_account.insert(
                 account.name.clone(),
                 Self::client(account, http.clone(), gate, timeout, store),
