@@ -59,6 +59,7 @@ struct PeerRun {
     tasks: u64,
     cpu_s: f64,
     peak_rss_mb: f64,
+    redis_cpu_s: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +122,7 @@ async fn run_peer(bench: &Bench, target: &Target, setup: PeerSetup) -> anyhow::R
         tasks: child.tasks,
         cpu_s: child.cpu_s,
         peak_rss_mb: child.peak_rss_mb,
+        redis_cpu_s: after.cpu_s - before.cpu_s,
     })
 }
 
@@ -189,6 +191,11 @@ pub async fn scenario(bench: &Bench) -> anyhow::Result<Report> {
         "  Redis commands per step (K steps)",
         ours.per_step(ours.counts.commands as f64),
     );
+    r.figure(
+        "ours_redis_cpu_us_per_step",
+        "  Redis CPU per step (µs)",
+        ours.per_step(ours.redis_cpu_s * 1e6),
+    );
     r.figure("ours_rss_mb", "  worker peak RSS (MB)", ours.peak_rss_mb);
     for (key, label, run) in [
         ("defaults", "apalis-redis defaults", &defaults),
@@ -219,6 +226,11 @@ pub async fn scenario(bench: &Bench) -> anyhow::Result<Report> {
             &format!("apalis_{key}_round_trips_per_task"),
             "  round trips per task",
             per_task(run.counts.round_trips),
+        );
+        r.figure(
+            &format!("apalis_{key}_redis_cpu_us_per_task"),
+            "  Redis CPU per task (µs)",
+            run.redis_cpu_s * 1e6 / run.tasks.max(1) as f64,
         );
         r.figure(
             &format!("apalis_{key}_rss_mb"),
