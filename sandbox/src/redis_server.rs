@@ -163,14 +163,14 @@ impl RedisServer {
         self.child = Some(child);
         let started = Instant::now();
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_)) = child.try_wait() {
-                    self.child = None;
-                    return Err(RedisServerError::Exited {
-                        port: self.port,
-                        log: log_tail(&log_path),
-                    });
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(RedisServerError::Exited {
+                    port: self.port,
+                    log: log_tail(&log_path),
+                });
             }
             if ping(self.port) {
                 return Ok(());

@@ -529,14 +529,12 @@ impl Config {
             .get("redis")
             .and_then(|r| r.as_table())
             .is_some_and(|r| r.contains_key("url"));
-        if !has_url {
-            if let Some((_, url)) = env.iter().find(|(k, _)| k == "REDIS_URL") {
-                let redis = root
-                    .entry("redis")
-                    .or_insert_with(|| toml::Value::Table(Default::default()));
-                if let Some(t) = redis.as_table_mut() {
-                    t.insert("url".into(), toml::Value::String(url.clone()));
-                }
+        if !has_url && let Some((_, url)) = env.iter().find(|(k, _)| k == "REDIS_URL") {
+            let redis = root
+                .entry("redis")
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+            if let Some(t) = redis.as_table_mut() {
+                t.insert("url".into(), toml::Value::String(url.clone()));
             }
         }
         let de = toml::Value::Table(root);

@@ -168,13 +168,13 @@ impl TestRedis {
 
 impl Drop for TestRedis {
     fn drop(&mut self) {
-        if let Backend::Shared = self.backend {
-            if let Err(e) = delete_namespace(&self.url, &self.namespace) {
-                eprintln!(
-                    "TestRedis: could not clean up namespace {}: {e}",
-                    self.namespace
-                );
-            }
+        if let Backend::Shared = self.backend
+            && let Err(e) = delete_namespace(&self.url, &self.namespace)
+        {
+            eprintln!(
+                "TestRedis: could not clean up namespace {}: {e}",
+                self.namespace
+            );
         }
     }
 }

@@ -145,14 +145,15 @@ fn parse_resolution(body: &Map<String, Value>) -> Result<Resolution, ApiError> {
             ));
         }
     };
-    if let Some(id) = &order_id {
-        if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
-            return Err(ApiError::invalid(
-                "order_id",
-                "order_id: must be 1 to 64 characters without spaces",
-            ));
-        }
+    if let Some(id) = &order_id
+        && (id.is_empty()
+            || id.len() > 64
+            || id.chars().any(|c| c.is_control() || c.is_whitespace()))
+    {
+        return Err(ApiError::invalid(
+            "order_id",
+            "order_id: must be 1 to 64 characters without spaces",
+        ));
     }
     let action = match body.get("action") {
         None | Some(Value::Null) => return Err(ApiError::invalid("action", "action: is required")),

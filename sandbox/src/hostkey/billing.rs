@@ -132,11 +132,12 @@ impl Account {
             now,
         );
         let delivery = self.opts.delivery;
-        if let Some(server) = self.servers.get_mut(&server_id) {
-            if fully_paid && server.status == ServerStatus::Pending && server.delivery_due.is_none()
-            {
-                server.delivery_due = Some(now + delivery);
-            }
+        if let Some(server) = self.servers.get_mut(&server_id)
+            && fully_paid
+            && server.status == ServerStatus::Pending
+            && server.delivery_due.is_none()
+        {
+            server.delivery_due = Some(now + delivery);
         }
         Ok(())
     }

@@ -138,15 +138,13 @@ pub fn invoice_row(account: &Account, invoice: &Invoice, with_client: bool) -> V
         "created_at": created_at,
         "updated_at": updated_at,
     });
-    if with_client {
-        if let Some(fields) = row.as_object_mut() {
-            fields.insert("firstname".into(), json!("Sandbox"));
-            fields.insert("lastname".into(), json!("Hostkey"));
-            fields.insert("companyname".into(), json!(""));
-            fields.insert("currencycode".into(), json!("EUR"));
-            fields.insert("currencyprefix".into(), json!(""));
-            fields.insert("currencysuffix".into(), json!("EUR"));
-        }
+    if with_client && let Some(fields) = row.as_object_mut() {
+        fields.insert("firstname".into(), json!("Sandbox"));
+        fields.insert("lastname".into(), json!("Hostkey"));
+        fields.insert("companyname".into(), json!(""));
+        fields.insert("currencycode".into(), json!("EUR"));
+        fields.insert("currencyprefix".into(), json!(""));
+        fields.insert("currencysuffix".into(), json!("EUR"));
     }
     row
 }

@@ -255,12 +255,12 @@ impl Account {
     /// else happens without a request, so no settler task is needed.
     pub fn settle(&mut self, now: VirtualTime) {
         for vm in self.vms.values_mut() {
-            if let (VmStatus::Starting, Some(at)) = (vm.status, vm.boot_due) {
-                if at <= now {
-                    vm.status = VmStatus::Running;
-                    vm.boot_due = None;
-                    vm.updated_at = Some(at);
-                }
+            if let (VmStatus::Starting, Some(at)) = (vm.status, vm.boot_due)
+                && at <= now
+            {
+                vm.status = VmStatus::Running;
+                vm.boot_due = None;
+                vm.updated_at = Some(at);
             }
         }
     }

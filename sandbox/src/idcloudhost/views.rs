@@ -63,7 +63,7 @@ pub fn vm(account: &Account, vm: &Vm) -> Value {
 /// The invoice record's name for a VM, in the seed's layout
 /// (`"Ubuntu-16-04, 2 CPUs, 2 GB RAM, 20 GB disk"`).
 pub fn record_name(vm: &Vm) -> String {
-    let ram = if vm.ram_mb % 1024 == 0 {
+    let ram = if vm.ram_mb.is_multiple_of(1024) {
         (vm.ram_mb / 1024).to_string()
     } else {
         format!("{:.1}", vm.ram_mb as f64 / 1024.0)

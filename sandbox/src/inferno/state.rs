@@ -332,12 +332,12 @@ impl Account {
         }
         let mut finished = Vec::new();
         for o in self.orders.values_mut() {
-            if let Some(vps) = o.vps.as_mut() {
-                if let Some(at) = vps.installing_until.filter(|at| *at <= now) {
-                    vps.installing_until = None;
-                    vps.power_on = true;
-                    finished.push((o.id, at));
-                }
+            if let Some(vps) = o.vps.as_mut()
+                && let Some(at) = vps.installing_until.filter(|at| *at <= now)
+            {
+                vps.installing_until = None;
+                vps.power_on = true;
+                finished.push((o.id, at));
             }
         }
         for (order_id, at) in finished {

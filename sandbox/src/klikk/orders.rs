@@ -195,10 +195,10 @@ impl Account {
         let order_id = self.order(body)?.id;
         let item_id = optional_id(body, "order_item_id")?.filter(|id| *id != 0);
         let order = self.orders.get_mut(&order_id).expect("found above");
-        if let Some(item) = item_id {
-            if !order.items.iter().any(|i| i.id == item) {
-                return not_found(format!("Order item {item} not found in order {order_id}"));
-            }
+        if let Some(item) = item_id
+            && !order.items.iter().any(|i| i.id == item)
+        {
+            return not_found(format!("Order item {item} not found in order {order_id}"));
         }
         let open = !order.completed;
         let mut changed = false;

@@ -72,12 +72,12 @@ impl FaultKnobs {
                 "{scope}.error_rate must be between 0 and 1"
             )));
         }
-        if let Some(rate) = self.rate_limit.as_ref().and_then(|r| r.max_per_sec) {
-            if !(rate.is_finite() && rate > 0.0) {
-                return Err(FaultsError::Invalid(format!(
-                    "{scope}.rate_limit.max_per_sec must be a positive number"
-                )));
-            }
+        if let Some(rate) = self.rate_limit.as_ref().and_then(|r| r.max_per_sec)
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(FaultsError::Invalid(format!(
+                "{scope}.rate_limit.max_per_sec must be a positive number"
+            )));
         }
         Ok(())
     }

@@ -63,6 +63,7 @@ struct Scripts {
     enqueue: Script,
     claim: Script,
     commit: Script,
+    hold: Script,
     signal: Script,
     cas: Script,
     cad: Script,
@@ -76,6 +77,7 @@ impl Scripts {
             enqueue: Script::new(include_str!("lua/enqueue.lua")),
             claim: Script::new(include_str!("lua/claim.lua")),
             commit: Script::new(include_str!("lua/commit.lua")),
+            hold: Script::new(include_str!("lua/hold.lua")),
             signal: Script::new(include_str!("lua/signal.lua")),
             cas: Script::new(include_str!("lua/cas.lua")),
             rate: Script::new(include_str!("lua/rate.lua")),
@@ -132,6 +134,9 @@ pub struct ClaimBatch {
 pub enum Schedule {
     /// The worker goes on with the job: due again only when the lease runs out.
     Keep { lease: Duration },
+    /// The worker goes on with the job and its lease is still young: no re-score, no
+    /// clock read (the cheap commit of a step chain).
+    Hold,
     /// Due after this delay (0 = now); the job is released.
     After(Duration),
     /// Off the schedule until an operator acts (`needs_attention`).
@@ -158,7 +163,8 @@ pub struct Commit<'a> {
 pub enum CommitOutcome {
     Committed {
         version: u64,
-        now: Millis,
+        /// Redis time, when the script read it (not for `Hold`).
+        now: Option<Millis>,
         signals: Signals,
     },
     /// Someone else holds the job now (the lease ran out and it was claimed again).
@@ -263,6 +269,33 @@ fn text(v: &Value) -> Option<String> {
         Value::Int(i) => Some(i.to_string()),
         _ => None,
     }
+}
+
+/// Reads `commit.lua`'s and `hold.lua`'s reply: `{-1}` or `{v, now or -1, pokes, cancel}`.
+fn commit_reply(store: &Store, reply: &[Value]) -> Result<CommitOutcome, StoreError> {
+    let version = reply
+        .first()
+        .and_then(int)
+        .ok_or_else(|| unexpected("commit"))?;
+    if version < 0 {
+        return Ok(CommitOutcome::Lost);
+    }
+    let now = reply
+        .get(1)
+        .and_then(int)
+        .ok_or_else(|| unexpected("commit: now"))?;
+    let now = (now >= 0).then(|| {
+        store.note_time(now);
+        Millis(now as u64)
+    });
+    Ok(CommitOutcome::Committed {
+        version: version as u64,
+        now,
+        signals: Signals {
+            pokes: reply.get(2).and_then(int).unwrap_or(0) as u64,
+            cancel: reply.get(3).and_then(int).unwrap_or(0) != 0,
+        },
+    })
 }
 
 fn unexpected(what: &str) -> StoreError {
@@ -439,11 +472,26 @@ impl Store {
         let shard = self.keys.shard_of(commit.id);
         let (mode, ms) = match commit.schedule {
             Schedule::Keep { lease } => ("keep", lease.as_millis() as u64),
+            Schedule::Hold => ("hold", 0),
             Schedule::After(d) => ("at", d.as_millis() as u64),
             Schedule::Park => ("park", 0),
             Schedule::Finish { retention } => ("done", retention.as_millis() as u64),
         };
         let mut c = self.conn.clone();
+        if matches!(commit.schedule, Schedule::Hold) && commit.callback.is_none() {
+            // The once-per-step hot path: its own lean script (see hold.lua).
+            let reply: Vec<Value> = self
+                .scripts
+                .hold
+                .key(self.keys.job(commit.id))
+                .arg(commit.version)
+                .arg(commit.version + 1)
+                .arg(commit.run_json)
+                .arg(st)
+                .invoke_async(&mut c)
+                .await?;
+            return commit_reply(self, &reply);
+        }
         let mut invocation = self.scripts.commit.prepare_invoke();
         invocation
             .key(self.keys.job(commit.id))
@@ -466,26 +514,7 @@ impl Store {
                 .arg(payload);
         }
         let reply: Vec<Value> = invocation.invoke_async(&mut c).await?;
-        let version = reply
-            .first()
-            .and_then(int)
-            .ok_or_else(|| unexpected("commit"))?;
-        if version < 0 {
-            return Ok(CommitOutcome::Lost);
-        }
-        let now = reply
-            .get(1)
-            .and_then(int)
-            .ok_or_else(|| unexpected("commit: now"))?;
-        self.note_time(now);
-        Ok(CommitOutcome::Committed {
-            version: version as u64,
-            now: Millis(now as u64),
-            signals: Signals {
-                pokes: reply.get(2).and_then(int).unwrap_or(0) as u64,
-                cancel: reply.get(3).and_then(int).unwrap_or(0) != 0,
-            },
-        })
+        commit_reply(self, &reply)
     }
 
     /// Records a signal; a job nobody holds is made due now.

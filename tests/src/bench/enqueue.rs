@@ -168,10 +168,10 @@ async fn wait_ready(api: &mut Proc, http: &reqwest::Client, base: &str) -> anyho
     let until = Instant::now() + Duration::from_secs(20);
     loop {
         api.check_alive()?;
-        if let Ok(res) = http.get(format!("{base}/readyz")).send().await {
-            if res.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(res) = http.get(format!("{base}/readyz")).send().await
+            && res.status().is_success()
+        {
+            return Ok(());
         }
         if Instant::now() >= until {
             bail!(

@@ -23,6 +23,8 @@ pub struct Lease {
     version: u64,
     /// Redis time at the last reply, and when it came.
     clock: (Millis, Instant),
+    /// When the job's lease runs out (its score in the due-set).
+    lease_until: Millis,
     pub lease: Duration,
 }
 
@@ -33,6 +35,7 @@ impl Lease {
             id,
             version,
             clock: (now, Instant::now()),
+            lease_until: now.plus(lease),
             lease,
         }
     }
@@ -93,13 +96,21 @@ impl Lease {
             .with_max_delay(Duration::from_secs(2))
             .with_total_delay(Some(self.lease / 3))
             .without_max_times();
-        let id = self.id.clone();
-        let store = self.store.clone();
+        // A chain of steps renews its lease only once half of it is gone: the other
+        // commits skip the re-score and the clock read (see commit.lua `hold`).
+        let schedule = match schedule {
+            Schedule::Keep { lease } if self.lease_until.since(self.now()) > lease / 2 => {
+                Schedule::Hold
+            }
+            other => other,
+        };
+        let id = self.id.as_str();
+        let store = &self.store;
         let version = self.version;
         let attempt = || async {
             store
                 .commit(Commit {
-                    id: &id,
+                    id,
                     version,
                     run_json,
                     state,
@@ -123,7 +134,12 @@ impl Lease {
                 signals,
             } => {
                 self.version = version;
-                self.clock = (now, Instant::now());
+                if let Some(now) = now {
+                    self.clock = (now, Instant::now());
+                    if let Schedule::Keep { lease } = schedule {
+                        self.lease_until = now.plus(lease);
+                    }
+                }
                 Ok(signals)
             }
             CommitOutcome::Lost => Err(LeaseError::Lost),

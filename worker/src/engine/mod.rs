@@ -61,12 +61,15 @@ impl Settings {
 /// loop sleeps until the earliest, and the engine lowers it when it schedules a job.
 pub struct DueHints {
     shards: Vec<AtomicU64>,
+    /// Wakes an idle claim loop when a due time moves earlier than it planned for.
+    earlier: tokio::sync::Notify,
 }
 
 impl DueHints {
     pub fn new(shards: u16) -> Self {
         DueHints {
             shards: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            earlier: tokio::sync::Notify::new(),
         }
     }
 
@@ -80,7 +83,16 @@ impl DueHints {
 
     /// Something in `shard` is due at `at` (or earlier than we thought).
     pub fn lower(&self, shard: u16, at: Millis) {
-        self.shards[shard as usize].fetch_min(at.0, Ordering::Relaxed);
+        let before = self.shards[shard as usize].fetch_min(at.0, Ordering::Relaxed);
+        if at.0 < before {
+            self.earlier.notify_one();
+        }
+    }
+
+    /// Resolves when some due time moved earlier (at once if that happened since the
+    /// last call), so a wait shorter than `max_idle` is not slept through.
+    pub async fn moved_earlier(&self) {
+        self.earlier.notified().await;
     }
 
     pub fn len(&self) -> u16 {
@@ -249,7 +261,7 @@ impl Engine {
                 self.hints.lower(shard, lease.now());
             }
             match schedule {
-                Schedule::Keep { .. } => continue,
+                Schedule::Keep { .. } | Schedule::Hold => continue,
                 Schedule::After(d) => {
                     self.hints.lower(shard, lease.now().plus(d));
                     return DriveEnd::Released;
@@ -455,37 +467,35 @@ impl Engine {
             .steps
             .get(cursor)
             .is_some_and(|s| s.intent.is_some());
-        if open_intent {
-            if let Some(provider) = self.providers.get(&job.spec.request.account) {
-                let name = job.run.steps[cursor].name.clone();
-                let run = &mut job.run;
-                let step = &mut run.steps[cursor];
-                let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
-                let found = tokio::time::timeout(
-                    self.settings.step_timeout,
-                    provider.reconcile(&name, &mut cx),
-                )
-                .await;
-                let step = &mut run.steps[cursor];
-                match found {
-                    Ok(Reconciled::Done) => {
-                        step.state = StepState::Done;
-                        step.finished_at = Some(now);
-                    }
-                    Ok(Reconciled::Absent) => {}
-                    other => {
-                        let why = match other {
-                            Ok(Reconciled::Unknown(r)) | Ok(Reconciled::Pending(r)) => r,
-                            Ok(Reconciled::Failed(e)) => e.to_string(),
-                            _ => "the lookup timed out".into(),
-                        };
-                        step.detail = Some(format!(
-                            "cancelled while the outcome of {name} was unknown ({why}); check at the provider"
-                        ));
-                    }
+        if open_intent && let Some(provider) = self.providers.get(&job.spec.request.account) {
+            let name = job.run.steps[cursor].name.clone();
+            let run = &mut job.run;
+            let step = &mut run.steps[cursor];
+            let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
+            let found = tokio::time::timeout(
+                self.settings.step_timeout,
+                provider.reconcile(&name, &mut cx),
+            )
+            .await;
+            let step = &mut run.steps[cursor];
+            match found {
+                Ok(Reconciled::Done) => {
+                    step.state = StepState::Done;
+                    step.finished_at = Some(now);
                 }
-                step.intent = None;
+                Ok(Reconciled::Absent) => {}
+                other => {
+                    let why = match other {
+                        Ok(Reconciled::Unknown(r)) | Ok(Reconciled::Pending(r)) => r,
+                        Ok(Reconciled::Failed(e)) => e.to_string(),
+                        _ => "the lookup timed out".into(),
+                    };
+                    step.detail = Some(format!(
+                        "cancelled while the outcome of {name} was unknown ({why}); check at the provider"
+                    ));
+                }
             }
+            step.intent = None;
         }
         tracing::info!("cancel requested: running finalizers and compensation");
         Ok(transition::cancel(&mut job.run, &job.spec.request, now))

@@ -87,7 +87,7 @@ impl ClaimLoop {
                     self.failures += 1;
                     let pause = Duration::from_millis(100 * (1u64 << self.failures.min(5)))
                         .min(Duration::from_secs(2));
-                    if self.failures == 1 || self.failures % 20 == 0 {
+                    if self.failures == 1 || self.failures.is_multiple_of(20) {
                         tracing::error!(error = %e, failures = self.failures, "cannot claim jobs; backing off");
                     }
                     tokio::time::sleep(pause).await;
@@ -192,12 +192,15 @@ impl ClaimLoop {
                         }
                         true
                     }
+                    _ = self.cfg.hints.moved_earlier() => true,
                     _ = tokio::time::sleep(wait) => false,
                 }
             }
             None => {
-                tokio::time::sleep(wait).await;
-                false
+                tokio::select! {
+                    _ = self.cfg.hints.moved_earlier() => true,
+                    _ = tokio::time::sleep(wait) => false,
+                }
             }
         };
         if !woke && (refresh_due || wait == self.cfg.max_idle) {

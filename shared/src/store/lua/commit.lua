@@ -2,7 +2,8 @@
 -- version), and re-schedule it, in one step.
 -- KEYS[1] job hash, KEYS[2] the shard's due set
 -- ARGV[1] job id, ARGV[2] expected version, ARGV[3] run JSON, ARGV[4] state,
--- ARGV[5] mode: keep (hold on: due at now + lease) | at (due at now + ms) |
+-- ARGV[5] mode: keep (hold on: due at now + lease) | hold (hold on, the lease is still
+--               young: no re-score, the hot path of a step chain) | at (due at now + ms) |
 --               park (off the schedule: needs_attention) | done (terminal)
 -- ARGV[6] ms: the lease (keep), the delay (at), the retention (done; 0 = forever)
 -- ARGV[7] pokes seen, ARGV[8] cancel seen (0/1), ARGV[9] wake channel, ARGV[10] shard
@@ -10,25 +11,35 @@
 -- (the outbox): KEYS[3] the callback record (same shard), ARGV[11] its due-set member,
 -- ARGV[12] its payload JSON. It is created and made due now together with the job's
 -- new state, or not at all.
--- Returns {-1} when the version moved on (lease lost), else {v, now, pokes, cancel}.
+-- Returns {-1} when the version moved on (lease lost), else {v, now, pokes, cancel}
+-- (now is -1 when the script had no need to read the clock).
 local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc')
 if not f[1] or f[1] ~= ARGV[2] then
   return {-1}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = -1
+local function clock()
+  if now < 0 then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
+end
 local v = tonumber(f[1]) + 1
 local pokes = f[2] or '0'
 local cancel = f[3] or '0'
 local mode = ARGV[5]
 local ms = tonumber(ARGV[6])
-if mode == 'keep' then
-  redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', now + ms)
-  redis.call('ZADD', KEYS[2], now + ms, ARGV[1])
+if mode == 'hold' then
+  redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4])
+elseif mode == 'keep' then
+  local till = clock() + ms
+  redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', till)
+  redis.call('ZADD', KEYS[2], till, ARGV[1])
 elseif mode == 'at' then
   -- a finished job an operator retried must not keep its retention expiry
   redis.call('PERSIST', KEYS[1])
-  local due = now + ms
+  local due = clock() + ms
   -- a signal that arrived while the job was held takes effect now
   if pokes ~= ARGV[7] or cancel ~= ARGV[8] then
     due = now
@@ -42,7 +53,7 @@ elseif mode == 'park' then
   redis.call('PERSIST', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', v, 'run', ARGV[3], 'st', ARGV[4], 'h', 0)
   if cancel ~= ARGV[8] then
-    redis.call('ZADD', KEYS[2], now, ARGV[1])
+    redis.call('ZADD', KEYS[2], clock(), ARGV[1])
   else
     redis.call('ZREM', KEYS[2], ARGV[1])
   end
@@ -55,6 +66,6 @@ else
 end
 if KEYS[3] then
   redis.call('HSET', KEYS[3], 'v', 1, 'req', ARGV[12], 'run', '{}', 'st', 'callback')
-  redis.call('ZADD', KEYS[2], now, ARGV[11])
+  redis.call('ZADD', KEYS[2], clock(), ARGV[11])
 end
 return {v, now, pokes, cancel}

@@ -157,11 +157,11 @@ pub fn apply(
         }
         Outcome::Wait { after, note } => {
             let limit = deadline(run, provider, s);
-            if let Some((at, span)) = &limit {
-                if now >= *at {
-                    let msg = format!("the {span} deadline ran out while waiting: {note}");
-                    return apply(run, provider, Outcome::fail(msg), now, s, jitter);
-                }
+            if let Some((at, span)) = &limit
+                && now >= *at
+            {
+                let msg = format!("the {span} deadline ran out while waiting: {note}");
+                return apply(run, provider, Outcome::fail(msg), now, s, jitter);
             }
             let step = &mut run.steps[cursor];
             step.polls += 1;

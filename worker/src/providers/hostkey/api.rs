@@ -374,10 +374,10 @@ impl HostkeyApi {
     /// The cached session, or a new one from `auth/login`.
     async fn session(&self) -> Result<Session, CallError> {
         let mut state = self.session.lock().await;
-        if let Some(s) = &state.current {
-            if Instant::now() + REFRESH_MARGIN < s.expires_at {
-                return Ok(s.clone());
-            }
+        if let Some(s) = &state.current
+            && Instant::now() + REFRESH_MARGIN < s.expires_at
+        {
+            return Ok(s.clone());
         }
         let call = Call::new("auth", "login")
             .secret("key", &self.api_key)

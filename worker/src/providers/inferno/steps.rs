@@ -304,13 +304,13 @@ impl Inferno {
             }
             Err(CallError::Rejected { message, .. }) => {
                 // An earlier attempt whose answer was lost may have cancelled it already.
-                if let Ok(orders) = self.api.orders().await {
-                    if let Some(o) = orders.iter().find(|o| o.id == id) {
-                        self.orders.record_status(&id, o.status.as_str()).await;
-                        if o.status == OrderStatus::Cancelled {
-                            cx.detail(format!("order {id} is cancelled"));
-                            return Outcome::Next;
-                        }
+                if let Ok(orders) = self.api.orders().await
+                    && let Some(o) = orders.iter().find(|o| o.id == id)
+                {
+                    self.orders.record_status(&id, o.status.as_str()).await;
+                    if o.status == OrderStatus::Cancelled {
+                        cx.detail(format!("order {id} is cancelled"));
+                        return Outcome::Next;
                     }
                 }
                 Outcome::Fail(StepError {

@@ -152,11 +152,9 @@ pub fn parse(text: &str) -> Result<PhpArray, PrintRError> {
             continue;
         }
         // A plain line: the next line of a multi-line value, else noise to skip.
-        if continuable {
-            if let Some((_, PhpValue::Text(v))) = top(&mut stack).last_mut() {
-                v.push('\n');
-                v.push_str(raw.trim_end());
-            }
+        if continuable && let Some((_, PhpValue::Text(v))) = top(&mut stack).last_mut() {
+            v.push('\n');
+            v.push_str(raw.trim_end());
         }
     }
 

@@ -1,0 +1,13 @@
+-- The hot path of a step chain: the worker goes on with a job whose lease is still
+-- young, so nothing is re-scored and no clock is read; only the compare-and-set on
+-- the version and the new run state. Arguments are few and pre-formatted: this
+-- script runs once per step.
+-- KEYS[1] job hash
+-- ARGV[1] expected version, ARGV[2] new version, ARGV[3] run JSON, ARGV[4] state
+-- Returns {-1} when the version moved on (lease lost), else {v, -1, pokes, cancel}.
+local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc')
+if f[1] ~= ARGV[1] then
+  return {-1}
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'run', ARGV[3], 'st', ARGV[4])
+return {ARGV[2], -1, f[2] or '0', f[3] or '0'}
