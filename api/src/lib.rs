@@ -9,6 +9,11 @@
 //! - `provider_callbacks`: `/v1/callbacks/{id}/{token}`, a provider's "install done"
 //!   that makes the job's wait end now.
 //! - `health`: `/healthz` (the process) and `/readyz` (Redis answers).
+//! - `metrics`: `/metrics` in Prometheus text format (this process's counters, the
+//!   schedule read from Redis, the workers' flushed counters) and the layer that
+//!   counts requests by route template.
+//! - `openapi`: `/openapi.json`, the hand-written OpenAPI document of every route.
+//! - `ui`: `/ui`, the dashboard (one static page, strict CSP).
 //! - `auth`: the bearer-token check in front of every token-guarded `/v1` route.
 //! - `error`: [`ApiError`], the one error shape every answer uses.
 //! - `extract`: body and query extractors whose rejections use that shape.
@@ -22,8 +27,11 @@ mod error;
 mod extract;
 mod health;
 mod jobs;
+mod metrics;
+mod openapi;
 mod provider_callbacks;
 mod request_log;
+mod ui;
 mod webhooks;
 
 pub use error::ApiError;
@@ -53,6 +61,8 @@ pub struct AppState {
     pub webhook_keys: Arc<[WebhookKey]>,
     /// Checks the tokens of provider callback URLs.
     pub callback_tokens: CallbackTokens,
+    /// This process's counters for `/metrics`.
+    pub(crate) metrics: Arc<metrics::ApiMetrics>,
     /// Flipped at shutdown so that open event streams end (a graceful shutdown
     /// waits for every open connection, and an event stream would never close).
     closing: Arc<watch::Sender<bool>>,
@@ -69,6 +79,7 @@ impl AppState {
             sealer,
             webhook_keys,
             callback_tokens,
+            metrics: Arc::default(),
             closing: Arc::new(watch::Sender::new(false)),
         }
     }
@@ -91,7 +102,10 @@ pub fn app(state: AppState) -> Router {
         jobs::routes().route_layer(from_fn_with_state(state.clone(), auth::require_token));
     let public = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
+        .route("/openapi.json", get(openapi::document))
+        .route("/ui", get(ui::page));
     Router::new()
         .merge(public)
         .merge(guarded)
@@ -100,6 +114,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.api.body_limit))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(request_log::log_request))
         .with_state(state)
 }

@@ -144,6 +144,9 @@ pub struct WorkerConfig {
     pub runtime: RuntimeFlavor,
     /// Threads of the multi-thread runtime (default: the number of cores).
     pub worker_threads: Option<usize>,
+    /// Jobs claimed beyond the free slots (default: `concurrency`); handed back at
+    /// shutdown.
+    pub prefetch: Option<usize>,
     /// Most jobs one claim script call may lease.
     #[serde(default = "default_max_claim")]
     pub max_claim: usize,
@@ -167,6 +170,7 @@ impl Default for WorkerConfig {
             shards: default_shards(),
             runtime: default_runtime(),
             worker_threads: None,
+            prefetch: None,
             max_claim: default_max_claim(),
             max_chain: default_max_chain(),
             max_idle: default_max_idle(),

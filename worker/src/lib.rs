@@ -8,15 +8,19 @@
 //! - [`providers`]: one module per provider behind the `Provider` trait.
 //! - [`callbacks`]: delivery of jobs' outbound callbacks (the outbox records the
 //!   engine's terminal commits create).
+//! - [`metrics`]: step and callback counters, flushed to Redis for the api's
+//!   `/metrics` every few seconds and once more at shutdown.
 //!
 //! The worker never talks to the api: both meet in Redis through `provisioner-shared`.
 
 pub mod callbacks;
 pub mod engine;
+pub mod metrics;
 pub mod providers;
 pub mod runtime;
 
 use engine::{DueHints, Engine, Settings};
+use metrics::WorkerMetrics;
 use provisioner_shared::config::{Config, RuntimeFlavor};
 use provisioner_shared::store::{Store, StoreError};
 use runtime::source::SourceConfig;
@@ -103,6 +107,7 @@ pub fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime
 struct Prepared {
     engine: Arc<Engine>,
     outbox: Arc<callbacks::Callbacks>,
+    metrics: Arc<WorkerMetrics>,
     source: SourceConfig,
     name: String,
     grace: Duration,
@@ -112,18 +117,20 @@ async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
     let store = Store::connect(&config.redis, config.worker.shards).await?;
     let hints = Arc::new(DueHints::new(config.worker.shards));
     let providers = providers::Providers::from_config(config, &store, config.worker.step_timeout)?;
+    let metrics = Arc::new(WorkerMetrics::default());
     let mut engine = Engine::new(
         store.clone(),
         providers,
         config.sealer(),
         Settings::from_config(config),
         hints.clone(),
-    );
+    )
+    .with_metrics(metrics.clone());
     if let Some(public_url) = &config.api.public_url {
         engine = engine.with_provider_callbacks(public_url.as_str(), config.callback_tokens());
     }
     let engine = Arc::new(engine);
-    let outbox = callbacks::Callbacks::from_config(config, store.clone())?;
+    let outbox = callbacks::Callbacks::from_config(config, store.clone(), metrics.clone())?;
     let source = SourceConfig {
         store,
         hints,
@@ -131,10 +138,13 @@ async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
         max_claim: config.worker.max_claim,
         lease: config.worker.lease,
         max_idle: config.worker.max_idle,
+        prefetch: config.worker.prefetch.unwrap_or(config.worker.concurrency),
+        buffered: Default::default(),
     };
     Ok(Prepared {
         engine,
         outbox,
+        metrics,
         source,
         name: format!("worker-{}", std::process::id()),
         grace: config.worker.shutdown_grace,
@@ -148,14 +158,30 @@ impl Prepared {
             shards = self.source.hints.len(),
             "worker started"
         );
+        let store = self.source.store.clone();
+        let source = self.source.clone();
         let monitor =
             runtime::monitor(self.name, self.engine, self.outbox, self.source, self.grace);
-        let result = monitor
-            .run_with_signal(async move {
-                stop.await;
-                Ok(())
-            })
-            .await;
+        // The flusher runs beside the monitor in this same task (an aborted worker
+        // takes it along) and flushes once more after the last step has committed.
+        let (monitor_done, flusher_stop) = oneshot::channel::<()>();
+        let run = async move {
+            let result = monitor
+                .run_with_signal(async move {
+                    stop.await;
+                    Ok(())
+                })
+                .await;
+            source.release_buffered().await;
+            let _ = monitor_done.send(());
+            result
+        };
+        let flush = self
+            .metrics
+            .flush_until(&store, metrics::FLUSH_EVERY, async move {
+                let _ = flusher_stop.await;
+            });
+        let (result, ()) = tokio::join!(run, flush);
         tracing::info!("worker stopped");
         result.map_err(|e| WorkerError::Monitor(e.to_string()))
     }

@@ -141,6 +141,7 @@ pub(crate) async fn create_job(
     match state.store.enqueue(&spec, &run).await {
         Ok(true) => {
             let req = &spec.request;
+            state.metrics.job_enqueued(req.provider, req.kind);
             tracing::info!(job_id, kind = %req.kind, account = %req.account, "job enqueued");
             Ok((StatusCode::ACCEPTED, fresh(spec, run)))
         }
@@ -157,6 +158,9 @@ pub(crate) async fn create_job(
         // look before undoing anything, and undo nothing if we cannot look.
         Err(e) => match state.store.state_of(job_id).await {
             Ok(Some(_)) => {
+                state
+                    .metrics
+                    .job_enqueued(spec.request.provider, spec.request.kind);
                 tracing::warn!(job_id, error = %e, "job written, but enqueue reported an error; it may be missing from listings");
                 Ok((StatusCode::ACCEPTED, fresh(spec, run)))
             }

@@ -61,36 +61,53 @@ async fn billing(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    let handled = handle(&state, &headers, &body).await;
+    // `provisioner_webhooks_total{result}`: fixed words only (actions, error codes).
+    state.metrics.webhook(match &handled {
+        Ok((_, answer)) if answer.duplicate => "duplicate",
+        Ok((_, answer)) => &answer.action,
+        Err(ApiError::Client { code, .. }) => code,
+        Err(_) => "internal",
+    });
+    handled.map(|(status, answer)| (status, axum::Json(answer)).into_response())
+}
+
+/// Verifies, parses, de-duplicates and applies one delivery.
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StatusCode, Answer), ApiError> {
     if state.webhook_keys.is_empty() {
         return Err(ApiError::not_found(
             "billing webhooks are off: api.webhook_secret is not configured",
         ));
     }
     let delivery = WebhookHeaders {
-        id: header(&headers, HEADER_ID)?,
-        timestamp: header(&headers, HEADER_TIMESTAMP)?,
-        signature: header(&headers, HEADER_SIGNATURE)?,
+        id: header(headers, HEADER_ID)?,
+        timestamp: header(headers, HEADER_TIMESTAMP)?,
+        signature: header(headers, HEADER_SIGNATURE)?,
     };
     let now = (state.store.clock().0 / 1000) as i64;
-    let verified = webhook::verify(&state.webhook_keys, delivery, &body, now).map_err(refusal)?;
-    let action = events::parse(&state, &body)?;
-    let guard = match dedupe::begin(&state, &verified.id).await? {
+    let verified = webhook::verify(&state.webhook_keys, delivery, body, now).map_err(refusal)?;
+    let action = events::parse(state, body)?;
+    let guard = match dedupe::begin(state, &verified.id).await? {
         dedupe::Begin::Seen(mut answer) => {
             answer.duplicate = true;
             tracing::info!(webhook_id = %verified.id, "billing webhook seen before; not acted on again");
-            return Ok((StatusCode::OK, axum::Json(answer)).into_response());
+            return Ok((StatusCode::OK, answer));
         }
         dedupe::Begin::Fresh(guard) => guard,
     };
-    match events::apply(&state, action).await {
+    match events::apply(state, action).await {
         Ok(answer) => {
             tracing::info!(webhook_id = %verified.id, event = %answer.event, action = %answer.action, jobs = ?answer.jobs, "billing webhook applied");
-            guard.finish(&state, &answer).await;
-            Ok((StatusCode::ACCEPTED, axum::Json(answer)).into_response())
+            guard.finish(state, &answer).await;
+            Ok((StatusCode::ACCEPTED, answer))
         }
         Err(e) => {
             // Nothing done (or nothing we can vouch for): the sender's retry acts again.
-            guard.release(&state).await;
+            guard.release(state).await;
             Err(e)
         }
     }

@@ -11,15 +11,19 @@
 //! - A terminal or `needs_attention` commit of a job with a callback URL also creates
 //!   the job's callback record (the outbox, `outbox.rs`): scheduled, claimed and
 //!   committed like a job, in the job's shard.
+//! - `/metrics` reads each shard's due-set in one script, and the workers' step and
+//!   callback counters from one hash they add deltas to (`stats.rs`).
 
 mod conn;
 mod keys;
 mod orders;
 mod outbox;
+mod stats;
 
 pub use conn::RedisConn;
 pub use keys::{CALLBACK_PREFIX, Keys, callback_owner};
 pub use outbox::CALLBACK_LOG_CAP;
+pub use stats::{ShardFigures, WorkerStat};
 
 use crate::config::RedisConfig;
 use crate::job::{CallbackAttempt, Job, JobSpec, JobState, RunState, Signals};

@@ -19,6 +19,7 @@ mod address;
 
 pub use address::{AddressError, PublicOnly, check_literal};
 
+use crate::metrics::{CallbackResult, WorkerMetrics};
 use provisioner_shared::config::Config;
 use provisioner_shared::job::{CallbackAttempt, Job, JobState, JobView};
 use provisioner_shared::store::{ClaimedJob, CommitOutcome, Schedule, Store, callback_owner};
@@ -84,6 +85,7 @@ pub struct Callbacks {
     key: Option<WebhookKey>,
     allow_private: bool,
     policy: RetryPolicy,
+    metrics: Arc<WorkerMetrics>,
 }
 
 /// How long and how often a callback is retried (`[callbacks]`).
@@ -127,7 +129,11 @@ impl RetryPolicy {
 }
 
 impl Callbacks {
-    pub fn from_config(config: &Config, store: Store) -> Result<Arc<Callbacks>, reqwest::Error> {
+    pub fn from_config(
+        config: &Config,
+        store: Store,
+        metrics: Arc<WorkerMetrics>,
+    ) -> Result<Arc<Callbacks>, reqwest::Error> {
         let cb = &config.callbacks;
         let mut http = reqwest::Client::builder()
             .user_agent(concat!("provisioner/", env!("CARGO_PKG_VERSION")))
@@ -150,6 +156,7 @@ impl Callbacks {
                 base: cb.retry_base,
                 max: cb.retry_max,
             },
+            metrics,
         }))
     }
 
@@ -200,12 +207,15 @@ impl Callbacks {
         );
         match (&error, schedule) {
             (None, _) => {
+                self.metrics.callback(CallbackResult::Delivered);
                 tracing::info!(job_id = %job_id, event = %payload.event, status = ?status, "callback delivered")
             }
             (Some(e), Schedule::Finish { .. }) => {
+                self.metrics.callback(CallbackResult::Abandoned);
                 tracing::warn!(job_id = %job_id, error = %e, "callback abandoned")
             }
             (Some(e), _) => {
+                self.metrics.callback(CallbackResult::Retry);
                 tracing::info!(job_id = %job_id, attempt = delivery.attempts, error = %e, "callback failed; will retry")
             }
         }

@@ -16,6 +16,7 @@ pub mod transition;
 pub use lease::{Lease, LeaseError};
 pub use outcome::{Outcome, StepError};
 
+use crate::metrics::WorkerMetrics;
 use crate::providers::{AnyProvider, JobEnv, Prepared, Providers, Reconciled, StepCx};
 use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
@@ -123,6 +124,8 @@ pub struct Engine {
     hints: Arc<DueHints>,
     /// `api.public_url` and the token key, when providers may call us back.
     provider_callbacks: Option<(String, CallbackTokens)>,
+    /// Step outcomes counted for `/metrics` (flushed to Redis by the worker, not here).
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl Engine {
@@ -140,7 +143,18 @@ impl Engine {
             settings,
             hints,
             provider_callbacks: None,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts step outcomes into `metrics` (shared with the callback deliverer).
+    pub fn with_metrics(mut self, metrics: Arc<WorkerMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<WorkerMetrics> {
+        &self.metrics
     }
 
     /// Gives providers a callback URL per job (`{public_url}/v1/callbacks/{id}/{token}`)
@@ -342,6 +356,7 @@ impl Engine {
                     humantime::format_duration(timeout)
                 )),
             };
+        self.metrics.step(provider_kind, def.name, &outcome);
         log_outcome(&outcome);
         Ok(self.apply(job, outcome, lease.now()))
     }

@@ -1,0 +1,389 @@
+//! Operations: `/metrics` (the api's counters, the schedule read from Redis, the
+//! workers' flushed counters), `/openapi.json` (every route described, each one
+//! served) and the `/ui` dashboard. None of them needs a token.
+
+use provisioner_shared::{Config, ProviderKind};
+use provisioner_tests::hooks::{Delivery, Receiver};
+use provisioner_tests::{
+    API_TOKEN, TestApi, TestRedis, WEBHOOK_SECRET, account, spawn_api, spawn_worker, test_config,
+    wait_until,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// What a request carries that must never become a label.
+const HOSTNAME: &str = "metrics-secret-host.example.com";
+const ROOT_PASSWORD: &str = "Zq7!metrics-root-pw";
+const REFERENCE: &str = "svc-ref-metrics-4711";
+
+fn config(redis: &TestRedis) -> Config {
+    let mut config = test_config(redis);
+    config
+        .accounts
+        .push(account("noop", ProviderKind::Noop, "http://127.0.0.1:9/"));
+    config
+}
+
+/// `GET /metrics` without a token: the page's text, after checking its type.
+async fn scrape(api: &TestApi) -> anyhow::Result<String> {
+    let res = api.anonymous().get(api.url("/metrics")).send().await?;
+    anyhow::ensure!(
+        res.status() == StatusCode::OK,
+        "/metrics answered {}",
+        res.status()
+    );
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    anyhow::ensure!(
+        ct.starts_with("text/plain; version=0.0.4"),
+        "content-type {ct}"
+    );
+    Ok(res.text().await?)
+}
+
+/// The value of one series (`name{labels}` exactly as rendered), if present.
+fn value(page: &str, series: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+fn has_family(page: &str, name: &str, kind: &str) -> bool {
+    page.contains(&format!("# HELP {name} ")) && page.contains(&format!("# TYPE {name} {kind}\n"))
+}
+
+#[tokio::test]
+async fn metrics_count_requests_jobs_webhooks_schedule_and_worker_steps_without_ids_or_secrets()
+-> anyhow::Result<()> {
+    let redis = TestRedis::start().await?;
+    let config = config(&redis);
+    let api = spawn_api(config.clone()).await?;
+    let receiver = Receiver::start(|_| 200).await?;
+
+    let before = scrape(&api).await?;
+    for (name, kind) in [
+        ("provisioner_http_requests_total", "counter"),
+        ("provisioner_http_request_duration_seconds", "histogram"),
+        ("provisioner_jobs_enqueued_total", "counter"),
+        ("provisioner_webhooks_total", "counter"),
+        ("provisioner_scheduled_jobs", "gauge"),
+        ("provisioner_due_jobs", "gauge"),
+        ("provisioner_oldest_due_seconds", "gauge"),
+        ("provisioner_steps_total", "counter"),
+        ("provisioner_callbacks_total", "counter"),
+        ("provisioner_redis_up", "gauge"),
+    ] {
+        assert!(
+            has_family(&before, name, kind),
+            "no {kind} {name} in\n{before}"
+        );
+    }
+    assert_eq!(value(&before, "provisioner_redis_up"), Some(1.0));
+    assert_eq!(value(&before, "provisioner_due_jobs"), Some(0.0));
+    assert!(!before.contains("provisioner_steps_total{"), "{before}");
+
+    // Two jobs, no worker yet: both are the backlog.
+    let waits = json!({
+        "kind": "provision", "account": "noop", "reference": REFERENCE,
+        "order": {"steps": 2, "wait_ms": 20},
+        "hostname": HOSTNAME, "root_password": ROOT_PASSWORD,
+        "callback_url": receiver.url,
+    });
+    let plain = json!({"kind": "provision", "account": "noop", "order": {"steps": 3}});
+    let mut ids = Vec::new();
+    for body in [&waits, &plain] {
+        ids.push(
+            api.post_job(body)
+                .await?
+                .expect(StatusCode::ACCEPTED)?
+                .id()
+                .to_owned(),
+        );
+    }
+    let backlog = wait_until("the backlog to be overdue", LONG, || async {
+        let page = scrape(&api).await?;
+        let late = value(&page, "provisioner_oldest_due_seconds").unwrap_or(0.0);
+        Ok((late > 0.0).then_some(page))
+    })
+    .await?;
+    assert_eq!(
+        value(&backlog, "provisioner_due_jobs"),
+        Some(2.0),
+        "{backlog}"
+    );
+    let scheduled: f64 = (0..config.worker.shards)
+        .filter_map(|s| {
+            value(
+                &backlog,
+                &format!("provisioner_scheduled_jobs{{shard=\"{s}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(scheduled, 2.0, "{backlog}");
+    assert_eq!(
+        value(
+            &backlog,
+            "provisioner_jobs_enqueued_total{provider=\"noop\",kind=\"provision\"}"
+        ),
+        Some(2.0),
+        "{backlog}"
+    );
+
+    // Requests of several kinds: by template, unauthenticated, unmatched, webhooks.
+    api.get_job(&ids[0]).await?.expect(StatusCode::OK)?;
+    let unauthorized = api
+        .anonymous()
+        .get(api.url(&format!("/v1/jobs/{}", ids[1])))
+        .send()
+        .await?;
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    api.get(&format!("/v1/jobs/{}/nowhere", ids[0]))
+        .await?
+        .expect(StatusCode::NOT_FOUND)?;
+    let paid = json!({"type": "invoice.paid", "data": {"service_id": "svc-nobody"}});
+    let reply = Delivery::signed("msg_metrics_1", &paid).send(&api).await?;
+    assert_eq!(
+        reply.expect(StatusCode::ACCEPTED)?.body["action"],
+        "nothing"
+    );
+    let mut forged = Delivery::signed("msg_metrics_2", &paid);
+    forged.body = br#"{"type": "invoice.paid", "data": {"service_id": "svc-other"}}"#.to_vec();
+    forged.send(&api).await?.expect(StatusCode::UNAUTHORIZED)?;
+
+    // A worker runs both jobs and delivers the callback; its shutdown flushes its counts.
+    let worker = spawn_worker(config.clone()).await?;
+    for id in &ids {
+        api.wait_for_state(id, "succeeded", LONG).await?;
+    }
+    wait_until("the callback to be delivered", LONG, || async {
+        let job = api.get_job(&ids[0]).await?.expect(StatusCode::OK)?.body;
+        let delivered = job["callbacks"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|a| a["status"] == 200));
+        Ok(delivered.then_some(()))
+    })
+    .await?;
+    worker.shutdown().await?;
+
+    let after = scrape(&api).await?;
+    let expect = |series: &str, at_least: f64| {
+        let got = value(&after, series);
+        assert!(
+            got.is_some_and(|v| v >= at_least),
+            "{series}: {got:?} (want ≥ {at_least}) in\n{after}"
+        );
+    };
+    // 2 + 3 steps: one of them waited once first.
+    expect(
+        "provisioner_steps_total{provider=\"noop\",step=\"noop\",outcome=\"next\"}",
+        5.0,
+    );
+    expect(
+        "provisioner_steps_total{provider=\"noop\",step=\"noop\",outcome=\"wait\"}",
+        1.0,
+    );
+    expect("provisioner_callbacks_total{result=\"delivered\"}", 1.0);
+    expect(
+        "provisioner_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",status=\"200\"}",
+        1.0,
+    );
+    expect(
+        "provisioner_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",status=\"401\"}",
+        1.0,
+    );
+    expect(
+        "provisioner_http_requests_total{route=\"/v1/jobs\",method=\"POST\",status=\"202\"}",
+        2.0,
+    );
+    expect(
+        "provisioner_http_requests_total{route=\"<unmatched>\",method=\"GET\",status=\"404\"}",
+        1.0,
+    );
+    expect(
+        "provisioner_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"}",
+        2.0,
+    );
+    expect(
+        "provisioner_http_request_duration_seconds_count{route=\"/v1/jobs/{id}\"}",
+        2.0,
+    );
+    expect(
+        "provisioner_http_request_duration_seconds_bucket{route=\"/v1/jobs/{id}\",le=\"+Inf\"}",
+        2.0,
+    );
+    expect("provisioner_webhooks_total{result=\"nothing\"}", 1.0);
+    expect(
+        "provisioner_webhooks_total{result=\"invalid_signature\"}",
+        1.0,
+    );
+    assert_eq!(value(&after, "provisioner_due_jobs"), Some(0.0), "{after}");
+    assert_eq!(
+        value(&after, "provisioner_oldest_due_seconds"),
+        Some(0.0),
+        "{after}"
+    );
+
+    for leak in [
+        ids[0].as_str(),
+        ids[1].as_str(),
+        HOSTNAME,
+        ROOT_PASSWORD,
+        REFERENCE,
+        API_TOKEN,
+        WEBHOOK_SECRET,
+        "svc-nobody",
+        "/hook",
+        "nowhere",
+    ] {
+        assert!(
+            !leak.is_empty() && !after.contains(leak),
+            "/metrics shows {leak:?}:\n{after}"
+        );
+    }
+    Ok(())
+}
+
+/// The contract's routes (CONTRACT.md, "HTTP API").
+const CONTRACT_ROUTES: [(&str, &str); 15] = [
+    ("post", "/v1/jobs"),
+    ("get", "/v1/jobs"),
+    ("get", "/v1/jobs/{id}"),
+    ("post", "/v1/jobs/{id}/cancel"),
+    ("post", "/v1/jobs/{id}/retry"),
+    ("post", "/v1/jobs/{id}/resolve"),
+    ("get", "/v1/jobs/{id}/events"),
+    ("post", "/v1/webhooks/billing"),
+    ("post", "/v1/callbacks/{id}/{token}"),
+    ("get", "/v1/callbacks/{id}/{token}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/ui"),
+];
+
+#[tokio::test]
+async fn openapi_describes_every_route_and_the_router_serves_each_one() -> anyhow::Result<()> {
+    let redis = TestRedis::start().await?;
+    let api = spawn_api(config(&redis)).await?;
+    let res = api.anonymous().get(api.url("/openapi.json")).send().await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()?
+            .starts_with("application/json"),
+        "{:?}",
+        res.headers()
+    );
+    let doc: Value = res.json().await?;
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path) in CONTRACT_ROUTES {
+        assert!(
+            paths.get(path).is_some_and(|p| p.get(method).is_some()),
+            "{method} {path} is not described"
+        );
+    }
+
+    // Every described operation reaches a handler (or the token check in front of
+    // one), never the router's fallbacks.
+    let job_id = ulid::Ulid::new().to_string();
+    let mut operations = 0;
+    for (path, item) in paths {
+        let url = api.url(
+            &path
+                .replace("{id}", &job_id)
+                .replace("{token}", "not-a-token"),
+        );
+        for method in item.as_object().expect("a path item").keys() {
+            let Ok(m) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+                continue;
+            };
+            if !matches!(
+                m,
+                Method::GET | Method::POST | Method::PUT | Method::DELETE | Method::PATCH
+            ) {
+                continue;
+            }
+            operations += 1;
+            let res = api.anonymous().request(m.clone(), &url).send().await?;
+            let status = res.status();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            let message = body["error"]["message"].as_str().unwrap_or("");
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{m} {path}: {body}");
+            assert!(
+                !(status == StatusCode::NOT_FOUND && message.starts_with("no route")),
+                "{m} {path} is described but not routed: {body}"
+            );
+        }
+    }
+    assert!(
+        operations >= CONTRACT_ROUTES.len(),
+        "{operations} operations"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_dashboard_is_one_page_with_a_strict_csp_and_needs_no_token() -> anyhow::Result<()> {
+    let redis = TestRedis::start().await?;
+    let api = spawn_api(config(&redis)).await?;
+    let res = api.anonymous().get(api.url("/ui")).send().await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(
+        header("content-type").starts_with("text/html"),
+        "{:?}",
+        res.headers()
+    );
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let csp = header("content-security-policy");
+    for part in [
+        "default-src 'none'",
+        "script-src 'sha256-",
+        "style-src 'sha256-",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "CSP {csp:?} lacks {part:?}");
+    }
+    assert!(
+        !csp.contains("unsafe-eval") && !csp.contains("http"),
+        "{csp}"
+    );
+    let page = res.text().await?;
+    assert!(page.starts_with("<!doctype html>"));
+    assert!(page.contains("<title>Provisioner</title>"));
+    // It talks to this API with the operator's token, kept for the tab only.
+    for needle in [
+        "v1/jobs",
+        "/events",
+        "\"resolve\"",
+        "\"cancel\"",
+        "\"retry\"",
+        "sessionStorage",
+        "Authorization",
+    ] {
+        assert!(page.contains(needle), "the page lacks {needle:?}");
+    }
+    assert!(!page.contains("https://") && !page.contains("http://"));
+    Ok(())
+}
