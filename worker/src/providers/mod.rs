@@ -5,10 +5,15 @@
 //! provider's plans on top of that client, behind the [`Provider`] trait). A provider
 //! module never reaches the engine or Redis: it sees one step's context and answers
 //! with an [`Outcome`].
+//!
+//! What the clients share sits beside them: [`http`] (every request goes out through
+//! the account's [`Gate`] and comes back as a body or a [`CallError`]), [`error`] and
+//! [`gate`].
 
 pub mod error;
 pub mod gate;
 pub mod hostkey;
+pub mod http;
 pub mod idcloudhost;
 pub mod inferno;
 pub mod klikk;

@@ -21,8 +21,8 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::providers::Gate;
-use crate::providers::error::{CallError, retry_after};
+use crate::providers::http::{self, CallLog, Peer};
+use crate::providers::{CallError, Gate};
 
 pub use answers::{
     AsyncAnswer, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login, Payment,
@@ -32,6 +32,11 @@ use parse::PROVIDER;
 pub use parse::{
     parse_async, parse_check, parse_done, parse_invoice, parse_invoices, parse_list, parse_login,
     parse_payment, parse_server_list, parse_show,
+};
+
+const PEER: Peer = Peer {
+    provider: PROVIDER,
+    http_error: parse::http_error,
 };
 
 /// The session lifetime we ask for, and assume when `token_expire` is unusable (seed:
@@ -409,8 +414,8 @@ impl HostkeyApi {
         }
     }
 
-    /// The one place an HTTP request leaves this client (a per-account rate limiter goes
-    /// here). Returns the body of a 2xx answer; never logs bodies or parameters.
+    /// The one place an HTTP request leaves this client, through [`http::send`].
+    /// Returns the body of a 2xx answer; never logs bodies or parameters.
     async fn post(
         &self,
         call: &Call<'_>,
@@ -429,66 +434,14 @@ impl HostkeyApi {
         }
         form.extend(call.params.iter().map(|(k, v)| (*k, v.as_ref())));
 
-        self.gate.admit().await?;
-        let started = Instant::now();
-        let sent = self
-            .http
-            .post(url)
-            .timeout(self.timeout)
-            .form(&form)
-            .send()
-            .await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let (resource, action, server_id) = (call.resource, call.action, call.server_id);
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let err = CallError::from_transport(PROVIDER, &e);
-                tracing::warn!(provider = PROVIDER, resource, action, server_id, elapsed_ms, error = %err, "request failed");
-                return Err(err);
-            }
+        let request = self.http.post(url).timeout(self.timeout).form(&form);
+        let log = CallLog {
+            resource: Some(call.resource),
+            action: Some(call.action),
+            server_id: call.server_id,
+            ..CallLog::default()
         };
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        if status == 429 {
-            self.gate.slow_down(wait).await;
-        }
-        let body = response
-            .text()
-            .await
-            .map_err(|e| CallError::from_transport(PROVIDER, &e));
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        match body {
-            Ok(body) if (200..300).contains(&status) => {
-                tracing::debug!(
-                    provider = PROVIDER,
-                    resource,
-                    action,
-                    server_id,
-                    status,
-                    elapsed_ms,
-                    "answered"
-                );
-                Ok(body)
-            }
-            Ok(body) => {
-                let err = parse::http_error(status, wait, &body);
-                tracing::warn!(
-                    provider = PROVIDER,
-                    resource,
-                    action,
-                    server_id,
-                    status,
-                    elapsed_ms,
-                    "HTTP error"
-                );
-                Err(err)
-            }
-            Err(err) => {
-                tracing::warn!(provider = PROVIDER, resource, action, server_id, status, elapsed_ms, error = %err, "answer cut off");
-                Err(err)
-            }
-        }
+        http::send(&PEER, &self.gate, request, log).await
     }
 }
 

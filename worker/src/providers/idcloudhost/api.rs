@@ -19,11 +19,10 @@ use std::time::Duration;
 use reqwest::Method;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::time::Instant;
 use url::Url;
 
-use crate::providers::Gate;
-use crate::providers::error::{CallError, retry_after};
+use crate::providers::http::{self, CallLog, Peer};
+use crate::providers::{CallError, Gate};
 
 pub use answers::{
     Deletion, FloatingIp, Invoice, InvoiceRecord, InvoiceStatus, Location, Payment, Vm, VmStatus,
@@ -33,6 +32,11 @@ use parse::PROVIDER;
 pub use parse::{
     parse_done, parse_floating_ips, parse_invoice, parse_invoices, parse_locations, parse_payment,
     parse_unpaid_amount, parse_vm, parse_vm_list,
+};
+
+const PEER: Peer = Peer {
+    provider: PROVIDER,
+    http_error: parse::http_error,
 };
 
 /// The seed's text for a VM that does not exist ("No such virtual machine exists.").
@@ -312,8 +316,8 @@ impl IdcloudhostApi {
     }
 
     /// The one place an HTTP request leaves this client: admitted by the account's
-    /// gate first; a 429 slows the whole account down. Returns the body of a 2xx
-    /// answer; never logs bodies or parameters.
+    /// gate first (money calls wait only briefly), then [`http::exchange`]. Returns
+    /// the body of a 2xx answer; never logs bodies or parameters.
     async fn send(&self, req: &Request<'_>) -> Result<String, CallError> {
         let url = self.url(req.scope, req.route)?;
         let mut key = HeaderValue::from_str(self.api_key.expose_secret()).map_err(|_| {
@@ -348,50 +352,13 @@ impl IdcloudhostApi {
         } else {
             self.gate.admit().await?;
         }
-        let started = Instant::now();
-        let (method, route, slug) = (req.method.as_str(), req.route, req.slug());
-        let response = match builder.send().await {
-            Ok(r) => r,
-            Err(e) => {
-                let err = CallError::from_transport(PROVIDER, &e);
-                let elapsed_ms = started.elapsed().as_millis() as u64;
-                tracing::warn!(provider = PROVIDER, method, route, slug, elapsed_ms, error = %err, "request failed");
-                return Err(err);
-            }
+        let log = CallLog {
+            method: Some(req.method.as_str()),
+            route: Some(req.route),
+            slug: Some(req.slug()),
+            ..CallLog::default()
         };
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        if status == 429 {
-            self.gate.slow_down(wait).await;
-        }
-        let body = response
-            .text()
-            .await
-            .map_err(|e| CallError::from_transport(PROVIDER, &e));
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        match body {
-            Ok(body) if (200..300).contains(&status) => {
-                tracing::debug!(
-                    provider = PROVIDER,
-                    method,
-                    route,
-                    slug,
-                    status,
-                    elapsed_ms,
-                    "answered"
-                );
-                Ok(body)
-            }
-            Ok(body) => {
-                let err = parse::http_error(status, wait, &body);
-                tracing::warn!(provider = PROVIDER, method, route, slug, status, elapsed_ms, error = %err, "HTTP error");
-                Err(err)
-            }
-            Err(err) => {
-                tracing::warn!(provider = PROVIDER, method, route, slug, status, elapsed_ms, error = %err, "answer cut off");
-                Err(err)
-            }
-        }
+        http::exchange(&PEER, &self.gate, builder, log).await
     }
 }
 

@@ -19,11 +19,10 @@ use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::time::Instant;
 use url::Url;
 
-use crate::providers::Gate;
-use crate::providers::error::{CallError, retry_after};
+use crate::providers::http::{self, CallLog, Peer};
+use crate::providers::{CallError, Gate};
 
 pub use answers::{
     ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, SshKey,
@@ -33,6 +32,11 @@ use parse::PROVIDER;
 pub use parse::{
     parse_create, parse_done, parse_getinfo, parse_install, parse_orders, parse_sshkey_add,
     parse_sshkey_list,
+};
+
+const PEER: Peer = Peer {
+    provider: PROVIDER,
+    http_error: parse::http_error,
 };
 
 /// `install`'s parameters (seed §6).
@@ -183,8 +187,8 @@ impl InfernoApi {
         parse_done(&body)
     }
 
-    /// The one place an HTTP request leaves this client: through the account's gate,
-    /// as a urlencoded POST. Returns the body of a 2xx answer; never logs bodies or
+    /// The one place an HTTP request leaves this client: a urlencoded POST, through
+    /// [`http::send`]. Returns the body of a 2xx answer; never logs bodies or
     /// parameters (the key is one of them).
     async fn send(
         &self,
@@ -202,61 +206,16 @@ impl InfernoApi {
             .find(|(k, _)| *k == "orderid")
             .map(|(_, v)| v.as_str());
 
-        self.gate.admit().await?;
-        let started = Instant::now();
-        let sent = self
+        let request = self
             .http
             .post(self.endpoint.clone())
             .timeout(self.timeout)
-            .form(&form)
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let err = CallError::from_transport(PROVIDER, &e);
-                let elapsed_ms = started.elapsed().as_millis() as u64;
-                tracing::warn!(provider = PROVIDER, action, order_id, elapsed_ms, error = %err, "request failed");
-                return Err(err);
-            }
+            .form(&form);
+        let log = CallLog {
+            action: Some(action),
+            order_id,
+            ..CallLog::default()
         };
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        if status == 429 {
-            self.gate.slow_down(wait).await;
-        }
-        let body = response
-            .text()
-            .await
-            .map_err(|e| CallError::from_transport(PROVIDER, &e));
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        match body {
-            Ok(body) if (200..300).contains(&status) => {
-                tracing::debug!(
-                    provider = PROVIDER,
-                    action,
-                    order_id,
-                    status,
-                    elapsed_ms,
-                    "answered"
-                );
-                Ok(body)
-            }
-            Ok(body) => {
-                tracing::warn!(
-                    provider = PROVIDER,
-                    action,
-                    order_id,
-                    status,
-                    elapsed_ms,
-                    "HTTP error"
-                );
-                Err(parse::http_error(status, wait, &body))
-            }
-            Err(err) => {
-                tracing::warn!(provider = PROVIDER, action, order_id, status, elapsed_ms, error = %err, "answer cut off");
-                Err(err)
-            }
-        }
+        http::send(&PEER, &self.gate, request, log).await
     }
 }

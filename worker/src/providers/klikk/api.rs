@@ -23,16 +23,20 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tokio::time::Instant;
 use url::Url;
 
-use crate::providers::Gate;
-use crate::providers::error::{CallError, retry_after};
+use crate::providers::http::{self, CallLog, Peer};
+use crate::providers::{CallError, Gate};
 
 pub use answers::{Order, OrderItem, Server, Stage, Status};
 pub use bodies::{NewOrder, Os};
 use parse::PROVIDER;
 pub use parse::{parse_cancelled, parse_order, parse_order_status, parse_orders, parse_servers};
+
+const PEER: Peer = Peer {
+    provider: PROVIDER,
+    http_error: parse::http_error,
+};
 
 /// How a Klikk account signs its calls.
 pub enum Auth {
@@ -142,9 +146,8 @@ impl KlikkApi {
         parse_servers(&body)
     }
 
-    /// The one place an HTTP request leaves this client: admitted by the account's
-    /// rate limit first, a 429 slows the whole account down. Returns the body of a 2xx
-    /// answer; never logs bodies or credentials.
+    /// The one place an HTTP request leaves this client, through [`http::send`].
+    /// Returns the body of a 2xx answer; never logs bodies or credentials.
     async fn send(&self, action: &'static str, body: &Value) -> Result<String, CallError> {
         let request = self
             .http
@@ -167,47 +170,10 @@ impl KlikkApi {
             }
         };
 
-        self.gate.admit().await?;
-        let started = Instant::now();
-        let sent = request.send().await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                let err = CallError::from_transport(PROVIDER, &e);
-                tracing::warn!(provider = PROVIDER, action, elapsed_ms, error = %err, "request failed");
-                return Err(err);
-            }
+        let log = CallLog {
+            action: Some(action),
+            ..CallLog::default()
         };
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        if status == 429 {
-            self.gate.slow_down(wait).await;
-        }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| CallError::from_transport(PROVIDER, &e));
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        match text {
-            Ok(text) if (200..300).contains(&status) => {
-                tracing::debug!(provider = PROVIDER, action, status, elapsed_ms, "answered");
-                Ok(text)
-            }
-            Ok(text) => {
-                tracing::warn!(
-                    provider = PROVIDER,
-                    action,
-                    status,
-                    elapsed_ms,
-                    "HTTP error"
-                );
-                Err(parse::http_error(status, wait, &text))
-            }
-            Err(err) => {
-                tracing::warn!(provider = PROVIDER, action, status, elapsed_ms, error = %err, "answer cut off");
-                Err(err)
-            }
-        }
+        http::send(&PEER, &self.gate, request, log).await
     }
 }

@@ -1,0 +1,112 @@
+//! The one way a provider client's request goes out and its answer comes back.
+//!
+//! Each client builds its own request (URL, authentication, form or JSON body) and
+//! reads a 2xx body with its own parsers; in between, every provider call takes the
+//! same path: the account's [`Gate`] admits it, reqwest sends it, a 429 pauses the
+//! whole account, and a failure becomes a [`CallError`]: from the transport
+//! ([`CallError::from_transport`]) or from the provider's own error body
+//! ([`Peer::http_error`]). Log lines carry fields, never bodies or parameters.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::retry_after;
+use super::{CallError, Gate};
+
+/// The parts of a call that are the provider's own: its name in errors and logs, and
+/// how it reads a non-2xx answer (its error shape, else [`CallError::from_status`]).
+#[derive(Clone, Copy)]
+pub struct Peer {
+    pub provider: &'static str,
+    pub http_error: fn(status: u16, retry_after: Option<Duration>, body: &str) -> CallError,
+}
+
+/// What the log lines of one call say about it. Each client fills the fields its API
+/// has; an absent field is not logged.
+#[derive(Clone, Copy, Default)]
+pub struct CallLog<'a> {
+    pub method: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub route: Option<&'a str>,
+    pub slug: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub server_id: Option<&'a str>,
+    pub order_id: Option<&'a str>,
+}
+
+/// One tracing event with the call's fields (`provider` first, as in every event of
+/// a provider client).
+macro_rules! call_event {
+    ($level:ident, $peer:expr, $log:expr, $($rest:tt)+) => {
+        tracing::$level!(
+            provider = $peer.provider,
+            method = $log.method,
+            resource = $log.resource,
+            route = $log.route,
+            slug = $log.slug,
+            action = $log.action,
+            server_id = $log.server_id,
+            order_id = $log.order_id,
+            $($rest)+
+        )
+    };
+}
+
+/// Waits for the account's turn, then [`exchange`]s: the body of a 2xx answer.
+pub async fn send(
+    peer: &Peer,
+    gate: &Gate,
+    request: reqwest::RequestBuilder,
+    log: CallLog<'_>,
+) -> Result<String, CallError> {
+    gate.admit().await?;
+    exchange(peer, gate, request, log).await
+}
+
+/// Sends a request the account's gate has already admitted and reads the answer:
+/// the body of a 2xx answer, else the error it amounts to. A 429 pauses every call
+/// of the account (`gate.slow_down`).
+pub async fn exchange(
+    peer: &Peer,
+    gate: &Gate,
+    request: reqwest::RequestBuilder,
+    log: CallLog<'_>,
+) -> Result<String, CallError> {
+    let started = Instant::now();
+    let sent = request.send().await;
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let response = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            let err = CallError::from_transport(peer.provider, &e);
+            call_event!(warn, peer, log, elapsed_ms, error = %err, "request failed");
+            return Err(err);
+        }
+    };
+    let status = response.status().as_u16();
+    let wait = retry_after(response.headers());
+    if status == 429 {
+        gate.slow_down(wait).await;
+    }
+    let body = response
+        .text()
+        .await
+        .map_err(|e| CallError::from_transport(peer.provider, &e));
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match body {
+        Ok(body) if (200..300).contains(&status) => {
+            call_event!(debug, peer, log, status, elapsed_ms, "answered");
+            Ok(body)
+        }
+        Ok(body) => {
+            let err = (peer.http_error)(status, wait, &body);
+            call_event!(warn, peer, log, status, elapsed_ms, error = %err, "HTTP error");
+            Err(err)
+        }
+        Err(err) => {
+            call_event!(warn, peer, log, status, elapsed_ms, error = %err, "answer cut off");
+            Err(err)
+        }
+    }
+}
