@@ -7,10 +7,11 @@
 //! with an [`Outcome`].
 //!
 //! What the clients share sits beside them: [`http`] (every request goes out through
-//! the account's [`Gate`] and comes back as a body or a [`CallError`]), [`error`] and
-//! [`gate`].
+//! the account's [`Gate`] and comes back as a body or a [`CallError`]), [`fields`]
+//! (ids, numbers and money as providers print them), [`error`] and [`gate`].
 
 pub mod error;
+pub mod fields;
 pub mod gate;
 pub mod hostkey;
 pub mod http;

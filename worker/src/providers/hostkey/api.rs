@@ -26,7 +26,7 @@ use crate::providers::{CallError, Gate};
 
 pub use answers::{
     AsyncAnswer, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login, Payment,
-    ServerInfo, ServerList, ServerStatus, Tag, money_to_cents,
+    ServerInfo, ServerList, ServerStatus, Tag,
 };
 use parse::PROVIDER;
 pub use parse::{

@@ -26,7 +26,6 @@ use crate::providers::{CallError, Gate};
 
 pub use answers::{
     Deletion, FloatingIp, Invoice, InvoiceRecord, InvoiceStatus, Location, Payment, Vm, VmStatus,
-    money_to_cents,
 };
 use parse::PROVIDER;
 pub use parse::{

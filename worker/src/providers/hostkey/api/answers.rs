@@ -106,7 +106,8 @@ pub struct InvoiceItem {
 }
 
 /// An invoice from `get_invoice`, `get_invoices` or `get_related_invoices`. Money stays
-/// as the provider wrote it ("5.00"); [`money_to_cents`] reads it.
+/// as the provider wrote it ("5.00");
+/// [`money_to_cents`](crate::providers::fields::money_to_cents) reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     pub id: String,
@@ -165,30 +166,6 @@ pub enum KeyStatus {
     },
     /// Any other `result` word: not done yet, in the provider's words.
     Pending(String),
-}
-
-/// A money string ("5.00", "-5", "800.5") in cents; `None` for anything else, such as
-/// the seed's "2.5.00".
-pub fn money_to_cents(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (negative, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !all_digits(whole) || !all_digits(frac) || frac.len() > 2 {
-        return None;
-    }
-    if digits.ends_with('.') {
-        return None;
-    }
-    let cents = whole
-        .parse::<i64>()
-        .ok()?
-        .checked_mul(100)?
-        .checked_add(format!("{frac:0<2}").parse::<i64>().ok()?)?;
-    Some(if negative { -cents } else { cents })
 }
 
 impl ServerStatus {

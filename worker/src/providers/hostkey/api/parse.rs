@@ -17,6 +17,7 @@ use super::answers::{
 };
 use super::lenient_json;
 use crate::providers::error::{CallError, quote};
+use crate::providers::fields::{id_text, ip_addr, number_u64, text};
 
 pub(super) const PROVIDER: &str = "hostkey";
 
@@ -398,34 +399,9 @@ fn is_secret_key(k: &str) -> bool {
         || k.ends_with("_pin")
 }
 
-/// A scalar as text: strings as they are, numbers and booleans printed.
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// An id given as a number or a string (seed and GAPS use both); always a `String`.
-fn id_text(v: &Value) -> Option<String> {
-    text(v)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
 fn money(v: &Value) -> Option<String> {
     match v {
         Value::String(_) | Value::Number(_) => id_text(v),
-        _ => None,
-    }
-}
-
-fn number_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -545,10 +521,7 @@ fn addresses(v: &Value) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
             _ => {}
         }
     }
-    let parsed = |(a, main): &(String, bool)| {
-        let addr = a.trim().split('/').next().unwrap_or_default();
-        addr.parse::<std::net::IpAddr>().ok().map(|ip| (ip, *main))
-    };
+    let parsed = |(a, main): &(String, bool)| ip_addr(a).map(|ip| (ip, *main));
     let all: Vec<_> = listed.iter().filter_map(parsed).collect();
     let pick_v4 = |want_main: bool| {
         all.iter().find_map(|(ip, main)| match ip {

@@ -2,7 +2,13 @@
 //! error handling against a small in-process fake of invapi.
 
 use super::*;
+use crate::providers::fields::Decimals;
 use secrecy::ExposeSecret;
+
+/// HOSTKEY prints money as WHMCS does: at most two decimals.
+fn money_to_cents(text: &str) -> Option<i64> {
+    crate::providers::fields::money_to_cents(text, Decimals::AtMostTwo)
+}
 
 macro_rules! fixture {
     ($name:literal) => {

@@ -178,28 +178,3 @@ pub enum Deletion {
     /// The VM did not exist (GAPS: 404), in the provider's words.
     AlreadyGone(String),
 }
-
-/// A money text ("6", "59.96", "-0.10") in cents; `None` for anything else.
-pub fn money_to_cents(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (negative, digits) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !all_digits(whole) || !all_digits(frac) {
-        return None;
-    }
-    // Floats such as 0.59999 round to the cent.
-    let frac_cents: i64 = match frac.len() {
-        0 => 0,
-        1 => frac.parse::<i64>().ok()? * 10,
-        _ => {
-            let two: i64 = frac[..2].parse().ok()?;
-            two + i64::from(frac.as_bytes()[2..].first().is_some_and(|d| *d >= b'5'))
-        }
-    };
-    let cents = whole.parse::<i64>().ok()?.checked_mul(100)? + frac_cents;
-    Some(if negative { -cents } else { cents })
-}

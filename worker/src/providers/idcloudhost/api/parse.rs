@@ -13,6 +13,7 @@ use super::answers::{
     FloatingIp, Invoice, InvoiceRecord, InvoiceStatus, Location, Payment, Vm, VmStatus,
 };
 use crate::providers::error::{CallError, quote};
+use crate::providers::fields::{id_text, ip_addr, number_u64, text};
 
 pub(super) const PROVIDER: &str = "idcloudhost";
 
@@ -351,35 +352,11 @@ fn invoice(o: &Map<String, Value>) -> Option<Invoice> {
     })
 }
 
-/// A scalar as text: strings as they are, numbers and booleans printed.
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn id_text(v: &Value) -> Option<String> {
-    text(v)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
 /// A number, or a string holding one, as the provider's text.
 fn number_text(v: &Value) -> Option<String> {
     match v {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) if s.trim().parse::<f64>().is_ok() => Some(s.trim().to_owned()),
-        _ => None,
-    }
-}
-
-fn number_u64(v: &Value) -> Option<u64> {
-    match v {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -398,20 +375,15 @@ fn flag(v: &Value) -> Option<bool> {
 }
 
 /// An address; `""` and `null` (the seed's "no address") are `None`.
-fn ip(v: &Value) -> Option<IpAddr> {
-    let s = v.as_str()?.trim();
-    s.split('/').next()?.parse().ok()
-}
-
 fn ipv4(v: &Value) -> Option<Ipv4Addr> {
-    match ip(v)? {
+    match ip_addr(v.as_str()?)? {
         IpAddr::V4(a) => Some(a),
         IpAddr::V6(_) => None,
     }
 }
 
 fn ipv6(v: &Value) -> Option<Ipv6Addr> {
-    match ip(v)? {
+    match ip_addr(v.as_str()?)? {
         IpAddr::V6(a) => Some(a),
         IpAddr::V4(_) => None,
     }

@@ -4,6 +4,12 @@
 mod http;
 
 use super::*;
+use crate::providers::fields::Decimals;
+
+/// IDCloudHost prints money as floats do.
+fn money_to_cents(text: &str) -> Option<i64> {
+    crate::providers::fields::money_to_cents(text, Decimals::Rounded)
+}
 
 macro_rules! fixture {
     ($name:literal) => {

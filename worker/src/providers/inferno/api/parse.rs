@@ -17,6 +17,7 @@ use super::answers::{
 use super::lenient_json;
 use super::print_r::{self, PhpArray, PhpValue};
 use crate::providers::error::{CallError, quote};
+use crate::providers::fields::{id_text, text};
 
 pub(super) const PROVIDER: &str = "inferno";
 
@@ -385,21 +386,4 @@ fn json_value_to_php(v: &Value) -> PhpValue {
         )),
         other => PhpValue::Text(text(other).unwrap_or_default()),
     }
-}
-
-/// A scalar as text: strings as they are, numbers and booleans printed.
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// An id given as a number or a string (the seed uses both); always a `String`.
-fn id_text(v: &Value) -> Option<String> {
-    text(v)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::answers::{Order, OrderItem, Server, Status};
 use super::lenient_json;
 use crate::providers::error::{CallError, quote};
+use crate::providers::fields::{id_text, ip_addr, text};
 
 pub(super) const PROVIDER: &str = "klikk";
 
@@ -220,7 +221,7 @@ fn server(v: &Value) -> Option<Server> {
     let mut addresses: Vec<IpAddr> = Vec::new();
     let mut take = |holder: &Map<String, Value>| {
         for key in ["ipv4", "ipv6"] {
-            if let Some(ip) = holder.get(key).and_then(text).and_then(|a| ip(&a)) {
+            if let Some(ip) = holder.get(key).and_then(text).and_then(|a| ip_addr(&a)) {
                 addresses.push(ip);
             }
         }
@@ -248,11 +249,6 @@ fn server(v: &Value) -> Option<Server> {
     })
 }
 
-/// An address, with or without a prefix length (`fec0::1/64`).
-fn ip(text: &str) -> Option<IpAddr> {
-    text.trim().split('/').next()?.parse().ok()
-}
-
 /// A status code as a number or a numeric string.
 fn status_code(v: &Value) -> Option<Status> {
     match v {
@@ -260,23 +256,6 @@ fn status_code(v: &Value) -> Option<Status> {
         Value::String(s) => s.trim().parse().ok().map(Status),
         _ => None,
     }
-}
-
-/// A scalar as text: strings as they are, numbers and booleans printed.
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// An id given as a number or a string; always a non-empty `String`.
-fn id_text(v: &Value) -> Option<String> {
-    text(v)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
 }
 
 fn flag(v: &Value) -> Option<bool> {
