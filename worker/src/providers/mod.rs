@@ -8,7 +8,8 @@
 //!
 //! What the clients share sits beside them: [`http`] (every request goes out through
 //! the account's [`Gate`] and comes back as a body or a [`CallError`]), [`fields`]
-//! (ids, numbers and money as providers print them), [`error`] and [`gate`].
+//! (ids, numbers and money as providers print them), [`lenient_json`] (the seeds'
+//! not-quite-JSON), [`error`] and [`gate`].
 
 pub mod error;
 pub mod fields;
@@ -18,6 +19,7 @@ pub mod http;
 pub mod idcloudhost;
 pub mod inferno;
 pub mod klikk;
+pub mod lenient_json;
 pub mod noop;
 pub mod orders;
 

@@ -7,7 +7,6 @@
 //! of [`parse`], so each documented shape is unit-tested without a network.
 
 mod answers;
-mod lenient_json;
 mod parse;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,6 @@
 //! is unit-tested without a network.
 
 mod answers;
-mod lenient_json;
 mod parse;
 pub mod print_r;
 #[cfg(test)]

@@ -12,7 +12,6 @@
 
 mod answers;
 mod bodies;
-mod lenient_json;
 mod parse;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! as received, so every documented example and GAPS convention is unit-tested.
 //!
 //! Every reader goes through [`answer`], which reads the body leniently (strict JSON
-//! first, then the seed repair of [`super::lenient_json`]) and turns the error envelope
+//! first, then the seed repair of [`lenient_json`]) and turns the error envelope
 //! `{"result": -1, "error": "<text>"}` (GAPS) into a `CallError` quoting the text.
 
 use std::collections::BTreeMap;
@@ -15,9 +15,9 @@ use super::answers::{
     AsyncAnswer, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login, Payment,
     ServerInfo, ServerList, ServerStatus, Tag,
 };
-use super::lenient_json;
 use crate::providers::error::{CallError, quote};
 use crate::providers::fields::{id_text, ip_addr, number_u64, text};
+use crate::providers::lenient_json;
 
 pub(super) const PROVIDER: &str = "hostkey";
 

@@ -2,7 +2,7 @@
 //! received, so every seed example and GAPS convention is unit-tested.
 //!
 //! JSON answers go through [`answer`], which reads leniently (strict first, then the
-//! seed repair of [`super::lenient_json`]) and turns the failure shape
+//! seed repair of [`lenient_json`]) and turns the failure shape
 //! `{"result":"fail","message":"<text>"}` (GAPS) into a `Rejected` quoting the text.
 //! `install` answers in `print_r` text ([`super::print_r`]); [`parse_install`] reads
 //! that, or JSON should the service ever answer so.
@@ -14,10 +14,10 @@ use super::answers::{
     ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, SshKey,
     Vps, VpsDetails,
 };
-use super::lenient_json;
 use super::print_r::{self, PhpArray, PhpValue};
 use crate::providers::error::{CallError, quote};
 use crate::providers::fields::{id_text, text};
+use crate::providers::lenient_json;
 
 pub(super) const PROVIDER: &str = "inferno";
 

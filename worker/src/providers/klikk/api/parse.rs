@@ -2,7 +2,7 @@
 //! body as received, so every seed example and GAPS convention is unit-tested.
 //!
 //! Every reader goes through [`answer`], which reads the body leniently (strict JSON
-//! first, then the seed repair of [`super::lenient_json`]) and turns the error shape
+//! first, then the seed repair of [`lenient_json`]) and turns the error shape
 //! `{"status": <4xx/5xx>, "message": "<text>"}` (GAPS) into a `CallError` quoting the
 //! text, should a provider ever send it with a 2xx status.
 
@@ -12,9 +12,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::answers::{Order, OrderItem, Server, Status};
-use super::lenient_json;
 use crate::providers::error::{CallError, quote};
 use crate::providers::fields::{id_text, ip_addr, text};
+use crate::providers::lenient_json;
 
 pub(super) const PROVIDER: &str = "klikk";
 

@@ -4,6 +4,7 @@
 mod http;
 
 use super::*;
+use crate::providers::lenient_json;
 use serde_json::json;
 use std::collections::BTreeSet;
 
