@@ -12,6 +12,8 @@
 //! not-quite-JSON), [`error`] and [`gate`].
 
 pub mod error;
+#[cfg(test)]
+pub(crate) mod fake_http;
 pub mod fields;
 pub mod gate;
 pub mod hostkey;

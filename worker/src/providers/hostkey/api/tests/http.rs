@@ -1,184 +1,46 @@
 //! The client against a scripted fake invapi on a random local port: what it sends,
 //! how it keeps its session, and how HTTP failures become `CallError`s.
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex as StdMutex};
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
 use super::super::*;
 use super::{AUTH_ERROR, CHECK_WAITING, LIST, ORDER, SEED_BAD_OS, SEED_LOGIN};
+use crate::providers::fake_http::{FakeHttp, Reply, closed_port, ok};
 
 const FRESH_LOGIN: &str = r#"{"result":{"token":"tok-B","token_expire":4102444800}}"#;
 
-/// One scripted answer.
-struct Reply {
-    status: u16,
-    headers: &'static [(&'static str, &'static str)],
-    body: &'static str,
-    /// Never answer (for the timeout test).
-    hang: bool,
+fn api(fake: &FakeHttp, timeout: Duration) -> HostkeyApi {
+    // A base with a path, to check that `{resource}.php` is joined below it.
+    HostkeyApi::new(
+        reqwest::Client::new(),
+        fake.url("/invapi"),
+        "KEY-1".into(),
+        "1907".into(),
+        timeout,
+    )
 }
 
-fn ok(body: &'static str) -> Reply {
-    Reply {
-        status: 200,
-        headers: &[],
-        body,
-        hang: false,
-    }
-}
-
-/// A request as the fake saw it.
-#[derive(Debug)]
-struct Seen {
-    path: String,
-    content_type: String,
-    form: Vec<(String, String)>,
-}
-
-impl Seen {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-struct Fake {
-    addr: SocketAddr,
-    seen: Arc<StdMutex<Vec<Seen>>>,
-}
-
-impl Fake {
-    async fn start(replies: Vec<Reply>) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let seen = Arc::new(StdMutex::new(Vec::new()));
-        let log = seen.clone();
-        let mut replies: VecDeque<Reply> = replies.into();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let Some(request) = read_request(&mut stream).await else {
-                    continue;
-                };
-                log.lock().unwrap().push(request);
-                let reply = replies.pop_front().unwrap_or(Reply {
-                    status: 500,
-                    headers: &[],
-                    body: "fake: no reply scripted",
-                    hang: false,
-                });
-                if reply.hang {
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        drop(stream);
-                    });
-                    continue;
-                }
-                let mut head = format!(
-                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    reply.status,
-                    reply.body.len()
-                );
-                for (k, v) in reply.headers {
-                    head.push_str(&format!("{k}: {v}\r\n"));
-                }
-                head.push_str("\r\n");
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(reply.body.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            }
-        });
-        Fake { addr, seen }
-    }
-
-    fn api(&self, timeout: Duration) -> HostkeyApi {
-        // A base with a path, to check that `{resource}.php` is joined below it.
-        let base = Url::parse(&format!("http://{}/invapi", self.addr)).unwrap();
-        HostkeyApi::new(
-            reqwest::Client::new(),
-            base,
-            "KEY-1".into(),
-            "1907".into(),
-            timeout,
-        )
-    }
-
-    fn seen(&self) -> std::sync::MutexGuard<'_, Vec<Seen>> {
-        self.seen.lock().unwrap()
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.seen()
-            .iter()
-            .map(|s| format!("{} {}", s.path, s.get("action").unwrap_or("?")))
-            .collect()
-    }
-}
-
-async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let header = |name: &str| {
-        head.lines()
-            .find_map(|l| {
-                l.split_once(':')
-                    .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            })
-            .map(|(_, v)| v.trim().to_owned())
-    };
-    let length: usize = header("content-length")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let path = head
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    Some(Seen {
-        path,
-        content_type: header("content-type").unwrap_or_default(),
-        form: serde_urlencoded::from_bytes(&buf[head_end..]).unwrap_or_default(),
-    })
+/// Every request as `path action`.
+fn paths(fake: &FakeHttp) -> Vec<String> {
+    fake.seen()
+        .iter()
+        .map(|s| format!("{} {}", s.target, s.get("action").unwrap_or("?")))
+        .collect()
 }
 
 #[tokio::test]
 async fn logs_in_then_posts_forms_with_the_token() {
-    let fake = Fake::start(vec![ok(SEED_LOGIN), ok(LIST)]).await;
-    let api = fake.api(Duration::from_secs(5));
+    let fake = FakeHttp::start(vec![ok(SEED_LOGIN), ok(LIST)]).await;
+    let api = api(&fake, Duration::from_secs(5));
     assert_eq!(api.list().await.unwrap(), ["34533", "42253"]);
 
     assert_eq!(
-        fake.paths(),
+        paths(&fake),
         ["/invapi/auth.php login", "/invapi/eq.php list"]
     );
     let seen = fake.seen();
     assert_eq!(seen[0].get("key"), Some("KEY-1"));
     assert_eq!(seen[0].get("ttl"), Some("7200"));
     assert_eq!(seen[0].get("token"), None);
-    assert_eq!(seen[1].content_type, "application/x-www-form-urlencoded");
+    assert_eq!(seen[1].content_type(), "application/x-www-form-urlencoded");
     assert_eq!(
         seen[1].get("token"),
         Some("c92e48c4506320873286b84440e74sfd")
@@ -188,7 +50,7 @@ async fn logs_in_then_posts_forms_with_the_token() {
 
 #[tokio::test]
 async fn the_token_is_cached_until_invalidated() {
-    let fake = Fake::start(vec![
+    let fake = FakeHttp::start(vec![
         ok(SEED_LOGIN),
         ok(LIST),
         ok(LIST),
@@ -196,13 +58,13 @@ async fn the_token_is_cached_until_invalidated() {
         ok(LIST),
     ])
     .await;
-    let api = fake.api(Duration::from_secs(5));
+    let api = api(&fake, Duration::from_secs(5));
     api.list().await.unwrap();
     api.list().await.unwrap();
     api.invalidate_token().await;
     api.list().await.unwrap();
     assert_eq!(
-        fake.paths(),
+        paths(&fake),
         [
             "/invapi/auth.php login",
             "/invapi/eq.php list",
@@ -216,8 +78,8 @@ async fn the_token_is_cached_until_invalidated() {
 
 #[tokio::test]
 async fn concurrent_calls_share_one_login() {
-    let fake = Fake::start(vec![ok(SEED_LOGIN), ok(LIST), ok(LIST)]).await;
-    let api = fake.api(Duration::from_secs(5));
+    let fake = FakeHttp::start(vec![ok(SEED_LOGIN), ok(LIST), ok(LIST)]).await;
+    let api = api(&fake, Duration::from_secs(5));
     let (a, b) = tokio::join!(api.list(), api.list());
     assert_eq!((a.unwrap().len(), b.unwrap().len()), (2, 2));
     let logins = fake
@@ -230,14 +92,14 @@ async fn concurrent_calls_share_one_login() {
 
 #[tokio::test]
 async fn an_auth_error_means_one_new_login_and_one_repeat() {
-    let fake = Fake::start(vec![
+    let fake = FakeHttp::start(vec![
         ok(SEED_LOGIN),
         ok(AUTH_ERROR),
         ok(FRESH_LOGIN),
         ok(LIST),
     ])
     .await;
-    let api = fake.api(Duration::from_secs(5));
+    let api = api(&fake, Duration::from_secs(5));
     assert_eq!(api.list().await.unwrap(), ["34533", "42253"]);
     let seen = fake.seen();
     assert_eq!(seen.len(), 4);
@@ -247,14 +109,14 @@ async fn an_auth_error_means_one_new_login_and_one_repeat() {
 
 #[tokio::test]
 async fn a_second_auth_error_is_unauthorized() {
-    let fake = Fake::start(vec![
+    let fake = FakeHttp::start(vec![
         ok(SEED_LOGIN),
         ok(AUTH_ERROR),
         ok(FRESH_LOGIN),
         ok(AUTH_ERROR),
     ])
     .await;
-    let api = fake.api(Duration::from_secs(5));
+    let api = api(&fake, Duration::from_secs(5));
     match api.show("42253").await {
         Err(CallError::Unauthorized { message, .. }) => {
             assert_eq!(message, "auth: token expired or invalid")
@@ -266,8 +128,8 @@ async fn a_second_auth_error_is_unauthorized() {
 
 #[tokio::test]
 async fn a_refused_key_is_unauthorized_without_a_call() {
-    let fake = Fake::start(vec![ok(r#"{"result":-1,"error":"API key not found"}"#)]).await;
-    let api = fake.api(Duration::from_secs(5));
+    let fake = FakeHttp::start(vec![ok(r#"{"result":-1,"error":"API key not found"}"#)]).await;
+    let api = api(&fake, Duration::from_secs(5));
     match api.list().await {
         Err(CallError::Unauthorized { message, .. }) => assert_eq!(message, "API key not found"),
         other => panic!("expected Unauthorized, got {other:?}"),
@@ -277,7 +139,7 @@ async fn a_refused_key_is_unauthorized_without_a_call() {
 
 #[tokio::test]
 async fn pin_and_keys_go_where_the_seed_says() {
-    let fake = Fake::start(vec![
+    let fake = FakeHttp::start(vec![
         ok(SEED_LOGIN),
         ok(ORDER),
         ok(ORDER),
@@ -285,7 +147,7 @@ async fn pin_and_keys_go_where_the_seed_says() {
         ok(ORDER),
     ])
     .await;
-    let api = fake.api(Duration::from_secs(5));
+    let api = api(&fake, Duration::from_secs(5));
     api.reboot("42253").await.unwrap();
     api.boot_dev("42253", BootMedia::Pxe).await.unwrap();
     let status = api.check("aa719bfc").await.unwrap();
@@ -308,7 +170,7 @@ async fn pin_and_keys_go_where_the_seed_says() {
         (seen[2].get("media"), seen[2].get("pin")),
         (Some("pxe"), Some("1907"))
     );
-    assert_eq!(seen[3].path, "/invapi/eq_callback.php");
+    assert_eq!(seen[3].target, "/invapi/eq_callback.php");
     assert_eq!(
         (seen[3].get("key"), seen[3].get("reinstall_key")),
         (Some("aa719bfc"), Some("aa719bfc"))
@@ -322,8 +184,8 @@ async fn pin_and_keys_go_where_the_seed_says() {
 
 #[tokio::test]
 async fn order_instance_sends_a_new_order_or_a_reinstall() {
-    let fake = Fake::start(vec![ok(SEED_LOGIN), ok(ORDER), ok(ORDER)]).await;
-    let api = fake.api(Duration::from_secs(5));
+    let fake = FakeHttp::start(vec![ok(SEED_LOGIN), ok(ORDER), ok(ORDER)]).await;
+    let api = api(&fake, Duration::from_secs(5));
     let root_pass = SecretString::from("mdLus8Ng!");
     let mut order = OrderInstance {
         target: OrderTarget::New {
@@ -383,7 +245,7 @@ async fn order_instance_sends_a_new_order_or_a_reinstall() {
 
 #[tokio::test]
 async fn provider_errors_and_http_statuses_become_call_errors() {
-    let fake = Fake::start(vec![
+    let fake = FakeHttp::start(vec![
         ok(SEED_LOGIN),
         ok(SEED_BAD_OS),
         Reply {
@@ -406,7 +268,7 @@ async fn provider_errors_and_http_statuses_become_call_errors() {
         },
     ])
     .await;
-    let api = fake.api(Duration::from_secs(5));
+    let api = api(&fake, Duration::from_secs(5));
     match api.reinstall("42253").await {
         Err(CallError::Rejected {
             message, status, ..
@@ -443,7 +305,7 @@ async fn provider_errors_and_http_statuses_become_call_errors() {
 
 #[tokio::test]
 async fn no_answer_in_time_is_unknown() {
-    let fake = Fake::start(vec![
+    let fake = FakeHttp::start(vec![
         ok(SEED_LOGIN),
         Reply {
             status: 200,
@@ -453,7 +315,7 @@ async fn no_answer_in_time_is_unknown() {
         },
     ])
     .await;
-    let api = fake.api(Duration::from_millis(300));
+    let api = api(&fake, Duration::from_millis(300));
     match api.apply_credit("23451", "5.00").await {
         Err(e @ CallError::Unknown { .. }) => assert!(e.maybe_applied()),
         other => panic!("expected Unknown, got {other:?}"),
@@ -462,9 +324,7 @@ async fn no_answer_in_time_is_unknown() {
 
 #[tokio::test]
 async fn a_refused_connection_is_not_sent() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr = closed_port().await;
     let base = Url::parse(&format!("http://{addr}/")).unwrap();
     let api = HostkeyApi::new(
         reqwest::Client::new(),
