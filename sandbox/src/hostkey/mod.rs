@@ -66,9 +66,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sim::{
-    CallbackRecord, CallbackSender, Faults, Ledger, Settler, SimClock, SimCore, SimServer,
-};
+use crate::sim::{CallbackRecord, CallbackSender, Settler, SimCore, SimHandle};
 
 pub use install::STAGE_SCOPES;
 
@@ -296,9 +294,12 @@ impl ServerSnapshot {
 }
 
 /// A running HOSTKEY invapi simulator. Dropping it stops the server.
+///
+/// `base_url()` is the invapi base URL (append `/eq.php` etc.); faults and request
+/// counts are per `resource/action` (e.g. `auth/login`). These and `ledger()` and
+/// `clock()` come from its [`SimHandle`].
 pub struct HostkeySim {
-    server: SimServer,
-    core: SimCore<HostkeyEvent>,
+    sim: SimHandle<HostkeyEvent>,
     state: Arc<Mutex<state::Account>>,
     callbacks: CallbackSender,
     api_key: String,
@@ -308,8 +309,16 @@ pub struct HostkeySim {
 impl std::fmt::Debug for HostkeySim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostkeySim")
-            .field("base_url", &self.server.base_url())
+            .field("base_url", &self.base_url())
             .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for HostkeySim {
+    type Target = SimHandle<HostkeyEvent>;
+
+    fn deref(&self) -> &SimHandle<HostkeyEvent> {
+        &self.sim
     }
 }
 
@@ -341,22 +350,14 @@ impl HostkeySim {
             callbacks: callbacks.clone(),
             settler: settler.waker(),
         };
-        let router = routes::router(app).merge(core.control_routes());
-        let server = SimServer::serve(router, core.shutdown.clone()).await?;
-        tracing::info!(base_url = server.base_url(), "HOSTKEY sandbox listening");
+        let sim = SimHandle::serve(core, routes::router(app), "HOSTKEY").await?;
         Ok(HostkeySim {
-            server,
-            core,
+            sim,
             state,
             callbacks,
             api_key,
             _settler: settler,
         })
-    }
-
-    /// `http://127.0.0.1:<port>`: the invapi base URL (append `/eq.php` etc.).
-    pub fn base_url(&self) -> &str {
-        self.server.base_url()
     }
 
     /// The API key `auth/login` accepts.
@@ -367,21 +368,6 @@ impl HostkeySim {
     /// The account PIN (as changed by `eq/set_pin`, if it was).
     pub fn pin(&self) -> String {
         state::lock(&self.state).opts.pin.clone()
-    }
-
-    /// Everything that moved money or touched a machine.
-    pub fn ledger(&self) -> &Ledger<HostkeyEvent> {
-        &self.core.ledger
-    }
-
-    /// The fault knobs.
-    pub fn faults(&self) -> &Faults {
-        &self.core.faults
-    }
-
-    /// The virtual clock.
-    pub fn clock(&self) -> &SimClock {
-        &self.core.clock
     }
 
     /// One server as it is now.
@@ -410,11 +396,6 @@ impl HostkeySim {
         state::lock(&self.state).expire_tokens();
     }
 
-    /// Requests received for `action` (`resource/action`, e.g. `auth/login`).
-    pub fn requests(&self, action: &str) -> u64 {
-        self.core.requests.get(action)
-    }
-
     /// Post-install callbacks sent so far.
     pub fn callbacks(&self) -> Vec<CallbackRecord> {
         self.callbacks.records()
@@ -422,13 +403,13 @@ impl HostkeySim {
 
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.sim.shutdown().await;
     }
 
     /// The account with due changes applied (and their callbacks sent).
     fn settled(&self) -> std::sync::MutexGuard<'_, state::Account> {
         let mut account = state::lock(&self.state);
-        account.settle(self.core.clock.now());
+        account.settle(self.clock().now());
         for (subject, url) in account.take_callbacks() {
             self.callbacks.send(subject, url);
         }

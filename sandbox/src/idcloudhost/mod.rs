@@ -49,7 +49,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sim::{Faults, Ledger, SimClock, SimCore, SimServer};
+use crate::sim::{SimCore, SimHandle};
 
 /// The action names requests are counted and faulted under: `"{METHOD} {route}"`
 /// without the location slug, as the seed's "HTTP Request" lines write them.
@@ -243,9 +243,12 @@ pub struct InvoiceSnapshot {
 }
 
 /// A running IDCloudHost simulator. Dropping it stops the server.
+///
+/// `base_url()` is the API root (append `/v1/…`); faults and request counts are per
+/// action as in [`actions`]. These and `ledger()` and `clock()` come from its
+/// [`SimHandle`].
 pub struct IdcloudhostSim {
-    server: SimServer,
-    core: SimCore<IdcloudhostEvent>,
+    sim: SimHandle<IdcloudhostEvent>,
     state: Arc<Mutex<state::Account>>,
     api_key: String,
 }
@@ -253,8 +256,16 @@ pub struct IdcloudhostSim {
 impl std::fmt::Debug for IdcloudhostSim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IdcloudhostSim")
-            .field("base_url", &self.server.base_url())
+            .field("base_url", &self.base_url())
             .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for IdcloudhostSim {
+    type Target = SimHandle<IdcloudhostEvent>;
+
+    fn deref(&self) -> &SimHandle<IdcloudhostEvent> {
+        &self.sim
     }
 }
 
@@ -270,23 +281,12 @@ impl IdcloudhostSim {
             core: core.clone(),
             state: Arc::clone(&state),
         };
-        let router = routes::router(app).merge(core.control_routes());
-        let server = SimServer::serve(router, core.shutdown.clone()).await?;
-        tracing::info!(
-            base_url = server.base_url(),
-            "IDCloudHost sandbox listening"
-        );
+        let sim = SimHandle::serve(core, routes::router(app), "IDCloudHost").await?;
         Ok(IdcloudhostSim {
-            server,
-            core,
+            sim,
             state,
             api_key,
         })
-    }
-
-    /// `http://127.0.0.1:<port>`: the API root (append `/v1/…`).
-    pub fn base_url(&self) -> &str {
-        self.server.base_url()
     }
 
     /// The key the `apikey` header must carry.
@@ -297,26 +297,6 @@ impl IdcloudhostSim {
     /// The account's billing account id.
     pub fn billing_account_id(&self) -> u64 {
         state::lock(&self.state).opts.billing_account_id
-    }
-
-    /// Everything that moved money or touched a machine.
-    pub fn ledger(&self) -> &Ledger<IdcloudhostEvent> {
-        &self.core.ledger
-    }
-
-    /// The fault knobs (actions as in [`actions`]).
-    pub fn faults(&self) -> &Faults {
-        &self.core.faults
-    }
-
-    /// The virtual clock.
-    pub fn clock(&self) -> &SimClock {
-        &self.core.clock
-    }
-
-    /// Requests received for `action` (see [`actions`]).
-    pub fn requests(&self, action: &str) -> u64 {
-        self.core.requests.get(action)
     }
 
     /// One VM as it is now (`None` once deleted).
@@ -346,13 +326,13 @@ impl IdcloudhostSim {
 
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.sim.shutdown().await;
     }
 
     /// The account with due changes applied.
     fn settled(&self) -> std::sync::MutexGuard<'_, state::Account> {
         let mut account = state::lock(&self.state);
-        account.settle(self.core.clock.now());
+        account.settle(self.clock().now());
         account
     }
 }

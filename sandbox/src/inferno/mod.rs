@@ -51,7 +51,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sim::{Faults, Ledger, Settler, SimClock, SimCore, SimServer};
+use crate::sim::{Settler, SimCore, SimHandle};
 
 pub use print_r::PrintRLayout;
 pub use vps::{
@@ -230,9 +230,12 @@ pub struct OrderSnapshot {
 }
 
 /// A running Inferno simulator. Dropping it stops the server.
+///
+/// `base_url()` is the panel's base URL (append `/api_client.php`); faults and request
+/// counts are per action name (`create`, `install`, `sshkey.add`, …). These and
+/// `ledger()` and `clock()` come from its [`SimHandle`].
 pub struct InfernoSim {
-    server: SimServer,
-    core: SimCore<InfernoEvent>,
+    sim: SimHandle<InfernoEvent>,
     state: Arc<Mutex<state::Account>>,
     client_id: u64,
     api_key: String,
@@ -242,8 +245,16 @@ pub struct InfernoSim {
 impl std::fmt::Debug for InfernoSim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InfernoSim")
-            .field("base_url", &self.server.base_url())
+            .field("base_url", &self.base_url())
             .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for InfernoSim {
+    type Target = SimHandle<InfernoEvent>;
+
+    fn deref(&self) -> &SimHandle<InfernoEvent> {
+        &self.sim
     }
 }
 
@@ -269,22 +280,14 @@ impl InfernoSim {
             state: Arc::clone(&state),
             settler: settler.waker(),
         };
-        let router = routes::router(app).merge(core.control_routes());
-        let server = SimServer::serve(router, core.shutdown.clone()).await?;
-        tracing::info!(base_url = server.base_url(), "Inferno sandbox listening");
+        let sim = SimHandle::serve(core, routes::router(app), "Inferno").await?;
         Ok(InfernoSim {
-            server,
-            core,
+            sim,
             state,
             client_id,
             api_key,
             _settler: settler,
         })
-    }
-
-    /// `http://127.0.0.1:<port>`: the panel's base URL (append `/api_client.php`).
-    pub fn base_url(&self) -> &str {
-        self.server.base_url()
     }
 
     /// The account's `cid`.
@@ -297,43 +300,23 @@ impl InfernoSim {
         &self.api_key
     }
 
-    /// Everything that moved money or touched a machine.
-    pub fn ledger(&self) -> &Ledger<InfernoEvent> {
-        &self.core.ledger
-    }
-
-    /// The fault knobs (per action name: `create`, `install`, `sshkey.add`, …).
-    pub fn faults(&self) -> &Faults {
-        &self.core.faults
-    }
-
-    /// The virtual clock.
-    pub fn clock(&self) -> &SimClock {
-        &self.core.clock
-    }
-
-    /// Requests received for `action` (e.g. `create`).
-    pub fn requests(&self, action: &str) -> u64 {
-        self.core.requests.get(action)
-    }
-
     /// The customer pays the order; false when there is no such Pending or Active order.
     pub fn mark_paid(&self, order_id: u64) -> bool {
-        let now = self.core.clock.now();
+        let now = self.clock().now();
         let mut account = self.settled();
         account.pay(order_id, now)
     }
 
     /// A customer's order placed outside this service (in Inferno's panel); its id.
     pub fn place_order(&self, product_id: u64) -> Option<u64> {
-        let now = self.core.clock.now();
+        let now = self.clock().now();
         self.settled().place(product_id, now).ok()
     }
 
     /// Starts an install on a paid order as the panel's button would, outside the API
     /// (an install "already being created" when the client asks).
     pub fn start_install(&self, order_id: u64, template: &str) -> Result<(), String> {
-        let now = self.core.clock.now();
+        let now = self.clock().now();
         let mut account = self.settled();
         match account.orders.get(&order_id) {
             Some(o) if o.status == OrderStatus::Active => {
@@ -376,12 +359,12 @@ impl InfernoSim {
 
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.sim.shutdown().await;
     }
 
     fn settled(&self) -> std::sync::MutexGuard<'_, state::Account> {
         let mut account = state::lock(&self.state);
-        account.settle(self.core.clock.now());
+        account.settle(self.clock().now());
         account
     }
 }

@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::sim::{Faults, Ledger, Settler, SimClock, SimCore, SimServer};
+use crate::sim::{Settler, SimCore, SimHandle};
 
 pub use state::OS_CATALOGUE;
 
@@ -188,9 +188,12 @@ pub struct ServerSnapshot {
 }
 
 /// A running Klikk simulator. Dropping it stops the server.
+///
+/// `base_url()` is the server's root, without the API path ([`KlikkSim::endpoint`]
+/// has it); faults and request counts are per JSON `action` (e.g. `order_create`).
+/// These and `ledger()` and `clock()` come from its [`SimHandle`].
 pub struct KlikkSim {
-    server: SimServer,
-    core: SimCore<KlikkEvent>,
+    sim: SimHandle<KlikkEvent>,
     state: Arc<Mutex<state::Account>>,
     settler: Settler,
     options: KlikkOptions,
@@ -201,6 +204,14 @@ impl std::fmt::Debug for KlikkSim {
         f.debug_struct("KlikkSim")
             .field("endpoint", &self.endpoint())
             .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for KlikkSim {
+    type Target = SimHandle<KlikkEvent>;
+
+    fn deref(&self) -> &SimHandle<KlikkEvent> {
+        &self.sim
     }
 }
 
@@ -221,26 +232,18 @@ impl KlikkSim {
             state: Arc::clone(&state),
             settler: settler.waker(),
         };
-        let router = routes::router(app).merge(core.control_routes());
-        let server = SimServer::serve(router, core.shutdown.clone()).await?;
-        tracing::info!(base_url = server.base_url(), "Klikk sandbox listening");
+        let sim = SimHandle::serve(core, routes::router(app), "Klikk").await?;
         Ok(KlikkSim {
-            server,
-            core,
+            sim,
             state,
             settler,
             options,
         })
     }
 
-    /// `http://127.0.0.1:<port>`, without the API path.
-    pub fn base_url(&self) -> &str {
-        self.server.base_url()
-    }
-
     /// The API endpoint: what an account's `base_url` is set to.
     pub fn endpoint(&self) -> String {
-        format!("{}{API_PATH}", self.server.base_url())
+        format!("{}{API_PATH}", self.base_url())
     }
 
     /// The `X-Account-Token` the account accepts.
@@ -258,30 +261,10 @@ impl KlikkSim {
         &self.options.password
     }
 
-    /// Everything that moved money or touched a machine.
-    pub fn ledger(&self) -> &Ledger<KlikkEvent> {
-        &self.core.ledger
-    }
-
-    /// The fault knobs (action names are the JSON `action`s, e.g. `order_create`).
-    pub fn faults(&self) -> &Faults {
-        &self.core.faults
-    }
-
-    /// The virtual clock.
-    pub fn clock(&self) -> &SimClock {
-        &self.core.clock
-    }
-
-    /// Requests received for `action` (e.g. `order_create`).
-    pub fn requests(&self, action: &str) -> u64 {
-        self.core.requests.get(action)
-    }
-
     /// Pays order `order_id`'s invoice now, as a customer would in the billing menu.
     /// False when the order is unknown or cancelled; paying twice changes nothing.
     pub fn mark_paid(&self, order_id: u64) -> bool {
-        let now = self.core.clock.now();
+        let now = self.clock().now();
         let paid = {
             let mut account = state::lock(&self.state);
             account.settle(now);
@@ -318,12 +301,12 @@ impl KlikkSim {
 
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        self.sim.shutdown().await;
     }
 
     fn settled(&self) -> std::sync::MutexGuard<'_, state::Account> {
         let mut account = state::lock(&self.state);
-        account.settle(self.core.clock.now());
+        account.settle(self.clock().now());
         account
     }
 }

@@ -3,8 +3,9 @@
 //! A simulator module (`hostkey/`, and later `klikk/`, `inferno/`, `idcloudhost/`)
 //! has the same layout:
 //!
-//! - `mod.rs`: the public handle (`XxxSim::start(XxxOptions)`, `base_url()`,
-//!   `ledger()`, `faults()`, `server(id)`, …) and its ledger event enum;
+//! - `mod.rs`: the public handle (`XxxSim::start(XxxOptions)`, `server(id)`, …)
+//!   around a [`SimHandle`], which gives every simulator `base_url()`, `ledger()`,
+//!   `faults()`, `clock()` and `requests(action)`, and its ledger event enum;
 //! - `routes.rs`: the provider's HTTP surface, exactly as its seed shows it; every
 //!   request goes through [`SimCore::gate`] (counters, faults) before it touches state;
 //! - `state.rs`: the provider's account as plain data with methods that apply one
@@ -16,7 +17,8 @@
 //!
 //! The shared parts live here: [`SimClock`] (compressed virtual time), [`Faults`]
 //! (runtime knobs), [`Ledger`] (what moved money or touched machines),
-//! [`RequestCounters`], [`SimServer`] (serving on a random port), [`Settler`] (due
+//! [`RequestCounters`], [`SimServer`] (serving on a random port), [`SimHandle`] (a
+//! running simulator's server and core), [`Settler`] (due
 //! state changes without a ticker), [`CallbackSender`], and the `/_sandbox/*`
 //! control routes ([`SimCore::control_routes`]).
 
@@ -25,6 +27,7 @@ mod clock;
 mod control;
 mod counters;
 mod faults;
+mod handle;
 mod ledger;
 mod server;
 mod settler;
@@ -42,6 +45,7 @@ pub use counters::RequestCounters;
 pub use faults::{
     Aftermath, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, RateLimit, Refusal,
 };
+pub use handle::SimHandle;
 pub use ledger::{Ledger, LedgerEntry};
 pub use server::{Shutdown, SimServer};
 pub use settler::{Settler, SettlerWaker};
