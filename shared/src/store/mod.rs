@@ -102,28 +102,9 @@ pub struct Store {
     clock_offset: Arc<AtomicI64>,
 }
 
-/// A job leased by `claim`, with its raw record.
-#[derive(Debug, Clone)]
-pub struct ClaimedJob {
-    pub id: String,
-    pub version: u64,
-    pub spec_json: String,
-    pub run_json: String,
-    pub signals: Signals,
-}
-
-impl ClaimedJob {
-    pub fn decode(&self) -> Result<Job, StoreError> {
-        decode_job(
-            &self.id,
-            self.version,
-            &self.spec_json,
-            &self.run_json,
-            self.signals,
-            None,
-        )
-    }
-}
+/// A job leased by `claim`: the same raw record as `load` gives, without the
+/// callback attempt log (a worker never shows it).
+pub type ClaimedJob = RawJob;
 
 #[derive(Debug, Clone)]
 pub struct ClaimBatch {
@@ -447,7 +428,8 @@ impl Store {
         let mut jobs = Vec::with_capacity((reply.len() - 2) / 6);
         for chunk in reply[2..].chunks_exact(6) {
             let id = text(&chunk[0]).ok_or_else(|| unexpected("claim: id"))?;
-            jobs.push(ClaimedJob {
+            jobs.push(RawJob {
+                callbacks_json: None,
                 version: int(&chunk[1]).ok_or_else(|| unexpected("claim: version"))? as u64,
                 spec_json: text(&chunk[2]).ok_or_else(|| unexpected("claim: spec"))?,
                 run_json: text(&chunk[3]).ok_or_else(|| unexpected("claim: run"))?,
