@@ -20,7 +20,7 @@ use crate::metrics::WorkerMetrics;
 use crate::providers::{AnyProvider, JobEnv, Prepared, Providers, Reconciled, StepCx};
 use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
-use provisioner_shared::job::{Intent, Job, JobSpec, JobState, StepState};
+use provisioner_shared::job::{Intent, Job, JobSpec, JobState, RunState, StepState};
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::{CallbackTokens, Sealer};
 use provisioner_shared::store::{ClaimedJob, Schedule, Store};
@@ -335,9 +335,7 @@ impl Engine {
                     self.money_step(provider, job, lease, &step_name, cb).await
                 }
                 _ => {
-                    let run = &mut job.run;
-                    let step = &mut run.steps[run.cursor];
-                    let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
+                    let mut cx = self.cx(&job.spec, &mut job.run, now, cb);
                     Ok(provider.run(&step_name, &mut cx).await)
                 }
             }
@@ -361,16 +359,30 @@ impl Engine {
         Ok(self.apply(job, outcome, lease.now()))
     }
 
-    /// What a step sees of its job and of the deployment.
-    fn env<'a>(&'a self, spec: &'a JobSpec, now: Millis, cb: Option<&'a str>) -> JobEnv<'a> {
-        JobEnv {
+    /// The context of the job's current step: what it sees of its job and of the
+    /// deployment, and the parts of the run state it may change.
+    fn cx<'a>(
+        &'a self,
+        spec: &'a JobSpec,
+        run: &'a mut RunState,
+        now: Millis,
+        cb: Option<&'a str>,
+    ) -> StepCx<'a> {
+        let env = JobEnv {
             job_id: &spec.id,
             request: &spec.request,
             now,
             sealer: &self.sealer,
             payment_poll: self.settings.polling.payment,
             callback_url: cb,
-        }
+        };
+        let RunState {
+            steps,
+            outputs,
+            cursor,
+            ..
+        } = run;
+        StepCx::new(env, &mut steps[*cursor], outputs)
     }
 
     fn apply(&self, job: &mut Job, outcome: Outcome, now: Millis) -> Next {
@@ -397,8 +409,7 @@ impl Engine {
         let run = &mut job.run;
         let cursor = run.cursor;
         if run.steps[cursor].intent.is_some() {
-            let step = &mut run.steps[cursor];
-            let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
+            let mut cx = self.cx(&job.spec, run, now, cb);
             match provider.reconcile(step_name, &mut cx).await {
                 Reconciled::Done => {
                     tracing::info!(
@@ -415,8 +426,7 @@ impl Engine {
                 Reconciled::Failed(e) => return Ok(e.into()),
             }
         }
-        let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
+        let mut cx = self.cx(&job.spec, run, now, cb);
         let (reference, data) = match provider.prepare(step_name, &mut cx).await {
             Prepared::Skip(outcome) => return Ok(outcome),
             Prepared::Call { reference, data } => (reference, data),
@@ -433,8 +443,7 @@ impl Engine {
             .commit(&job.run, Schedule::Keep { lease: lease.lease })
             .await?;
         let run = &mut job.run;
-        let step = &mut run.steps[cursor];
-        let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
+        let mut cx = self.cx(&job.spec, run, now, cb);
         match provider.call(step_name, &mut cx).await {
             Ok(()) => {
                 run.steps[cursor].intent = None;
@@ -453,8 +462,7 @@ impl Engine {
                 }
                 // Out of attempts: look once more, so that a call proven not to have
                 // happened fails plainly instead of asking an operator.
-                let step = &mut run.steps[cursor];
-                let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
+                let mut cx = self.cx(&job.spec, run, now, cb);
                 match provider.reconcile(step_name, &mut cx).await {
                     Reconciled::Done => Ok(Outcome::Next),
                     Reconciled::Absent => {
@@ -485,8 +493,7 @@ impl Engine {
         if open_intent && let Some(provider) = self.providers.get(&job.spec.request.account) {
             let name = job.run.steps[cursor].name.clone();
             let run = &mut job.run;
-            let step = &mut run.steps[cursor];
-            let mut cx = StepCx::new(self.env(&job.spec, now, cb), step, &mut run.outputs);
+            let mut cx = self.cx(&job.spec, run, now, cb);
             let found = tokio::time::timeout(
                 self.settings.step_timeout,
                 provider.reconcile(&name, &mut cx),
