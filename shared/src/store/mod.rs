@@ -693,23 +693,6 @@ impl Store {
         Ok(c.get(key).await?)
     }
 
-    pub async fn set_string(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: Option<Duration>,
-    ) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
-        match ttl {
-            Some(t) => {
-                c.pset_ex::<_, _, ()>(key, value, t.as_millis().max(1) as u64)
-                    .await?
-            }
-            None => c.set::<_, _, ()>(key, value).await?,
-        }
-        Ok(())
-    }
-
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let mut c = self.conn.clone();
         c.del::<_, ()>(key).await?;

@@ -40,10 +40,6 @@ impl Lease {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Redis time now, from the last reply plus the local monotonic clock.
     pub fn now(&self) -> Millis {
         self.clock.0.plus(self.clock.1.elapsed())
