@@ -159,6 +159,11 @@ pub struct WorkerConfig {
     /// Grace period for in-flight steps at shutdown.
     #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long after a money call with an unknown outcome the provider's state is
+    /// trusted to show it: before that, "nothing there" proves nothing (a dropped
+    /// request may still be running at the provider).
+    #[serde(default = "default_settle", with = "humantime_serde")]
+    pub settle: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -175,6 +180,7 @@ impl Default for WorkerConfig {
             max_chain: default_max_chain(),
             max_idle: default_max_idle(),
             shutdown_grace: default_shutdown_grace(),
+            settle: default_settle(),
         }
     }
 }
@@ -408,6 +414,9 @@ fn default_max_idle() -> Duration {
     Duration::from_secs(1)
 }
 fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_settle() -> Duration {
     Duration::from_secs(30)
 }
 fn default_poll_initial() -> Duration {

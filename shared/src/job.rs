@@ -94,6 +94,9 @@ pub struct Intent {
     /// Provider-specific facts taken before the call (e.g. the order ids that existed).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub data: Value,
+    /// Why the call's outcome is unknown (the error it met), once it has been sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,11 +8,13 @@
 //! - [`secret`]: encryption of secrets at rest, secret values in the config, and the
 //!   per-job tokens of provider callback URLs.
 //! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
+//! - [`failpoint`]: named crash and stall points, armed at run time for the chaos tests.
 //!
 //! The api and the worker never call each other; they meet only in Redis, through
 //! [`store`].
 
 pub mod config;
+pub mod failpoint;
 pub mod job;
 pub mod plan;
 pub mod provider;

@@ -48,6 +48,7 @@ step_timeout = "2s"
 shards = 4
 max_idle = "100ms"
 shutdown_grace = "1s"
+settle = "300ms"
 
 [polling]
 initial = "50ms"

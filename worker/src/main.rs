@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
     let config_path = config_path()?;
+    if let Err(e) = provisioner_shared::failpoint::check_env() {
+        eprintln!("provisioner-worker: {e}");
+        std::process::exit(2);
+    }
     let config = match Config::load(config_path.as_deref()) {
         Ok(c) => c,
         Err(e) => {

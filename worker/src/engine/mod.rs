@@ -20,6 +20,7 @@ use crate::metrics::WorkerMetrics;
 use crate::providers::{AnyProvider, JobEnv, Prepared, Providers, Reconciled, StepCx};
 use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
+use provisioner_shared::failpoint;
 use provisioner_shared::job::{Intent, Job, JobSpec, JobState, RunState, StepState};
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::{CallbackTokens, Sealer};
@@ -42,6 +43,8 @@ pub struct Settings {
     pub retry: RetryConfig,
     pub deadlines: DeadlinesConfig,
     pub retention: Duration,
+    /// A money call's "nothing there" counts only once its intent is this old.
+    pub settle: Duration,
 }
 
 impl Settings {
@@ -54,6 +57,7 @@ impl Settings {
             retry: c.retry.clone(),
             deadlines: c.deadlines.clone(),
             retention: c.retention.finished,
+            settle: c.worker.settle,
         }
     }
 }
@@ -257,6 +261,7 @@ impl Engine {
                 }
                 _ => None,
             };
+            failpoint::hit("engine.before_commit").await;
             match lease
                 .commit_with_callback(&job.run, schedule, callback.as_deref())
                 .await
@@ -270,6 +275,7 @@ impl Engine {
             span.in_scope(|| {
                 tracing::debug!(state = %job.run.state, note = job.run.note.as_deref().unwrap_or(""), "committed")
             });
+            failpoint::hit("engine.after_commit").await;
             if callback.is_some() {
                 // due now in this shard: this worker's next claim picks it up
                 self.hints.lower(shard, lease.now());
@@ -354,6 +360,7 @@ impl Engine {
                     humantime::format_duration(timeout)
                 )),
             };
+        failpoint::hit("engine.after_step").await;
         self.metrics.step(provider_kind, def.name, &outcome);
         log_outcome(&outcome);
         Ok(self.apply(job, outcome, lease.now()))
@@ -408,7 +415,7 @@ impl Engine {
         let now = lease.now();
         let run = &mut job.run;
         let cursor = run.cursor;
-        if run.steps[cursor].intent.is_some() {
+        if let Some(intent) = run.steps[cursor].intent.clone() {
             let mut cx = self.cx(&job.spec, run, now, cb);
             match provider.reconcile(step_name, &mut cx).await {
                 Reconciled::Done => {
@@ -418,8 +425,27 @@ impl Engine {
                     return Ok(Outcome::Next);
                 }
                 Reconciled::Absent => {
-                    tracing::info!("reconciled: the earlier call left nothing; calling again");
+                    // A request that was dropped on its way back may still be running at
+                    // the provider: "nothing there" proves nothing until it settles.
+                    let settled_at = intent.at.plus(self.settings.settle);
+                    if now < settled_at {
+                        return Ok(Outcome::Wait {
+                            after: Some(settled_at.since(now)),
+                            note: format!(
+                                "the last {step_name} call's outcome is unknown; checking again once the provider has settled"
+                            ),
+                        });
+                    }
                     run.steps[cursor].intent = None;
+                    if run.steps[cursor].attempts >= self.settings.retry.max_attempts {
+                        // The last attempt's call is proven not to have happened.
+                        let last = intent.error.unwrap_or_else(|| "no answer".into());
+                        return Ok(Outcome::fail(format!(
+                            "gave up after {} attempts: {last}",
+                            run.steps[cursor].attempts
+                        )));
+                    }
+                    tracing::info!("reconciled: the earlier call left nothing; calling again");
                 }
                 Reconciled::Pending(note) => return Ok(Outcome::wait(note)),
                 Reconciled::Unknown(reason) => return Ok(Outcome::Attention(reason)),
@@ -437,14 +463,18 @@ impl Engine {
             at: now,
             reference,
             data,
+            error: None,
         });
         // The intent is in Redis before a single byte goes to the provider.
         lease
             .commit(&job.run, Schedule::Keep { lease: lease.lease })
             .await?;
+        failpoint::hit("engine.intent_committed").await;
         let run = &mut job.run;
         let mut cx = self.cx(&job.spec, run, now, cb);
-        match provider.call(step_name, &mut cx).await {
+        let called = provider.call(step_name, &mut cx).await;
+        failpoint::hit("engine.after_call").await;
+        match called {
             Ok(()) => {
                 run.steps[cursor].intent = None;
                 Ok(Outcome::Next)
@@ -455,22 +485,25 @@ impl Engine {
                 Ok(e.into())
             }
             Err(e) => {
-                let last_try = run.steps[cursor].attempts + 1 >= self.settings.retry.max_attempts;
-                if !last_try {
+                let step = &mut run.steps[cursor];
+                if let Some(intent) = step.intent.as_mut() {
+                    intent.error = Some(e.to_string());
+                }
+                if step.attempts + 1 < self.settings.retry.max_attempts {
                     tracing::warn!(error = %e, "call outcome unknown; will reconcile before any retry");
                     return Ok(e.into());
                 }
-                // Out of attempts: look once more, so that a call proven not to have
-                // happened fails plainly instead of asking an operator.
-                let mut cx = self.cx(&job.spec, run, now, cb);
-                match provider.reconcile(step_name, &mut cx).await {
-                    Reconciled::Done => Ok(Outcome::Next),
-                    Reconciled::Absent => {
-                        run.steps[cursor].intent = None;
-                        Ok(e.into())
-                    }
-                    _ => Ok(e.into()),
-                }
+                // Out of attempts: count this one, and look again once the provider has
+                // settled, so that a call proven not to have happened fails plainly
+                // instead of asking an operator.
+                step.attempts += 1;
+                tracing::warn!(error = %e, "last attempt's outcome unknown; reconciling after the settle window");
+                Ok(Outcome::Wait {
+                    after: Some(self.settings.settle.max(Duration::from_millis(1))),
+                    note: format!(
+                        "the last {step_name} attempt's outcome is unknown ({e}); checking once the provider has settled"
+                    ),
+                })
             }
         }
     }

@@ -30,6 +30,7 @@ fn settings() -> Settings {
             payment: Duration::from_secs(3 * 86400),
         },
         retention: Duration::ZERO,
+        settle: Duration::from_secs(30),
     }
 }
 
@@ -323,6 +324,7 @@ fn an_unsettled_money_intent_turns_a_failure_into_attention() {
         at: Millis(0),
         reference: "web-1.example.com".into(),
         data: serde_json::Value::Null,
+        error: None,
     });
     assert_eq!(
         apply(
