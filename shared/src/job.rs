@@ -271,6 +271,9 @@ pub struct Job {
     pub spec: JobSpec,
     pub run: RunState,
     pub version: u64,
+    /// The fence of the claim that leased it last ('' if never claimed): commits
+    /// compare it with the version (see `claim.lua`).
+    pub fence: String,
     pub signals: Signals,
     /// Delivery attempts of the job's outbound callbacks, oldest first (empty for a
     /// job as claimed: the engine has no use for them).

@@ -76,6 +76,7 @@ pub async fn force_state(store: &Store, id: &str, state: JobState) -> anyhow::Re
         .commit(Commit {
             id,
             version: job.version,
+            fence: &job.fence,
             run_json: &run_json,
             state,
             schedule,

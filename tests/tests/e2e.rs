@@ -12,6 +12,7 @@
 //! - `callbacks`: job callbacks out (the outbox) and provider callbacks in.
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
+//! - `leases`: one holder per job: prefetched jobs renew before a step, stale holders are fenced off.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
 
 #[path = "e2e/api.rs"]
@@ -32,6 +33,8 @@ mod idcloudhost;
 mod inferno;
 #[path = "e2e/klikk.rs"]
 mod klikk;
+#[path = "e2e/leases.rs"]
+mod leases;
 #[path = "e2e/ops.rs"]
 mod ops;
 #[path = "e2e/webhooks.rs"]

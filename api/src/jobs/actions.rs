@@ -98,6 +98,7 @@ async fn commit_now(state: &AppState, mut job: Job) -> Result<Response, ApiError
         .commit(Commit {
             id: job.id(),
             version: job.version,
+            fence: &job.fence,
             run_json: &run_json,
             state: job.run.state,
             schedule: Schedule::After(Duration::ZERO),

@@ -135,6 +135,7 @@ pub(crate) async fn create_job(
         spec,
         run,
         version: 1,
+        fence: String::new(),
         signals: Signals::default(),
         callbacks: Vec::new(),
     };

@@ -134,6 +134,8 @@ pub enum Schedule {
 pub struct Commit<'a> {
     pub id: &'a str,
     pub version: u64,
+    /// The fence of the claim the caller holds the job by ('' for a job never claimed).
+    pub fence: &'a str,
     pub run_json: &'a str,
     pub state: JobState,
     pub schedule: Schedule,
@@ -173,13 +175,14 @@ pub enum SignalOutcome {
     },
 }
 
-/// A job hash's `v`, `req`, `run`, `sc`, `sp` and `cbl` fields, as HMGET returns them.
+/// A job hash's `v`, `req`, `run`, `sc`, `sp`, `cbl` and `f` fields, as HMGET returns them.
 type RecordFields = (
     Option<u64>,
     Option<String>,
     Option<String>,
     Option<u64>,
     Option<u64>,
+    Option<String>,
     Option<String>,
 );
 
@@ -188,6 +191,8 @@ type RecordFields = (
 pub struct RawJob {
     pub id: String,
     pub version: u64,
+    /// The fence of the claim that leased it last ('' if never claimed).
+    pub fence: String,
     pub spec_json: String,
     pub run_json: String,
     pub signals: Signals,
@@ -200,6 +205,7 @@ impl RawJob {
         decode_job(
             &self.id,
             self.version,
+            &self.fence,
             &self.spec_json,
             &self.run_json,
             self.signals,
@@ -211,6 +217,7 @@ impl RawJob {
 fn decode_job(
     id: &str,
     version: u64,
+    fence: &str,
     spec: &str,
     run: &str,
     signals: Signals,
@@ -233,6 +240,7 @@ fn decode_job(
         spec: serde_json::from_str::<JobSpec>(spec).map_err(corrupt)?,
         run: serde_json::from_str::<RunState>(run).map_err(corrupt)?,
         version,
+        fence: fence.to_owned(),
         signals,
         callbacks,
     })
@@ -405,6 +413,7 @@ impl Store {
         limit: usize,
         lease: Duration,
     ) -> Result<ClaimBatch, StoreError> {
+        let fence = ulid::Ulid::new().to_string();
         let mut c = self.conn.clone();
         let reply: Vec<Value> = self
             .scripts
@@ -413,6 +422,7 @@ impl Store {
             .arg(limit)
             .arg(lease.as_millis() as u64)
             .arg(self.keys.job_prefix(shard))
+            .arg(&fence)
             .invoke_async(&mut c)
             .await?;
         let now = reply
@@ -431,6 +441,7 @@ impl Store {
             jobs.push(RawJob {
                 callbacks_json: None,
                 version: int(&chunk[1]).ok_or_else(|| unexpected("claim: version"))? as u64,
+                fence: fence.clone(),
                 spec_json: text(&chunk[2]).ok_or_else(|| unexpected("claim: spec"))?,
                 run_json: text(&chunk[3]).ok_or_else(|| unexpected("claim: run"))?,
                 signals: Signals {
@@ -474,6 +485,7 @@ impl Store {
                 .arg(commit.version + 1)
                 .arg(commit.run_json)
                 .arg(st)
+                .arg(commit.fence)
                 .invoke_async(&mut c)
                 .await?;
             return commit_reply(self, &reply);
@@ -491,7 +503,8 @@ impl Store {
             .arg(commit.pokes_seen)
             .arg(u8::from(commit.cancel_seen))
             .arg(self.keys.wake_channel())
-            .arg(shard);
+            .arg(shard)
+            .arg(commit.fence);
         if let Some(payload) = commit.callback {
             let member = self.keys.callback_member(commit.id, commit.version);
             invocation
@@ -544,21 +557,24 @@ impl Store {
         let mut c = self.conn.clone();
         let f: RecordFields = redis::cmd("HMGET")
             .arg(self.keys.job(id))
-            .arg(&["v", "req", "run", "sc", "sp", "cbl"])
+            .arg(&["v", "req", "run", "sc", "sp", "cbl", "f"])
             .query_async(&mut c)
             .await?;
         match f {
-            (Some(version), Some(spec_json), Some(run_json), sc, sp, cbl) => Ok(Some(RawJob {
-                id: id.to_owned(),
-                version,
-                spec_json,
-                run_json,
-                signals: Signals {
-                    cancel: sc.unwrap_or(0) != 0,
-                    pokes: sp.unwrap_or(0),
-                },
-                callbacks_json: cbl,
-            })),
+            (Some(version), Some(spec_json), Some(run_json), sc, sp, cbl, fence) => {
+                Ok(Some(RawJob {
+                    id: id.to_owned(),
+                    version,
+                    fence: fence.unwrap_or_default(),
+                    spec_json,
+                    run_json,
+                    signals: Signals {
+                        cancel: sc.unwrap_or(0) != 0,
+                        pokes: sp.unwrap_or(0),
+                    },
+                    callbacks_json: cbl,
+                }))
+            }
             _ => Ok(None),
         }
     }

@@ -21,12 +21,14 @@ impl Store {
         &self,
         id: &str,
         version: u64,
+        fence: &str,
         run_json: &str,
         schedule: Schedule,
     ) -> Result<CommitOutcome, StoreError> {
         let commit = Commit {
             id,
             version,
+            fence,
             run_json,
             // Not a job state: `st` of a callback record is "callback".
             state: JobState::Running,

@@ -176,6 +176,7 @@ impl Callbacks {
                     .commit_callback(
                         &claimed.id,
                         claimed.version,
+                        &claimed.fence,
                         &claimed.run_json,
                         Schedule::Finish {
                             retention: DONE_RETENTION,
@@ -232,7 +233,13 @@ impl Callbacks {
         let run_json = serde_json::to_string(&delivery).expect("delivery state serialises");
         match self
             .store
-            .commit_callback(&claimed.id, claimed.version, &run_json, schedule)
+            .commit_callback(
+                &claimed.id,
+                claimed.version,
+                &claimed.fence,
+                &run_json,
+                schedule,
+            )
             .await
         {
             Ok(CommitOutcome::Committed { .. }) => {}

@@ -21,28 +21,79 @@ pub struct Lease {
     store: Store,
     id: String,
     version: u64,
+    /// The claim's fence: commits compare it with the version (see claim.lua).
+    fence: String,
     /// Redis time at the last reply, and when it came.
     clock: (Millis, Instant),
     /// When the job's lease runs out (its score in the due-set).
     lease_until: Millis,
     pub lease: Duration,
+    /// What must be left of the lease when a step starts: the step timeout and a
+    /// margin for the commit after it.
+    reserve: Duration,
 }
 
 impl Lease {
-    pub fn new(store: Store, id: String, version: u64, now: Millis, lease: Duration) -> Self {
+    /// The lease a claim gave: `now` is the claim's Redis time and `received` the
+    /// moment its reply came, so time a job spends in the prefetch buffer before it
+    /// runs counts against its lease.
+    pub fn new(
+        store: Store,
+        id: String,
+        version: u64,
+        fence: String,
+        (now, received): (Millis, Instant),
+        lease: Duration,
+        reserve: Duration,
+    ) -> Self {
         Lease {
             store,
             id,
             version,
-            clock: (now, Instant::now()),
+            fence,
+            clock: (now, received),
             lease_until: now.plus(lease),
             lease,
+            reserve,
         }
     }
 
     /// Redis time now, from the last reply plus the local monotonic clock.
     pub fn now(&self) -> Millis {
         self.clock.0.plus(self.clock.1.elapsed())
+    }
+
+    /// How much of the lease is left (zero once it ran out: another worker may have
+    /// claimed the job since).
+    pub fn remaining(&self) -> Duration {
+        self.lease_until.since(self.now())
+    }
+
+    /// Makes sure a whole step still fits in the lease before it starts: a shorter
+    /// lease is renewed with a full commit of `run` (unchanged). Fails with `Lost`
+    /// when another worker claimed the job meanwhile, so the step never runs beside
+    /// theirs.
+    pub async fn ensure(&mut self, run: &RunState) -> Result<Option<Signals>, LeaseError> {
+        if self.remaining() >= self.reserve {
+            return Ok(None);
+        }
+        tracing::debug!(remaining = ?self.remaining(), reserve = ?self.reserve, "renewing a short lease before the step");
+        self.renew(run).await.map(Some)
+    }
+
+    /// Commits `run` and renews the lease to a full one, whatever is left of it: for
+    /// the intent of a money step, whose call must never outlive the lease.
+    pub async fn renew(&mut self, run: &RunState) -> Result<Signals, LeaseError> {
+        let run_json = serde_json::to_string(run).expect("run state serialises");
+        self.send(
+            &run_json,
+            run.state,
+            run.pokes_seen,
+            run.cancel_seen,
+            Schedule::Keep { lease: self.lease },
+            None,
+        )
+        .await
     }
 
     /// Saves the run state if we still hold the job. Transient Redis errors are
@@ -85,6 +136,28 @@ impl Lease {
         schedule: Schedule,
         callback: Option<&str>,
     ) -> Result<Signals, LeaseError> {
+        // A chain of steps renews its lease only once half of it is gone, or sooner
+        // when the next step would not fit: the other commits skip the re-score and
+        // the clock read (see commit.lua `hold`).
+        let schedule = match schedule {
+            Schedule::Keep { lease } if self.remaining() > (lease / 2).max(self.reserve) => {
+                Schedule::Hold
+            }
+            other => other,
+        };
+        self.send(run_json, state, pokes_seen, cancel_seen, schedule, callback)
+            .await
+    }
+
+    async fn send(
+        &mut self,
+        run_json: &str,
+        state: JobState,
+        pokes_seen: u64,
+        cancel_seen: bool,
+        schedule: Schedule,
+        callback: Option<&str>,
+    ) -> Result<Signals, LeaseError> {
         // Short, local retries of a Redis hiccup (backon), well inside the lease; past
         // that the lease will recover the job, so the caller stops.
         let backoff = ExponentialBuilder::default()
@@ -92,15 +165,8 @@ impl Lease {
             .with_max_delay(Duration::from_secs(2))
             .with_total_delay(Some(self.lease / 3))
             .without_max_times();
-        // A chain of steps renews its lease only once half of it is gone: the other
-        // commits skip the re-score and the clock read (see commit.lua `hold`).
-        let schedule = match schedule {
-            Schedule::Keep { lease } if self.lease_until.since(self.now()) > lease / 2 => {
-                Schedule::Hold
-            }
-            other => other,
-        };
         let id = self.id.as_str();
+        let fence = self.fence.as_str();
         let store = &self.store;
         let version = self.version;
         let attempt = || async {
@@ -108,6 +174,7 @@ impl Lease {
                 .commit(Commit {
                     id,
                     version,
+                    fence,
                     run_json,
                     state,
                     schedule,

@@ -29,7 +29,7 @@ use provisioner_shared::time::Millis;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
 use transition::Next;
 
@@ -48,6 +48,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// What must be left of a lease when a step starts: the step timeout and a margin
+    /// for the commit after it (at most 2 s, and at most half of what the lease has
+    /// beyond the step timeout, so a fresh lease always has room).
+    pub fn step_reserve(&self) -> Duration {
+        let spare = self.lease.saturating_sub(self.step_timeout) / 2;
+        self.step_timeout + spare.min(Duration::from_secs(2))
+    }
+
     pub fn from_config(c: &Config) -> Settings {
         Settings {
             lease: c.worker.lease,
@@ -178,10 +186,12 @@ impl Engine {
 
     /// Runs a leased job's current step, and the next ones while they say `Next`.
     /// `stopping` tells it to hand the job back after the current step (shutdown).
+    /// `claimed_at` is the claim's Redis time and the moment its reply came: the
+    /// lease counts from the claim, not from when the job left the prefetch buffer.
     pub async fn drive(
         &self,
         claimed: ClaimedJob,
-        claimed_at: Millis,
+        claimed_at: (Millis, Instant),
         stopping: &(dyn Fn() -> bool + Sync),
     ) -> DriveEnd {
         let mut job = match claimed.decode() {
@@ -196,8 +206,10 @@ impl Engine {
             self.store.clone(),
             claimed.id.clone(),
             claimed.version,
+            claimed.fence.clone(),
             claimed_at,
             self.settings.lease,
+            self.settings.step_reserve(),
         );
         let shard = self.store.keys().shard_of(&claimed.id);
         let started = std::time::Instant::now();
@@ -215,6 +227,17 @@ impl Engine {
             .map(|(base, tokens)| tokens.url(base, &claimed.id));
         loop {
             let before = job.run.state;
+            // A step never starts without room for all of it in the lease: a job that
+            // waited in the prefetch buffer, or a long chain, renews first (and one
+            // that another worker has claimed meanwhile is let go).
+            match lease.ensure(&job.run).await {
+                Ok(Some(signals)) => job.signals = signals,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(job_id = %claimed.id, error = %e, "lease ran out before the step could start; letting the job go");
+                    return DriveEnd::Abandoned;
+                }
+            }
             let span = tracing::info_span!(
                 "step",
                 job_id = %job.spec.id,
@@ -330,9 +353,7 @@ impl Engine {
         if def.arms_pxe && !job.run.outputs.pxe_armed {
             // From here on the finalizers must run, so say so before the call is sent.
             job.run.outputs.pxe_armed = true;
-            lease
-                .commit(&job.run, Schedule::Keep { lease: lease.lease })
-                .await?;
+            lease.renew(&job.run).await?;
         }
         let timeout = self.settings.step_timeout;
         let work = async {
@@ -465,10 +486,9 @@ impl Engine {
             data,
             error: None,
         });
-        // The intent is in Redis before a single byte goes to the provider.
-        lease
-            .commit(&job.run, Schedule::Keep { lease: lease.lease })
-            .await?;
+        // The intent is in Redis before a single byte goes to the provider, and the
+        // call gets a whole lease (a full commit, never the lean hold).
+        lease.renew(&job.run).await?;
         failpoint::hit("engine.intent_committed").await;
         let run = &mut job.run;
         let mut cx = self.cx(&job.spec, run, now, cb);

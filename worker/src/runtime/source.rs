@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub job: ClaimedJob,
-    /// Redis time of the claim.
-    pub at: Millis,
+    /// Redis time of the claim, and when its reply came: the lease counts from here.
+    pub at: (Millis, Instant),
 }
 
 #[derive(Clone)]
@@ -65,6 +65,7 @@ impl SourceConfig {
                 .commit(Commit {
                     id: &job.id,
                     version: job.version,
+                    fence: &job.fence,
                     run_json: &job.run_json,
                     state: run.state,
                     schedule: Schedule::After(Duration::ZERO),
@@ -158,6 +159,7 @@ impl ClaimLoop {
             }
             let want = (free - buffered).min(self.cfg.max_claim);
             let batch = self.cfg.store.claim(shard, want, self.cfg.lease).await?;
+            let received = Instant::now();
             if self.failures > 0 {
                 tracing::info!("claiming works again");
                 self.failures = 0;
@@ -168,9 +170,12 @@ impl ClaimLoop {
             for job in batch.jobs {
                 let id = job.id.clone();
                 self.push(
-                    TaskBuilder::new(Claim { job, at: batch.now })
-                        .task_id(TaskId::from_string(id))
-                        .build(),
+                    TaskBuilder::new(Claim {
+                        job,
+                        at: (batch.now, received),
+                    })
+                    .task_id(TaskId::from_string(id))
+                    .build(),
                 );
             }
         }

@@ -1,8 +1,13 @@
 -- Lease up to N due jobs of one shard: re-score each to now + lease, bump its
--- version (the lease token), and return it with its record, so no separate load.
--- The LIMIT bounds the work of one call whatever the backlog.
+-- version and stamp it with this claim's fence, and return it with its record, so
+-- no separate load. The LIMIT bounds the work of one call whatever the backlog.
+-- The fence is unique per claim (the worker sends a fresh ULID): a version alone can
+-- repeat after Redis loses a write (failover to a lagging replica, the AOF fsync
+-- window), and a stale holder whose version matched again could overwrite the new
+-- holder's state. Commits compare both.
 -- KEYS[1] the shard's due set
--- ARGV[1] limit, ARGV[2] lease ms, ARGV[3] job key prefix ("{ns:N}:job:")
+-- ARGV[1] limit, ARGV[2] lease ms, ARGV[3] job key prefix ("{ns:N}:job:"),
+-- ARGV[4] the claim's fence
 -- Returns {now, earliest remaining score or '', id, v, req, run, sc, sp, id, ...}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -18,7 +23,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
   else
     local v = tonumber(f[1]) + 1
-    redis.call('HSET', key, 'v', v, 'h', lease_until)
+    redis.call('HSET', key, 'v', v, 'h', lease_until, 'f', ARGV[4])
     leased[#leased + 1] = lease_until
     leased[#leased + 1] = id
     out[#out + 1] = id

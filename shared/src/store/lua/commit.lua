@@ -1,20 +1,21 @@
 -- Write a job's new run state if the caller still holds it (compare-and-set on the
--- version), and re-schedule it, in one step.
+-- version and the claim's fence), and re-schedule it, in one step.
 -- KEYS[1] job hash, KEYS[2] the shard's due set
 -- ARGV[1] job id, ARGV[2] expected version, ARGV[3] run JSON, ARGV[4] state,
 -- ARGV[5] mode: keep (hold on: due at now + lease) | hold (hold on, the lease is still
 --               young: no re-score, the hot path of a step chain) | at (due at now + ms) |
 --               park (off the schedule: needs_attention) | done (terminal)
 -- ARGV[6] ms: the lease (keep), the delay (at), the retention (done; 0 = forever)
--- ARGV[7] pokes seen, ARGV[8] cancel seen (0/1), ARGV[9] wake channel, ARGV[10] shard
+-- ARGV[7] pokes seen, ARGV[8] cancel seen (0/1), ARGV[9] wake channel, ARGV[10] shard,
+-- ARGV[11] the fence the caller read (its claim's, '' for a job never claimed)
 -- Optional, with a terminal or needs_attention commit of a job that has a callback URL
--- (the outbox): KEYS[3] the callback record (same shard), ARGV[11] its due-set member,
--- ARGV[12] its payload JSON. It is created and made due now together with the job's
+-- (the outbox): KEYS[3] the callback record (same shard), ARGV[12] its due-set member,
+-- ARGV[13] its payload JSON. It is created and made due now together with the job's
 -- new state, or not at all.
--- Returns {-1} when the version moved on (lease lost), else {v, now, pokes, cancel}
--- (now is -1 when the script had no need to read the clock).
-local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc')
-if not f[1] or f[1] ~= ARGV[2] then
+-- Returns {-1} when the version or fence moved on (lease lost), else
+-- {v, now, pokes, cancel} (now is -1 when the script had no need to read the clock).
+local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc', 'f')
+if not f[1] or f[1] ~= ARGV[2] or (f[4] or '') ~= ARGV[11] then
   return {-1}
 end
 local now = -1
@@ -65,7 +66,7 @@ else
   end
 end
 if KEYS[3] then
-  redis.call('HSET', KEYS[3], 'v', 1, 'req', ARGV[12], 'run', '{}', 'st', 'callback')
-  redis.call('ZADD', KEYS[2], clock(), ARGV[11])
+  redis.call('HSET', KEYS[3], 'v', 1, 'req', ARGV[13], 'run', '{}', 'st', 'callback')
+  redis.call('ZADD', KEYS[2], clock(), ARGV[12])
 end
 return {v, now, pokes, cancel}

@@ -3,10 +3,11 @@
 -- the version and the new run state. Arguments are few and pre-formatted: this
 -- script runs once per step.
 -- KEYS[1] job hash
--- ARGV[1] expected version, ARGV[2] new version, ARGV[3] run JSON, ARGV[4] state
--- Returns {-1} when the version moved on (lease lost), else {v, -1, pokes, cancel}.
-local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc')
-if f[1] ~= ARGV[1] then
+-- ARGV[1] expected version, ARGV[2] new version, ARGV[3] run JSON, ARGV[4] state,
+-- ARGV[5] the claim's fence (see claim.lua)
+-- Returns {-1} when the version or fence moved on (lease lost), else {v, -1, pokes, cancel}.
+local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc', 'f')
+if f[1] ~= ARGV[1] or (f[4] or '') ~= ARGV[5] then
   return {-1}
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'run', ARGV[3], 'st', ARGV[4])
