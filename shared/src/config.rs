@@ -70,6 +70,15 @@ pub struct RedisConfig {
     /// How long one Redis command may take before it counts as failed.
     #[serde(default = "default_redis_timeout", with = "humantime_serde")]
     pub response_timeout: Duration,
+    /// Replicas that must acknowledge a money step's intent (Redis `WAIT`) before its
+    /// provider call is sent: `"auto"` (one, when the master has replicas), a
+    /// number, or `0` (never wait).
+    #[serde(default)]
+    pub wait_replicas: WaitReplicas,
+    /// How long an intent commit waits for its replicas; past it the call is not sent
+    /// and the step is retried.
+    #[serde(default = "default_wait_timeout", with = "humantime_serde")]
+    pub wait_timeout: Duration,
 }
 
 impl Default for RedisConfig {
@@ -79,6 +88,39 @@ impl Default for RedisConfig {
             cluster: false,
             namespace: default_namespace(),
             response_timeout: default_redis_timeout(),
+            wait_replicas: WaitReplicas::default(),
+            wait_timeout: default_wait_timeout(),
+        }
+    }
+}
+
+/// `redis.wait_replicas`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitReplicas {
+    /// One replica when the master has any (checked at start and every 30 s).
+    #[default]
+    Auto,
+    /// Exactly this many (0 = never wait).
+    Count(u32),
+}
+
+impl<'de> Deserialize<'de> for WaitReplicas {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(u32),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Count(n) => Ok(WaitReplicas::Count(n)),
+            Raw::Text(t) if t == "auto" => Ok(WaitReplicas::Auto),
+            Raw::Text(t) if t == "off" => Ok(WaitReplicas::Count(0)),
+            Raw::Text(t) => t.parse().map(WaitReplicas::Count).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "`{t}` is not \"auto\", \"off\" or a number of replicas"
+                ))
+            }),
         }
     }
 }
@@ -416,6 +458,9 @@ fn default_max_idle() -> Duration {
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)
 }
+fn default_wait_timeout() -> Duration {
+    Duration::from_secs(1)
+}
 fn default_settle() -> Duration {
     Duration::from_secs(30)
 }
@@ -589,6 +634,14 @@ impl Config {
             return Err(ConfigError::new(
                 "redis.namespace",
                 "must be non-empty letters, digits, '-', '_', '.', ':' (no braces)",
+            ));
+        }
+        if self.redis.wait_timeout.is_zero()
+            || self.redis.wait_timeout >= self.redis.response_timeout
+        {
+            return Err(ConfigError::new(
+                "redis.wait_timeout",
+                "must be more than 0 and shorter than redis.response_timeout",
             ));
         }
         let w = &self.worker;

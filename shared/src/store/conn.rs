@@ -45,6 +45,38 @@ impl ConnectionLike for RedisConn {
     }
 }
 
+/// How many replicas the master(s) behind `conn` have connected: the fewest any
+/// master has, on a cluster (`INFO replication`, `connected_slaves`).
+pub async fn replica_count(conn: &mut RedisConn) -> redis::RedisResult<u32> {
+    let reply: Value = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(conn)
+        .await?;
+    fn text(v: &Value) -> Option<String> {
+        match v {
+            Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+            Value::SimpleString(s) => Some(s.clone()),
+            Value::VerbatimString { text, .. } => Some(text.clone()),
+            _ => None,
+        }
+    }
+    fn slaves(info: &str) -> u32 {
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix("connected_slaves:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+    Ok(match &reply {
+        Value::Map(nodes) => nodes
+            .iter()
+            .filter_map(|(_, info)| text(info))
+            .map(|i| slaves(&i))
+            .min()
+            .unwrap_or(0),
+        other => text(other).map_or(0, |i| slaves(&i)),
+    })
+}
+
 /// Connects to the configured Redis (node or cluster). Fails fast if nothing answers,
 /// then reconnects by itself when Redis goes away and comes back.
 pub async fn connect(cfg: &RedisConfig) -> redis::RedisResult<(RedisConn, redis::Client)> {

@@ -15,12 +15,14 @@
 //!   callback counters from one hash they add deltas to (`stats.rs`).
 
 mod conn;
+mod durable;
 mod keys;
 mod orders;
 mod outbox;
 mod stats;
 
 pub use conn::RedisConn;
+pub use durable::Replication;
 pub use keys::{CALLBACK_PREFIX, Keys, callback_owner};
 pub use outbox::CALLBACK_LOG_CAP;
 pub use stats::{ShardFigures, WorkerStat};
@@ -95,6 +97,9 @@ impl Scripts {
 #[derive(Clone)]
 pub struct Store {
     conn: RedisConn,
+    /// Intent commits and the `WAIT` after them (`redis.wait_replicas`), on a
+    /// connection of their own: a `WAIT` blocks the connection it is sent on.
+    durable: Option<Arc<durable::Durable>>,
     pubsub_client: redis::Client,
     keys: Keys,
     scripts: Arc<Scripts>,
@@ -303,8 +308,10 @@ impl Store {
     /// Connects and checks that this namespace's shard count matches the config.
     pub async fn connect(cfg: &RedisConfig, shards: u16) -> Result<Store, StoreError> {
         let (conn, pubsub_client) = conn::connect(cfg).await?;
+        let durable = durable::Durable::connect(cfg).await?.map(Arc::new);
         let store = Store {
             conn,
+            durable,
             pubsub_client,
             keys: Keys::new(&cfg.namespace, shards),
             scripts: Arc::new(Scripts::new()),
@@ -466,6 +473,16 @@ impl Store {
 
     /// `commit.lua` for a job (`st` = its state) or a callback record (`st` = "callback").
     async fn run_commit(&self, commit: Commit<'_>, st: &str) -> Result<CommitOutcome, StoreError> {
+        self.run_commit_on(&self.conn, commit, st).await
+    }
+
+    /// `run_commit` over `conn` (the main connection, or the durable one).
+    async fn run_commit_on(
+        &self,
+        conn: &RedisConn,
+        commit: Commit<'_>,
+        st: &str,
+    ) -> Result<CommitOutcome, StoreError> {
         let shard = self.keys.shard_of(commit.id);
         let (mode, ms) = match commit.schedule {
             Schedule::Keep { lease } => ("keep", lease.as_millis() as u64),
@@ -474,7 +491,7 @@ impl Store {
             Schedule::Park => ("park", 0),
             Schedule::Finish { retention } => ("done", retention.as_millis() as u64),
         };
-        let mut c = self.conn.clone();
+        let mut c = conn.clone();
         if matches!(commit.schedule, Schedule::Hold) && commit.callback.is_none() {
             // The once-per-step hot path: its own lean script (see hold.lua).
             let reply: Vec<Value> = self

@@ -256,3 +256,82 @@ async fn hold(
         CommitOutcome::Lost => anyhow::bail!("hold lost"),
     }
 }
+
+/// Issue 9, defect 2 (durability). With a replica behind the master, a money step's
+/// provider call goes out only once a replica has its intent (`WAIT`): while the
+/// replica does not answer, HOSTKEY receives no order; once it does, exactly one.
+#[tokio::test]
+async fn an_order_waits_until_a_replica_has_its_intent() -> anyhow::Result<()> {
+    use provisioner_sandbox::redis_server::RedisServer;
+    provisioner_tests::init_tracing();
+    let master = tokio::task::spawn_blocking(RedisServer::start).await??;
+    let port = master.port().to_string();
+    let replica = tokio::task::spawn_blocking(move || {
+        RedisServer::start_with_args(&[
+            "--replicaof",
+            "127.0.0.1",
+            &port,
+            "--enable-debug-command",
+            "yes",
+        ])
+    })
+    .await??;
+    let master_client = redis::Client::open(master.url())?;
+    let mut m = master_client.get_multiplexed_async_connection().await?;
+    wait_until("the replica to connect", LONG, || {
+        let mut m = m.clone();
+        async move {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query_async(&mut m)
+                .await?;
+            Ok(info.contains("connected_slaves:1").then_some(()))
+        }
+    })
+    .await?;
+
+    let hk = start_hostkey().await?;
+    let mut config = provisioner_tests::config::test_config_at(&master.url(), "durable");
+    config.redis.wait_timeout = Duration::from_millis(200);
+    add_hostkey(&mut config, "hk-nl", &hk);
+    let api = spawn_api(config.clone()).await?;
+    let worker = spawn_worker(config.clone()).await?;
+
+    // The replica stops answering for a while: nothing it has not confirmed may
+    // lead to an order.
+    let replica_client = redis::Client::open(replica.url())?;
+    let mut r = replica_client.get_multiplexed_async_connection().await?;
+    let asleep = tokio::spawn(async move {
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(4)
+            .query_async(&mut r)
+            .await;
+    });
+    let body = json!({
+        "kind": "provision", "account": "hk-nl", "hostname": "durable.example.com",
+        "order": {"preset": "vm.pico", "location": "NL", "os_id": 180, "traffic_plan": 25, "deploy_period": "monthly"},
+        "root_password": "S3cure!pass",
+    });
+    let id = api.post_job(&body).await?.id().to_owned();
+    let job = wait_until("the order step to hold back", LONG, || async {
+        let job = api.get_job(&id).await?.body;
+        let note = job["note"].as_str().unwrap_or_default().to_owned();
+        Ok(note.contains("replicas").then_some(job))
+    })
+    .await?;
+    assert_eq!(
+        provisioner_tests::providers::hostkey_orders_and_payments(&hk).0,
+        0,
+        "an order went out before any replica had its intent: {job}"
+    );
+    asleep.await?;
+    api.wait_for_state(&id, "succeeded", LONG).await?;
+    assert_eq!(
+        provisioner_tests::providers::hostkey_orders_and_payments(&hk),
+        (1, 1)
+    );
+    let _: () = m.flushall().await?;
+    worker.shutdown().await?;
+    Ok(())
+}

@@ -5,7 +5,7 @@
 
 use backon::{ExponentialBuilder, Retryable};
 use provisioner_shared::job::{JobState, RunState, Signals};
-use provisioner_shared::store::{Commit, CommitOutcome, Schedule, Store, StoreError};
+use provisioner_shared::store::{Commit, CommitOutcome, Replication, Schedule, Store, StoreError};
 use provisioner_shared::time::Millis;
 use std::time::{Duration, Instant};
 
@@ -81,8 +81,7 @@ impl Lease {
         self.renew(run).await.map(Some)
     }
 
-    /// Commits `run` and renews the lease to a full one, whatever is left of it: for
-    /// the intent of a money step, whose call must never outlive the lease.
+    /// Commits `run` and renews the lease to a full one, whatever is left of it.
     pub async fn renew(&mut self, run: &RunState) -> Result<Signals, LeaseError> {
         let run_json = serde_json::to_string(run).expect("run state serialises");
         self.send(
@@ -92,6 +91,27 @@ impl Lease {
             run.cancel_seen,
             Schedule::Keep { lease: self.lease },
             None,
+            false,
+        )
+        .await
+        .map(|(signals, _)| signals)
+    }
+
+    /// `renew` for a money step's intent: a whole lease for the call, and the commit
+    /// confirmed by the replicas `redis.wait_replicas` asks for before the call goes.
+    pub async fn renew_replicated(
+        &mut self,
+        run: &RunState,
+    ) -> Result<(Signals, Replication), LeaseError> {
+        let run_json = serde_json::to_string(run).expect("run state serialises");
+        self.send(
+            &run_json,
+            run.state,
+            run.pokes_seen,
+            run.cancel_seen,
+            Schedule::Keep { lease: self.lease },
+            None,
+            true,
         )
         .await
     }
@@ -145,10 +165,20 @@ impl Lease {
             }
             other => other,
         };
-        self.send(run_json, state, pokes_seen, cancel_seen, schedule, callback)
-            .await
+        self.send(
+            run_json,
+            state,
+            pokes_seen,
+            cancel_seen,
+            schedule,
+            callback,
+            false,
+        )
+        .await
+        .map(|(signals, _)| signals)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &mut self,
         run_json: &str,
@@ -157,7 +187,8 @@ impl Lease {
         cancel_seen: bool,
         schedule: Schedule,
         callback: Option<&str>,
-    ) -> Result<Signals, LeaseError> {
+        replicated: bool,
+    ) -> Result<(Signals, Replication), LeaseError> {
         // Short, local retries of a Redis hiccup (backon), well inside the lease; past
         // that the lease will recover the job, so the caller stops.
         let backoff = ExponentialBuilder::default()
@@ -170,21 +201,24 @@ impl Lease {
         let store = &self.store;
         let version = self.version;
         let attempt = || async {
-            store
-                .commit(Commit {
-                    id,
-                    version,
-                    fence,
-                    run_json,
-                    state,
-                    schedule,
-                    pokes_seen,
-                    cancel_seen,
-                    callback,
-                })
-                .await
+            let commit = Commit {
+                id,
+                version,
+                fence,
+                run_json,
+                state,
+                schedule,
+                pokes_seen,
+                cancel_seen,
+                callback,
+            };
+            if replicated {
+                store.commit_replicated(commit).await
+            } else {
+                Ok((store.commit(commit).await?, Replication::NotAsked))
+            }
         };
-        let outcome = attempt
+        let (outcome, replication) = attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(StoreError::is_transient)
@@ -203,7 +237,7 @@ impl Lease {
                         self.lease_until = now.plus(lease);
                     }
                 }
-                Ok(signals)
+                Ok((signals, replication))
             }
             CommitOutcome::Lost => Err(LeaseError::Lost),
         }

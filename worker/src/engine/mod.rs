@@ -24,7 +24,7 @@ use provisioner_shared::failpoint;
 use provisioner_shared::job::{Intent, Job, JobSpec, JobState, RunState, StepState};
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::{CallbackTokens, Sealer};
-use provisioner_shared::store::{ClaimedJob, Schedule, Store};
+use provisioner_shared::store::{ClaimedJob, Replication, Schedule, Store};
 use provisioner_shared::time::Millis;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -45,6 +45,8 @@ pub struct Settings {
     pub retention: Duration,
     /// A money call's "nothing there" counts only once its intent is this old.
     pub settle: Duration,
+    /// How long an intent commit waits for its replicas (`redis.wait_timeout`).
+    pub wait_timeout: Duration,
 }
 
 impl Settings {
@@ -66,6 +68,7 @@ impl Settings {
             deadlines: c.deadlines.clone(),
             retention: c.retention.finished,
             settle: c.worker.settle,
+            wait_timeout: c.redis.wait_timeout,
         }
     }
 }
@@ -486,9 +489,18 @@ impl Engine {
             data,
             error: None,
         });
-        // The intent is in Redis before a single byte goes to the provider, and the
-        // call gets a whole lease (a full commit, never the lean hold).
-        lease.renew(&job.run).await?;
+        // The intent is in Redis (and on its replicas) before a single byte goes to the
+        // provider, and the call gets a whole lease (a full commit, never the lean hold).
+        let (_, replication) = lease.renew_replicated(&job.run).await?;
+        if let Replication::Short { wanted, acked } = replication {
+            // Nothing was sent: drop the intent with the wait's commit, and wait for
+            // Redis like for a provider (it costs the job no attempt).
+            job.run.steps[cursor].intent = None;
+            return Ok(Outcome::wait(format!(
+                "the intent was confirmed by {acked} of {wanted} Redis replicas within {}; the {step_name} call was not sent yet",
+                humantime::format_duration(self.settings.wait_timeout)
+            )));
+        }
         failpoint::hit("engine.intent_committed").await;
         let run = &mut job.run;
         let mut cx = self.cx(&job.spec, run, now, cb);
