@@ -422,9 +422,10 @@ impl Job {
                         .as_ref()
                         .and_then(|e| e.provider_message.clone()),
                 });
-                // The worker runs any finalizers, then ends the job as failed.
+                // The cursor stays on the failed step: the worker moves past it to
+                // the finalizers (if PXE is armed) and ends the job as failed; no
+                // other step runs.
                 self.run.ending = Some(Ending::Failed);
-                self.run.cursor += 1;
                 self.run.state = JobState::Queued;
             }
         }

@@ -373,3 +373,42 @@ async fn shutdown_ends_open_event_streams() -> anyhow::Result<()> {
     assert!(next_job_event(&mut res, &mut buf).await?.is_none());
     Ok(())
 }
+
+/// Issue 9, defect 6: `resolve` with `fail` ends the job `failed` and runs nothing
+/// but finalizers; the steps after the parked one are skipped, not run.
+#[tokio::test]
+async fn resolving_with_fail_ends_the_job_without_running_the_next_step() -> anyhow::Result<()> {
+    let (_redis, api) = start().await?;
+    let store = connect_store(&api.config).await?;
+    let id = create(
+        &api,
+        &json!({"kind": "provision", "account": "noop", "order": {"steps": 3}}),
+    )
+    .await?;
+    force_state(&store, &id, JobState::NeedsAttention).await?;
+    api.post(
+        &format!("/v1/jobs/{id}/resolve"),
+        Some(&json!({"action": "fail"})),
+    )
+    .await?
+    .expect(StatusCode::ACCEPTED)?;
+    let _worker = provisioner_tests::spawn_worker((*api.config).clone()).await?;
+    let job = api
+        .wait_for_state(&id, "failed", Duration::from_secs(20))
+        .await?;
+    let states: Vec<&str> = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["failed", "skipped", "skipped"], "{job}");
+    assert!(
+        job["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("failed by an operator"),
+        "{job}"
+    );
+    Ok(())
+}

@@ -336,6 +336,9 @@ impl Engine {
             _ => {}
         }
         job.run.pokes_seen = job.signals.pokes;
+        if let Some(next) = transition::skip_settled(&mut job.run, provider_kind) {
+            return Ok(next);
+        }
         let Some(provider) = self.providers.get(&job.spec.request.account) else {
             let outcome = Outcome::fail(format!(
                 "account `{}` is not in this worker's config",

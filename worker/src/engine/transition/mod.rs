@@ -293,6 +293,18 @@ fn should_run(run: &RunState, def: &StepDef) -> bool {
     }
 }
 
+/// A current step that is settled already (an operator failed it) or that the job's
+/// ending rules out is never run: the cursor moves on to the next step that runs.
+pub fn skip_settled(run: &mut RunState, provider: ProviderKind) -> Option<Next> {
+    let step = run.steps.get(run.cursor)?;
+    let settled = matches!(
+        step.state,
+        StepState::Done | StepState::Failed | StepState::Skipped
+    );
+    let ruled_out = step.state == StepState::Pending && !should_run(run, def_of(provider, step));
+    (settled || ruled_out).then(|| advance(run, provider))
+}
+
 /// Moves the cursor to the next step that runs, skipping the rest; past the end the
 /// job reaches its terminal state.
 pub fn advance(run: &mut RunState, provider: ProviderKind) -> Next {

@@ -393,3 +393,27 @@ fn poll_interval_and_backoff_stay_within_their_caps() {
         assert!(backoff(&s, n, &mut rng) <= Duration::from_secs(300));
     }
 }
+
+#[test]
+fn a_step_an_operator_failed_is_passed_over_to_the_finalizers() {
+    let req = request(true);
+    let mut run = run_for(&req);
+    run.cursor = run
+        .steps
+        .iter()
+        .position(|s| s.name == "await_install")
+        .unwrap();
+    run.outputs.pxe_armed = true;
+    run.steps[run.cursor].state = StepState::Failed;
+    run.ending = Some(Ending::Failed);
+    assert_eq!(skip_settled(&mut run, HK), Some(Next::Continue));
+    assert_eq!(at(&run), "boot_disk");
+    // A step that may run is left alone.
+    assert_eq!(skip_settled(&mut run, HK), None);
+    // Without PXE armed nothing runs: the job ends as failed.
+    let mut run = run_for(&req);
+    run.steps[0].state = StepState::Failed;
+    run.ending = Some(Ending::Failed);
+    assert_eq!(skip_settled(&mut run, HK), Some(Next::Finish));
+    assert_eq!(run.state, JobState::Failed);
+}
