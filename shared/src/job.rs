@@ -246,6 +246,19 @@ impl RunState {
     pub fn current(&self) -> Option<&StepRecord> {
         self.steps.get(self.cursor)
     }
+
+    /// Adds the compensation a cancelled provision needs once it is known to have
+    /// created something (once: a second call adds nothing).
+    pub fn add_compensation(&mut self, req: &JobRequest) {
+        let created = self.outputs.server_id.is_some() || self.outputs.order_id.is_some();
+        let compensating = self.steps.iter().any(|s| {
+            plan::step_def(req.provider, &s.name).is_some_and(|d| d.role == Role::Compensation)
+        });
+        if req.kind == JobKind::Provision && created && !compensating {
+            self.steps
+                .extend(plan::compensation(req).into_iter().map(StepRecord::pending));
+        }
+    }
 }
 
 /// The immutable part of a job, written once at enqueue.
@@ -359,10 +372,50 @@ impl Job {
         Ok(())
     }
 
-    /// An operator settles a `needs_attention` job.
+    /// An operator's `retry` of a job parked at a compensation or finalizer that
+    /// could not finish (a cancellation refused upstream, PXE not cleared): that step
+    /// runs again with a fresh attempt budget. A parked money step is resolved
+    /// instead (adopt, reorder or fail): retrying it blindly could pay twice.
+    pub fn retry_parked(&mut self, now: Millis) -> Result<(), &'static str> {
+        if self.run.state != JobState::NeedsAttention {
+            return Err("only a job in needs_attention can be retried this way");
+        }
+        let provider = self.provider();
+        let cursor = self.run.cursor;
+        let Some(step) = self.run.steps.get_mut(cursor) else {
+            return Err("this job has no current step");
+        };
+        let role = plan::step_def(provider, &step.name).map(|d| d.role);
+        if step.intent.is_some() || !matches!(role, Some(Role::Compensation | Role::Finalizer)) {
+            return Err(
+                "settle it with resolve (adopt, reorder or fail): the outcome of a money call is unknown",
+            );
+        }
+        step.state = StepState::Pending;
+        step.attempts = 0;
+        step.polls = 0;
+        step.finished_at = None;
+        step.detail = None;
+        self.run.state = JobState::Queued;
+        self.run.error = None;
+        self.run.note = Some("retried by an operator".into());
+        self.run.updated_at = now;
+        Ok(())
+    }
+
+    /// An operator settles a `needs_attention` job. On a job that is being
+    /// cancelled, `adopt` records what exists (the compensation then cancels it
+    /// upstream), `fail` settles it as nothing to cancel (the job ends cancelled),
+    /// and `reorder` is refused.
     pub fn resolve(&mut self, resolution: Resolution, now: Millis) -> Result<(), &'static str> {
         if self.run.state != JobState::NeedsAttention {
             return Err("only a job in needs_attention can be resolved");
+        }
+        let cancelling = self.run.ending == Some(Ending::Cancelled);
+        if cancelling && resolution == Resolution::Reorder {
+            return Err(
+                "it is being cancelled: resolve with adopt (what exists is then cancelled upstream) or fail (nothing to cancel)",
+            );
         }
         let failing = matches!(resolution, Resolution::Fail);
         let cursor = self.run.cursor;
@@ -396,6 +449,9 @@ impl Job {
                 }
                 self.run.cursor += 1;
                 self.run.state = JobState::Queued;
+                if cancelling {
+                    self.run.add_compensation(&self.spec.request);
+                }
             }
             Resolution::Reorder => {
                 step.intent = None;
@@ -407,12 +463,18 @@ impl Job {
             Resolution::Fail => {
                 step.state = StepState::Failed;
                 step.finished_at = Some(now);
+                step.intent = None;
+                let verb = if cancelling {
+                    "cancel settled by an operator"
+                } else {
+                    "failed by an operator"
+                };
                 let message = self
                     .run
                     .error
                     .as_ref()
-                    .map(|e| format!("failed by an operator: {}", e.message))
-                    .unwrap_or_else(|| "failed by an operator".into());
+                    .map(|e| format!("{verb}: {}", e.message))
+                    .unwrap_or_else(|| verb.into());
                 self.run.error = Some(JobError {
                     step: step.name.clone(),
                     message,
@@ -423,9 +485,11 @@ impl Job {
                         .and_then(|e| e.provider_message.clone()),
                 });
                 // The cursor stays on the failed step: the worker moves past it to
-                // the finalizers (if PXE is armed) and ends the job as failed; no
-                // other step runs.
-                self.run.ending = Some(Ending::Failed);
+                // the finalizers (if PXE is armed) and ends the job as failed (or as
+                // cancelled, when it was being cancelled); no other step runs.
+                if !cancelling {
+                    self.run.ending = Some(Ending::Failed);
+                }
                 self.run.state = JobState::Queued;
             }
         }

@@ -39,7 +39,11 @@ pub(crate) async fn retry(
         JobState::Queued | JobState::Running | JobState::Waiting => {
             signal(&state, &id, SignalKind::Poke).await
         }
-        JobState::NeedsAttention => Err(needs_resolve()),
+        JobState::NeedsAttention => {
+            let now = state.store.clock();
+            job.retry_parked(now).map_err(|_| needs_resolve())?;
+            commit_now(&state, job).await
+        }
         st @ (JobState::Succeeded | JobState::Cancelled) => Err(ApiError::conflict(
             "invalid_state",
             format!(

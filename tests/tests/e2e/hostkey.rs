@@ -462,3 +462,130 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
     assert_eq!(hostkey_orders_and_payments(&s.hk), (6, 6));
     Ok(())
 }
+
+/// Issue 9, defect 3. A cancel that arrives while the outcome of the order call is
+/// unknown (the call was applied, its answer lost, and the lookup fails) must not
+/// end the job `cancelled` and forget the server: it needs attention, and once an
+/// operator adopts the server, the compensation cancels it upstream.
+#[tokio::test]
+async fn a_cancel_while_the_order_is_unknown_needs_attention_not_cancelled() -> anyhow::Result<()> {
+    let s = stack().await?;
+    s.hk.faults().set_action(
+        "eq/order_instance",
+        FaultKnobs {
+            apply_then_500: 1,
+            slow_ms: 500,
+            ..Default::default()
+        },
+    )?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let id = s
+        .api
+        .post_job(&provision("unknown-cancel.example.com", false))
+        .await?
+        .id()
+        .to_owned();
+    wait_for_requests(&s.hk, "eq/order_instance", 1).await?;
+    // While the order is in flight, the server lookups start failing.
+    for action in ["eq/update_servers", "eq/list"] {
+        s.hk.faults().set_action(
+            action,
+            FaultKnobs {
+                error_rate: 1.0,
+                ..Default::default()
+            },
+        )?;
+    }
+    wait_until("the order's outcome to be unknown", LONG, || async {
+        let job = s.api.get_job(&id).await?.body;
+        Ok((job["state"] == "waiting" || job["state"] == "needs_attention").then_some(()))
+    })
+    .await?;
+    let _ = s.api.post(&format!("/v1/jobs/{id}/cancel"), None).await?;
+    let job = wait_until("the cancel to settle", LONG, || async {
+        let job = s.api.get_job(&id).await?.body;
+        let settled = ["needs_attention", "cancelled", "failed", "succeeded"]
+            .contains(&job["state"].as_str().unwrap_or_default());
+        Ok(settled.then_some(job))
+    })
+    .await?;
+    assert_eq!(
+        job["state"], "needs_attention",
+        "a server exists upstream; the job must not forget it: {job}"
+    );
+    let message = job["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("cancel"), "{job}");
+
+    // The operator finds the server and adopts it: the compensation cancels it.
+    s.hk.faults().clear();
+    let server =
+        s.hk.servers()
+            .into_iter()
+            .find(|srv| srv.hostname == "unknown-cancel.example.com")
+            .expect("the order was applied");
+    s.api
+        .post(
+            &format!("/v1/jobs/{id}/resolve"),
+            Some(&json!({"action": "adopt", "order_id": server.id.to_string()})),
+        )
+        .await?
+        .expect(reqwest::StatusCode::ACCEPTED)?;
+    let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
+    assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
+    assert!(s.hk.server(server.id).unwrap().cancellation_requested);
+    Ok(())
+}
+
+/// Issue 9, defect 3. A compensation that cannot cancel the server upstream must
+/// not end the job `cancelled` as if it had: it needs attention, and `retry` runs
+/// the compensation again.
+#[tokio::test]
+async fn a_failed_compensation_needs_attention_and_retry_runs_it_again() -> anyhow::Result<()> {
+    let s = stack().await?;
+    s.hk.clock().set_factor(30.0);
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let id = s
+        .api
+        .post_job(&provision("compensate.example.com", false))
+        .await?
+        .id()
+        .to_owned();
+    wait_until("the delivery wait", LONG, || async {
+        let job = s.api.get_job(&id).await?.body;
+        Ok((job["step"] == "await_delivery").then_some(()))
+    })
+    .await?;
+    s.hk.faults().set_action(
+        "whmcs/request_cancellation",
+        FaultKnobs {
+            error_rate: 1.0,
+            ..Default::default()
+        },
+    )?;
+    s.api
+        .post(&format!("/v1/jobs/{id}/cancel"), None)
+        .await?
+        .expect(reqwest::StatusCode::ACCEPTED)?;
+    let job = wait_until("the compensation to give up", LONG, || async {
+        let job = s.api.get_job(&id).await?.body;
+        let settled = ["needs_attention", "cancelled", "failed"]
+            .contains(&job["state"].as_str().unwrap_or_default());
+        Ok(settled.then_some(job))
+    })
+    .await?;
+    assert_eq!(
+        job["state"], "needs_attention",
+        "the server is still billed upstream: {job}"
+    );
+    assert_eq!(job["error"]["step"], "compensate_cancel", "{job}");
+
+    s.hk.faults().clear();
+    s.api
+        .post(&format!("/v1/jobs/{id}/retry"), None)
+        .await?
+        .expect(reqwest::StatusCode::ACCEPTED)?;
+    let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
+    assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
+    assert!(server_of(&s.hk, &job).cancellation_requested);
+    Ok(())
+}

@@ -21,7 +21,7 @@ use crate::providers::{AnyProvider, JobEnv, Prepared, Providers, Reconciled, Ste
 use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
 use provisioner_shared::failpoint;
-use provisioner_shared::job::{Intent, Job, JobSpec, JobState, RunState, StepState};
+use provisioner_shared::job::{Ending, Intent, Job, JobSpec, JobState, RunState, StepState};
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::{CallbackTokens, Sealer};
 use provisioner_shared::store::{ClaimedJob, Replication, Schedule, Store};
@@ -336,6 +336,10 @@ impl Engine {
             _ => {}
         }
         job.run.pokes_seen = job.signals.pokes;
+        if job.run.ending == Some(Ending::Cancelled) && self.open_money_intent(job) {
+            // A cancel waiting for its money call's outcome to settle.
+            return Ok(self.settle_cancel(job, now, cb).await);
+        }
         if let Some(next) = transition::skip_settled(&mut job.run, provider_kind) {
             return Ok(next);
         }
@@ -552,43 +556,84 @@ impl Engine {
         cb: Option<&str>,
     ) -> Result<Next, LeaseError> {
         let now = lease.now();
-        let cursor = job.run.cursor;
-        let open_intent = job
-            .run
-            .steps
-            .get(cursor)
-            .is_some_and(|s| s.intent.is_some());
-        if open_intent && let Some(provider) = self.providers.get(&job.spec.request.account) {
-            let name = job.run.steps[cursor].name.clone();
-            let run = &mut job.run;
-            let mut cx = self.cx(&job.spec, run, now, cb);
-            let found = tokio::time::timeout(
-                self.settings.step_timeout,
-                provider.reconcile(&name, &mut cx),
-            )
-            .await;
-            let step = &mut run.steps[cursor];
-            match found {
-                Ok(Reconciled::Done) => {
-                    step.state = StepState::Done;
-                    step.finished_at = Some(now);
-                }
-                Ok(Reconciled::Absent) => {}
-                other => {
-                    let why = match other {
-                        Ok(Reconciled::Unknown(r)) | Ok(Reconciled::Pending(r)) => r,
-                        Ok(Reconciled::Failed(e)) => e.to_string(),
-                        _ => "the lookup timed out".into(),
-                    };
-                    step.detail = Some(format!(
-                        "cancelled while the outcome of {name} was unknown ({why}); check at the provider"
-                    ));
-                }
-            }
-            step.intent = None;
-        }
         tracing::info!("cancel requested: running finalizers and compensation");
+        if job.run.ending.is_none() && self.open_money_intent(job) {
+            return Ok(self.settle_cancel(job, now, cb).await);
+        }
         Ok(transition::cancel(&mut job.run, &job.spec.request, now))
+    }
+
+    /// Whether the current step is a money (or once) step with an open intent.
+    fn open_money_intent(&self, job: &Job) -> bool {
+        job.run.current().is_some_and(|s| {
+            s.intent.is_some()
+                && plan::step_def(job.provider(), &s.name)
+                    .is_some_and(|d| matches!(d.role, Role::Money | Role::Once))
+        })
+    }
+
+    /// A cancelled job whose current money call has an unknown outcome: look it up.
+    /// Found → the compensation cancels it; proven absent → nothing to cancel; too
+    /// early to tell → wait for the settle window; unknowable → `needs_attention`
+    /// (never forgotten: something may be billed upstream).
+    async fn settle_cancel(&self, job: &mut Job, now: Millis, cb: Option<&str>) -> Next {
+        let cursor = job.run.cursor;
+        let name = job.run.steps[cursor].name.clone();
+        let settled_at = job.run.steps[cursor]
+            .intent
+            .as_ref()
+            .map(|i| i.at.plus(self.settings.settle));
+        let found = match self.providers.get(&job.spec.request.account) {
+            Some(provider) => {
+                let mut cx = self.cx(&job.spec, &mut job.run, now, cb);
+                tokio::time::timeout(
+                    self.settings.step_timeout,
+                    provider.reconcile(&name, &mut cx),
+                )
+                .await
+                .ok()
+            }
+            None => Some(Reconciled::Unknown(format!(
+                "account `{}` is not in this worker's config",
+                job.spec.request.account
+            ))),
+        };
+        let run = &mut job.run;
+        match found {
+            Some(Reconciled::Done) => {
+                let step = &mut run.steps[cursor];
+                step.state = StepState::Done;
+                step.finished_at = Some(now);
+                step.intent = None;
+            }
+            Some(Reconciled::Absent) if settled_at.is_none_or(|at| now >= at) => {
+                run.steps[cursor].intent = None;
+            }
+            Some(Reconciled::Absent) => {
+                let after = settled_at.map_or(Duration::ZERO, |at| at.since(now));
+                let note = format!(
+                    "cancel requested: waiting for the provider to settle the last {name} call"
+                );
+                return transition::defer_cancel(run, now, after, note);
+            }
+            other => {
+                let why = match other {
+                    Some(Reconciled::Unknown(r)) | Some(Reconciled::Pending(r)) => r,
+                    Some(Reconciled::Failed(e)) => e.to_string(),
+                    _ => "the lookup timed out".into(),
+                };
+                tracing::warn!(reason = %why, "cancel requested while a money call's outcome is unknown; needs attention");
+                let reason = format!(
+                    "cancel requested while the outcome of the last {name} call is unknown ({why}); \
+                     something may be billed at the provider: check there, then resolve: adopt what \
+                     exists (it is then cancelled upstream) or fail (nothing to cancel)"
+                );
+                return transition::cancel_unsettled(run, now, reason);
+            }
+        }
+        run.cancel_seen = true;
+        run.ending = Some(Ending::Cancelled);
+        transition::wind_down(run, &job.spec.request, now)
     }
 }
 

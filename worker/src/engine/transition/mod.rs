@@ -7,7 +7,7 @@ use super::outcome::{Outcome, StepError};
 use provisioner_shared::job::{Ending, JobError, JobState, RunState, StepRecord, StepState};
 use provisioner_shared::plan::{self, Role, Span, StepDef};
 use provisioner_shared::time::Millis;
-use provisioner_shared::{JobKind, JobRequest, ProviderKind};
+use provisioner_shared::{JobRequest, ProviderKind};
 use std::time::Duration;
 
 /// What the driver does with the job after a transition.
@@ -234,9 +234,24 @@ fn fail(
             },
         );
     }
+    if def.role == Role::Compensation {
+        let reason = format!(
+            "could not cancel what this job created at the provider ({}): {}; it may still be billed: \
+             retry to run the cancellation again, or cancel it at the provider and resolve with fail",
+            def.name, error.message
+        );
+        return attention(
+            run,
+            cursor,
+            StepError {
+                message: reason,
+                provider_message: error.provider_message,
+            },
+        );
+    }
     if def.role == Role::Finalizer {
         let reason = format!(
-            "could not finish {}: {}; the server may still boot into the installer: fix it at the provider, then resolve",
+            "could not finish {}: {}; the server may still boot into the installer: fix it at the provider, then retry or resolve",
             def.name, error.message
         );
         return attention(
@@ -341,6 +356,18 @@ fn finish(run: &mut RunState) -> Next {
     Next::Finish
 }
 
+/// A cancel that cannot tell whether the current money step's call created
+/// something: the job is on its way out as cancelled, keeps the intent, and waits
+/// for an operator, who adopts what exists (the compensation then cancels it
+/// upstream) or settles it as nothing to cancel.
+pub fn cancel_unsettled(run: &mut RunState, now: Millis, reason: String) -> Next {
+    run.cancel_seen = true;
+    run.updated_at = now;
+    run.ending = Some(Ending::Cancelled);
+    let cursor = run.cursor;
+    attention(run, cursor, StepError::new(reason))
+}
+
 /// Acts on an operator's cancel: skip what has not run, keep the finalizers (if PXE
 /// is armed) and add compensation when a provision already created something.
 pub fn cancel(run: &mut RunState, req: &JobRequest, now: Millis) -> Next {
@@ -358,11 +385,29 @@ pub fn cancel(run: &mut RunState, req: &JobRequest, now: Millis) -> Next {
         };
     }
     run.ending = Some(Ending::Cancelled);
-    let created = run.outputs.server_id.is_some() || run.outputs.order_id.is_some();
-    if req.kind == JobKind::Provision && created {
-        run.steps
-            .extend(plan::compensation(req).into_iter().map(StepRecord::pending));
-    }
+    wind_down(run, req, now)
+}
+
+/// A cancelled job waits for its current money step's outcome to settle (the
+/// provider may still be applying a call whose answer was lost) before it decides
+/// whether anything needs cancelling upstream.
+pub fn defer_cancel(run: &mut RunState, now: Millis, after: Duration, note: String) -> Next {
+    run.cancel_seen = true;
+    run.updated_at = now;
+    run.ending = Some(Ending::Cancelled);
+    let step = &mut run.steps[run.cursor];
+    step.state = StepState::Waiting;
+    step.detail = Some(note.clone());
+    run.note = Some(note);
+    run.state = JobState::Waiting;
+    Next::After(after.max(Duration::from_millis(1)))
+}
+
+/// The rest of a cancel once the current step's outcome is known: compensation for
+/// what a provision created, the current step skipped (unless it is a finalizer that
+/// must still run), the cursor on.
+pub fn wind_down(run: &mut RunState, req: &JobRequest, now: Millis) -> Next {
+    run.add_compensation(req);
     let Some(step) = run.steps.get(run.cursor) else {
         return finish(run);
     };

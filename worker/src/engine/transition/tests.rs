@@ -1,4 +1,5 @@
 use super::*;
+use provisioner_shared::JobKind;
 use provisioner_shared::config::{DeadlinesConfig, PollingConfig, RetryConfig};
 use provisioner_shared::request::{HostkeyOrder, Order, Reinstall};
 
@@ -416,4 +417,36 @@ fn a_step_an_operator_failed_is_passed_over_to_the_finalizers() {
     run.ending = Some(Ending::Failed);
     assert_eq!(skip_settled(&mut run, HK), Some(Next::Finish));
     assert_eq!(run.state, JobState::Failed);
+}
+
+#[test]
+fn a_compensation_that_fails_needs_attention_instead_of_ending_cancelled() {
+    let s = settings();
+    let req = request(false);
+    let mut run = run_for(&req);
+    run.cursor = run
+        .steps
+        .iter()
+        .position(|st| st.name == "await_delivery")
+        .unwrap();
+    run.outputs.server_id = Some("40514".into());
+    begin(&mut run, HK, Millis(0), &s);
+    assert_eq!(cancel(&mut run, &req, Millis(0)), Next::Continue);
+    assert_eq!(at(&run), "compensate_cancel");
+    begin(&mut run, HK, Millis(0), &s);
+    let refused = Outcome::fail("hostkey said: cancellation refused");
+    assert_eq!(
+        apply(&mut run, HK, refused, Millis(0), &s, &mut Fixed(0)),
+        Next::Park
+    );
+    assert_eq!(run.state, JobState::NeedsAttention);
+    assert_eq!(run.error.as_ref().unwrap().step, "compensate_cancel");
+    // A second cancel does not add a second compensation.
+    run.add_compensation(&req);
+    let compensations = run
+        .steps
+        .iter()
+        .filter(|st| st.name == "compensate_cancel")
+        .count();
+    assert_eq!(compensations, 1);
 }
