@@ -114,6 +114,10 @@ pub struct Invoice {
     /// Epoch seconds.
     pub created: Option<u64>,
     pub records: Vec<InvoiceRecord>,
+    /// `totals.credit`: credit applied to it (the seed's paid invoice shows `-0.10`).
+    pub credit: Option<String>,
+    /// How many payments `transaction_list` shows: a payment attempt the provider logged.
+    pub transactions: usize,
 }
 
 impl Invoice {
