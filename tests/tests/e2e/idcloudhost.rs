@@ -406,6 +406,85 @@ async fn a_payment_applied_but_answered_with_a_500_is_found_paid() -> anyhow::Re
 }
 
 #[tokio::test]
+async fn two_vms_with_one_hostname_each_pay_only_their_own_invoice() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let idc = start_idcloudhost().await?;
+    let mut config = test_config(&redis);
+    // One IDCloudHost account, two of ours: one leaves invoices to the customer.
+    add_idcloudhost(&mut config, "idc", &idc, true);
+    add_idcloudhost(&mut config, "idc-manual", &idc, false);
+    let api = spawn_api(config.clone()).await?;
+    let _worker = spawn_worker(config.clone()).await?;
+
+    let mut first = provision("twin.example.com");
+    first["account"] = json!("idc-manual");
+    let a = api.post_job(&first).await?.id().to_owned();
+    let a_job = api.wait_for_state(&a, "succeeded", LONG).await?;
+    let a_vm = idc.vm(a_job["server"]["id"].as_str().unwrap()).unwrap();
+
+    // The second VM's invoice is paid by the customer while the worker lists invoices:
+    // the only unpaid invoice it then sees under that hostname is the first VM's.
+    idc.faults().set_action(
+        actions::INVOICES,
+        FaultKnobs {
+            slow_ms: 400,
+            ..Default::default()
+        },
+    )?;
+    let b = api
+        .post_job(&provision("twin.example.com"))
+        .await?
+        .id()
+        .to_owned();
+    wait_until("the pay step to list invoices", LONG, || async {
+        Ok((idc.requests(actions::INVOICES) >= 1).then_some(()))
+    })
+    .await?;
+    let b_vm = idc
+        .vms()
+        .into_iter()
+        .find(|vm| vm.description == b)
+        .expect("the second job's VM");
+    assert_eq!(a_vm.name, b_vm.name, "one hostname, one VM name");
+    let paid = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/payment/pay_invoice",
+            idc.base_url().trim_end_matches('/')
+        ))
+        .header("apikey", idc.api_key())
+        .form(&[("invoice_id", b_vm.invoice_id.to_string())])
+        .send()
+        .await?;
+    assert!(
+        paid.status().is_success(),
+        "paid by hand: {}",
+        paid.text().await?
+    );
+
+    let b_job = api.wait_for_state(&b, "succeeded", LONG).await?;
+    assert_eq!(
+        b_job["server"]["invoice_id"].as_str(),
+        Some(b_vm.invoice_id.to_string().as_str()),
+        "the second job's invoice is its own VM's: {b_job}"
+    );
+    let invoices = idc.invoices();
+    let status_of = |id: u64| invoices.iter().find(|i| i.id == id).map(|i| i.status);
+    assert_eq!(
+        status_of(a_vm.invoice_id),
+        Some(InvoiceStatus::Unpaid),
+        "the first VM's invoice is left to its customer"
+    );
+    assert_eq!(status_of(b_vm.invoice_id), Some(InvoiceStatus::Paid));
+    assert_eq!(
+        idcloudhost_ledger(&idc),
+        ledger(2, 1, 0, 0),
+        "one payment: by hand"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn cancel_while_the_vm_boots_deletes_it() -> anyhow::Result<()> {
     let s = stack(true).await?;
     // Slow the boot down so that the cancel lands while the job waits for it.

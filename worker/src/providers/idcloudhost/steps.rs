@@ -289,10 +289,6 @@ impl Idcloudhost {
             return Ok(Prepared::Skip(Outcome::Next));
         }
         let vm = self.vm_ref(cx)?;
-        let name = match cx.extra_str("vm_name") {
-            Some(n) => n.to_owned(),
-            None => vm_name(&hostname(cx)?),
-        };
         let billing = self.billing_account(cx).ok_or_else(|| {
             Outcome::fail(
                 "no billing account to pay from: set billing_account_id on the account or the order",
@@ -300,10 +296,11 @@ impl Idcloudhost {
         })?;
         let started = Instant::now();
         let invoices = self.api.invoices(billing).await?;
-        // Only invoices naming our VM: never an unrelated unpaid one (GAPS).
+        // Only invoices naming our VM by its uuid (or our reference): never an
+        // unrelated unpaid one (GAPS), nor that of another VM with the same name.
         let ours: Vec<&Invoice> = invoices
             .iter()
-            .filter(|i| i.names_vm(&vm.uuid, &name))
+            .filter(|i| i.names_vm(&vm.uuid, cx.job_id))
             .collect();
         let unpaid: Vec<&&Invoice> = ours
             .iter()
