@@ -204,6 +204,22 @@ impl TestApi {
         .await
     }
 
+    /// Polls the job until it has ended or needs attention (a state no worker moves
+    /// it out of by itself), and returns it.
+    pub async fn wait_for_end(&self, id: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let what = format!("job {id} to end");
+        wait_until(&what, timeout, || async {
+            let job = self.get_job(id).await?.expect(StatusCode::OK)?.body;
+            let now = job["state"].as_str().unwrap_or("");
+            let ended = matches!(
+                now,
+                "succeeded" | "failed" | "cancelled" | "needs_attention"
+            );
+            Ok(ended.then_some(job))
+        })
+        .await
+    }
+
     /// Shuts the API down gracefully and returns how `serve` ended.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {

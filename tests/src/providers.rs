@@ -48,6 +48,39 @@ pub fn hostkey_orders_and_payments(sim: &HostkeySim) -> (usize, usize) {
     )
 }
 
+/// Logs in at the simulator and applies `amount` of credit to `invoice`, as a person
+/// at HOSTKEY's panel would.
+pub async fn hostkey_apply_credit_by_hand(
+    hk: &HostkeySim,
+    invoice: u64,
+    amount: &str,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let base = hk.base_url().trim_end_matches('/');
+    let login: serde_json::Value = http
+        .post(format!("{base}/auth.php"))
+        .form(&[("action", "login"), ("key", hk.api_key())])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["result"]["token"].as_str().unwrap_or("").to_owned();
+    let paid: serde_json::Value = http
+        .post(format!("{base}/whmcs.php"))
+        .form(&[
+            ("action", "apply_credit"),
+            ("token", token.as_str()),
+            ("invoice_id", invoice.to_string().as_str()),
+            ("amount", amount),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(paid["result"] == "success", "apply_credit by hand: {paid}");
+    Ok(())
+}
+
 /// A Klikk simulator fast enough for tests: a paid order is set up in five virtual
 /// minutes, at 3 000× (a tenth of a second). New orders are paid at once (the profile
 /// has credit) unless `sim.set_auto_pay(false)`.

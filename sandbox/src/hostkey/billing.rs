@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::state::{
-    Account, Answer, CancellationRequest, Params, Refused, WHMCS_ID, format_cents, parse_cents,
-    refuse,
+    Account, Answer, CancellationRequest, CreditEntry, Params, Refused, WHMCS_ID, format_cents,
+    parse_cents, refuse,
 };
 use super::{HostkeyEvent, InvoiceStatus, ServerStatus, views};
 use crate::sim::VirtualTime;
@@ -118,6 +118,13 @@ impl Account {
         }
         self.credit_cents -= amount;
         invoice.paid_cents += amount;
+        let entry_id = 2526 + self.credit_log.len() as u64;
+        self.credit_log.push(CreditEntry {
+            id: entry_id,
+            at: now,
+            description: format!("Credit Applied to Invoice #{invoice_id}"),
+            amount_cents: -amount,
+        });
         let fully_paid = invoice.balance_cents() == 0;
         let server_id = invoice.server_id;
         if fully_paid {
@@ -140,6 +147,18 @@ impl Account {
             server.delivery_due = Some(now + delivery);
         }
         Ok(())
+    }
+
+    /// `whmcs/get_client`: the customer record; `credit` is the credit balance.
+    pub fn client(&self) -> Answer {
+        Answer::json(&views::client(self))
+    }
+
+    /// `whmcs/getcredits`: the credit log, oldest first, in the seed's envelope. The
+    /// seed asks for a server `id` yet shows the client's whole log: so does this one
+    /// (with or without `id`).
+    pub fn credit_log(&self) -> Answer {
+        Answer::json(&views::credit_log(self))
     }
 
     /// `whmcs/request_cancellation id= cancellation_type=`: 1 cancels at once (after

@@ -42,6 +42,10 @@
 //! - `whmcs/request_cancellation` answers like WHMCS AddCancelRequest
 //!   (`{"result":"success","serviceid":N,"userid":N}`); type 1 cancels after the
 //!   action delay, type 0 at the end of the month; unpaid invoices are cancelled.
+//! - `whmcs/get_client` shows the credit balance as `client.credit`; `whmcs/getcredits`
+//!   (also spelled `getcredit`, as the seed's table does) lists every credit movement
+//!   in the seed's envelope, oldest first: `apply_credit` (and auto-pay) log
+//!   "Credit Applied to Invoice #N" with a negative amount. Ids start at 2526.
 //! - `tag/clear` removes the tags added through `tag.php` and keeps the provider's
 //!   own (hostname, password, OS), since the seed keeps the root password as a tag.
 //! - GET is accepted only for the actions the seed marks "POST/GET" (`set_pin`,

@@ -139,6 +139,9 @@ fn known(resource: &str, action: &str) -> bool {
                     | "get_invoice"
                     | "get_invoices"
                     | "apply_credit"
+                    | "get_client"
+                    | "getcredits"
+                    | "getcredit"
                     | "request_cancellation"
                     | "get_cancellation_requests"
             )
@@ -189,6 +192,9 @@ fn dispatch(
         ("whmcs", "get_invoice") => account.invoice(params),
         ("whmcs", "get_invoices") => Ok(account.invoice_list(params)),
         ("whmcs", "apply_credit") => account.apply_credit(params, now),
+        ("whmcs", "get_client") => Ok(account.client()),
+        // The seed's heading and action list say `getcredits`, its table `getcredit`.
+        ("whmcs", "getcredits" | "getcredit") => Ok(account.credit_log()),
         ("whmcs", "request_cancellation") => account.request_cancellation(params, now),
         ("whmcs", "get_cancellation_requests") => Ok(account.cancellation_requests(params)),
         ("tag", tag_action) => account.tag(token, tag_action, params),

@@ -212,6 +212,16 @@ pub struct AsyncKey {
     pub kind: KeyKind,
 }
 
+/// One line of the credit log (`whmcs/getcredits`): credit in (positive) or applied
+/// to an invoice (negative).
+#[derive(Debug, Clone)]
+pub struct CreditEntry {
+    pub id: u64,
+    pub at: VirtualTime,
+    pub description: String,
+    pub amount_cents: i64,
+}
+
 #[derive(Debug, Clone)]
 pub struct CancellationRequest {
     pub immediate: bool,
@@ -227,6 +237,8 @@ pub struct Account {
     pub servers: BTreeMap<u64, Server>,
     pub invoices: BTreeMap<u64, Invoice>,
     pub credit_cents: i64,
+    /// Every movement of `credit_cents`, oldest first.
+    pub credit_log: Vec<CreditEntry>,
     pub tokens: HashMap<String, Token>,
     pub keys: HashMap<String, AsyncKey>,
     pub cancellations: BTreeMap<u64, CancellationRequest>,
@@ -273,6 +285,7 @@ impl Account {
             servers: BTreeMap::new(),
             invoices: BTreeMap::new(),
             credit_cents,
+            credit_log: Vec::new(),
             tokens: HashMap::new(),
             keys: HashMap::new(),
             cancellations: BTreeMap::new(),

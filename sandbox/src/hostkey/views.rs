@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::state::{Account, Invoice, Server, WHMCS_ID, format_cents};
+use super::state::{Account, CreditEntry, Invoice, Server, WHMCS_ID, format_cents};
 use crate::sim::{sql_date, sql_datetime};
 
 const NEVER: &str = "0000-00-00 00:00:00";
@@ -184,5 +184,52 @@ pub fn invoice_detail(account: &Account, invoice: &Invoice) -> Value {
             }]
         },
         "transactions": "",
+    })
+}
+
+/// `whmcs/get_client` (seed: the fields that matter; `credit` is the balance).
+pub fn client(account: &Account) -> Value {
+    json!({
+        "result": "success",
+        "client": {
+            "userid": WHMCS_ID,
+            "id": WHMCS_ID,
+            "firstname": "Sandbox",
+            "lastname": "Hostkey",
+            "fullname": "Sandbox Hostkey",
+            "companyname": "",
+            "email": "sandbox@example.com",
+            "countrycode": "NL",
+            "currency": 2,
+            "status": "Active",
+            "credit": format_cents(account.credit_cents),
+            "currency_code": "EUR",
+        },
+    })
+}
+
+/// `whmcs/getcredits` in the seed's envelope (`message.credits.credit[]`).
+pub fn credit_log(account: &Account) -> Value {
+    let entries: Vec<Value> = account
+        .credit_log
+        .iter()
+        .map(|e: &CreditEntry| {
+            json!({
+                "id": e.id,
+                "date": sql_date(account.clock.wall(e.at)),
+                "description": e.description,
+                "amount": format_cents(e.amount_cents),
+                "relid": 0,
+            })
+        })
+        .collect();
+    json!({
+        "result": "OK",
+        "message": {
+            "result": "success",
+            "totalresults": entries.len(),
+            "clientid": WHMCS_ID,
+            "credits": { "credit": entries },
+        },
     })
 }

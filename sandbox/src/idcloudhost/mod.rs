@@ -25,8 +25,10 @@
 //!   `network/ip_addresses?vm_uuid=`. Addresses are 80.64.107.10, .11, … (the seed's
 //!   network), IPv6 2a05:1cc0:10:30::80:a, …
 //! - The invoice of a new VM has one record named like the seed's
-//!   (`"<vm name>, 2 CPUs, 2 GB RAM, 20 GB disk"`), costs [`IdcloudhostOptions::vm_price`]
-//!   plus VAT, and is charged to the VM's billing account.
+//!   (`"<vm name>, 2 CPUs, 2 GB RAM, 20 GB disk"`) whose `descr` (the seed's `"TODO"`)
+//!   is the VM's uuid, so that two VMs with one name can tell their invoices apart; it
+//!   costs [`IdcloudhostOptions::vm_price`] plus VAT, and is charged to the VM's
+//!   billing account.
 //! - `pay_invoice` answers like `pay_amount` (GAPS); without enough credit it answers
 //!   400 and pays nothing. `pay_all` pays the oldest invoices first while the credit
 //!   lasts and lists the rest in `error_log`.

@@ -127,7 +127,7 @@ pub fn invoice(account: &Account, invoice: &Invoice) -> Value {
         "records_list": [{
             "amount": money(invoice.subtotal_cents),
             "created": created,
-            "descr": "TODO",
+            "descr": invoice.vm_uuid,
             "id": invoice.id,
             "invoice_id": invoice.id,
             "item_price": money(invoice.subtotal_cents),

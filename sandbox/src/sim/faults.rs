@@ -3,8 +3,8 @@
 //! tests can prove the engine's retry, reconcile and at-most-once rules.
 //!
 //! Knobs exist globally and per action name (e.g. `eq/order_instance`); both apply.
-//! Counted knobs (`rate_limit.next`, `apply_then_500`, `hang.calls`) count down as
-//! they fire. Randomness comes from a seeded RNG that is drawn from only when an
+//! Counted knobs (`rate_limit.next`, `fail_next`, `apply_then_500`, `hang.calls`)
+//! count down as they fire. Randomness comes from a seeded RNG that is drawn from only when an
 //! `error_rate` is set, so a test with the same seed and requests sees the same faults.
 
 use std::collections::{BTreeMap, HashMap};
@@ -55,6 +55,9 @@ pub struct Hang {
 pub struct FaultKnobs {
     /// Fraction (0..=1) of requests answered HTTP 500 without applying them.
     pub error_rate: f64,
+    /// Answer the next N requests HTTP 500 without applying them (counts down): one
+    /// chosen hiccup, where `error_rate` is a random one.
+    pub fail_next: u32,
     /// 429 answers.
     pub rate_limit: Option<RateLimit>,
     /// Delay before handling each request, in milliseconds.
@@ -283,6 +286,15 @@ impl Inner {
             }
         }
         if refusal.is_none() {
+            for knobs in [scoped.as_mut(), Some(&mut global)].into_iter().flatten() {
+                if knobs.fail_next > 0 {
+                    knobs.fail_next -= 1;
+                    refusal = Some(Refusal::ServerError);
+                    break;
+                }
+            }
+        }
+        if refusal.is_none() {
             let keep = (1.0 - global.error_rate)
                 * (1.0 - scoped.as_ref().map_or(0.0, |knobs| knobs.error_rate));
             if keep < 1.0 && rng.random::<f64>() >= keep {
@@ -373,6 +385,32 @@ mod tests {
         assert_eq!(
             plan(&faults, "eq/order_instance").aftermath,
             Aftermath::Answer
+        );
+    }
+
+    #[test]
+    fn fail_next_refuses_without_applying_then_lets_through() {
+        let faults = Faults::new(1);
+        let knobs = FaultKnobs {
+            fail_next: 1,
+            apply_then_500: 1,
+            ..FaultKnobs::default()
+        };
+        faults.set_action("whmcs/apply_credit", knobs).unwrap();
+        let first = plan(&faults, "whmcs/apply_credit");
+        assert_eq!(first.refusal, Some(Refusal::ServerError));
+        assert_eq!(
+            first.aftermath,
+            Aftermath::Answer,
+            "a refusal applies nothing"
+        );
+        assert_eq!(plan(&faults, "eq/show").refusal, None);
+        let second = plan(&faults, "whmcs/apply_credit");
+        assert_eq!(second.refusal, None);
+        assert_eq!(second.aftermath, Aftermath::ServerError);
+        assert_eq!(
+            plan(&faults, "whmcs/apply_credit"),
+            plan(&faults, "eq/show")
         );
     }
 

@@ -136,12 +136,17 @@ where
     }
 }
 
+/// What a web server in front of a provider's API answers when the API behind it
+/// fails: an HTML page, not the provider's JSON (clients must not read it as an answer).
+pub const SERVER_ERROR_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head>\n<body><h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable to complete your request.</p>\n<hr><address>sandbox fault</address></body></html>\n";
+
 fn server_error() -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "500 Internal Server Error (sandbox fault)",
-    )
-        .into_response()
+    let mut response = (StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR_PAGE).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
 }
 
 fn too_many_requests(retry_after_secs: u64) -> Response {

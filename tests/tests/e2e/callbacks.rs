@@ -7,7 +7,7 @@ use provisioner_sandbox::sim::FaultKnobs;
 use provisioner_shared::secret::CallbackTokens;
 use provisioner_shared::{Config, ProviderKind};
 use provisioner_tests::hooks::Receiver;
-use provisioner_tests::providers::add_hostkey;
+use provisioner_tests::providers::{add_hostkey, hostkey_apply_credit_by_hand};
 use provisioner_tests::{
     TestApi, TestRedis, account, spawn_api, spawn_worker, test_config, wait_until,
 };
@@ -158,12 +158,14 @@ async fn needs_attention_sends_a_callback_too() -> anyhow::Result<()> {
     let hk = provisioner_tests::providers::start_hostkey().await?;
     let mut config = test_config(&redis);
     add_hostkey(&mut config, "hk-nl", &hk);
+    config.worker.settle = Duration::from_secs(2);
     let receiver = Receiver::start(|_| 204).await?;
-    // every apply_credit answers 500 without paying: the payment's outcome is unknown
+    // our apply_credit answers 500 without paying, and meanwhile part of the invoice is
+    // paid by hand: unpaid but partly credited, the payment's outcome is unknown
     hk.faults().set_action(
         "whmcs/apply_credit",
         FaultKnobs {
-            error_rate: 1.0,
+            fail_next: 1,
             ..Default::default()
         },
     )?;
@@ -180,6 +182,16 @@ async fn needs_attention_sends_a_callback_too() -> anyhow::Result<()> {
         .expect(StatusCode::ACCEPTED)?
         .id()
         .to_owned();
+    wait_until("the first payment call", LONG, || async {
+        Ok((hk.requests("whmcs/apply_credit") >= 1).then_some(()))
+    })
+    .await?;
+    let held = api.get_job(&id).await?.body;
+    let invoice: u64 = held["server"]["invoice_id"]
+        .as_str()
+        .unwrap_or("")
+        .parse()?;
+    hostkey_apply_credit_by_hand(&hk, invoice, "1.00").await?;
     api.wait_for_state(&id, "needs_attention", LONG).await?;
     let listed = attempts(&api, &id, 1).await?;
     assert_eq!(listed[0]["status"], 204);

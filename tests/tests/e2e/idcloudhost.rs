@@ -1,8 +1,8 @@
 //! IDCloudHost end to end: the real worker and api against the IDCloudHost simulator,
 //! over real HTTP and a real Redis.
 
-use provisioner_sandbox::idcloudhost::{IdcloudhostSim, InvoiceStatus, actions};
-use provisioner_sandbox::sim::{FaultKnobs, Hang, RateLimit};
+use provisioner_sandbox::idcloudhost::{IdcloudhostEvent, IdcloudhostSim, InvoiceStatus, actions};
+use provisioner_sandbox::sim::{FaultKnobs, FaultsConfig, Hang, RateLimit};
 use provisioner_tests::providers::{
     IdcloudhostLedger, add_idcloudhost, idcloudhost_ledger, start_idcloudhost,
 };
@@ -264,10 +264,12 @@ async fn a_create_answered_with_a_500_after_it_was_applied_is_adopted() -> anyho
 }
 
 #[tokio::test]
-async fn a_payment_whose_outcome_is_unknown_needs_attention_and_is_never_repeated()
+async fn a_payment_refused_with_a_500_every_time_fails_plainly_and_pays_nothing()
 -> anyhow::Result<()> {
     let s = stack(true).await?;
-    // Every pay_invoice answers 500 without paying: the worker cannot know.
+    // Every pay_invoice answers an HTML 500 without paying: the invoice record shows
+    // nothing applied, so each retry pays again after the settle window, and the job
+    // fails when the attempts run out instead of paging an operator.
     s.idc.faults().set_action(
         actions::PAY_INVOICE,
         FaultKnobs {
@@ -276,28 +278,112 @@ async fn a_payment_whose_outcome_is_unknown_needs_attention_and_is_never_repeate
         },
     )?;
     let _worker = spawn_worker(s.config.clone()).await?;
-    let id = s.post(&provision("unsure.example.com")).await?;
-    let job = s.api.wait_for_state(&id, "needs_attention", LONG).await?;
+    let id = s.post(&provision("refused.example.com")).await?;
+    let job = s.api.wait_for_state(&id, "failed", LONG).await?;
     assert_eq!(job["error"]["step"], "pay", "{job}");
+    let message = job["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("gave up after"), "{job}");
+    assert!(
+        message.contains("Internal Server Error"),
+        "the provider's words: {job}"
+    );
     assert_eq!(
         s.idc.requests(actions::PAY_INVOICE),
-        1,
-        "never paid twice on a guess"
+        u64::from(s.config.retry.max_attempts),
+        "one call per attempt, each after proof that the last one paid nothing"
     );
     assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 0, 0, 0));
 
-    // The operator checked: unpaid. Paying again is now their decision.
     s.idc.faults().clear();
     s.api
-        .post(
-            &format!("/v1/jobs/{id}/resolve"),
-            Some(&json!({"action": "reorder"})),
-        )
+        .post(&format!("/v1/jobs/{id}/retry"), None)
         .await?
         .expect(reqwest::StatusCode::ACCEPTED)?;
     s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
-    assert_eq!(s.idc.requests(actions::PAY_INVOICE), 2);
+    Ok(())
+}
+
+/// The fault seed of the tests that draw random faults, printed so a failure can be
+/// replayed.
+const FAULT_SEED: u64 = 0x5eed_0004;
+
+#[tokio::test]
+async fn payments_and_orders_answered_500_before_anything_happened_are_made_once()
+-> anyhow::Result<()> {
+    let mut s = stack(true).await?;
+    // ~15 % of all calls answered with an HTML 500 before anything is done, and the
+    // first pay call of every job among them.
+    println!("fault seed {FAULT_SEED:#x}");
+    let mut knobs = std::collections::BTreeMap::new();
+    knobs.insert(
+        actions::PAY_INVOICE.to_owned(),
+        FaultKnobs {
+            fail_next: 12,
+            ..Default::default()
+        },
+    );
+    s.idc.faults().set(FaultsConfig {
+        seed: Some(FAULT_SEED),
+        global: FaultKnobs {
+            error_rate: 0.15,
+            ..Default::default()
+        },
+        actions: knobs,
+    })?;
+    s.config.retry.max_attempts = 30;
+    // This is about faults, not about the account's own rate limit (10/s by default).
+    for account in &mut s.config.accounts {
+        account.rate_limit = provisioner_shared::config::RateLimit::parse("500/s");
+    }
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let mut ids = vec![];
+    for i in 0..12 {
+        ids.push(
+            s.post(&provision(&format!("hiccup{i}.example.com")))
+                .await?,
+        );
+    }
+    let mut jobs = vec![];
+    for id in &ids {
+        jobs.push(s.api.wait_for_end(id, Duration::from_secs(120)).await?);
+    }
+    let not_done: Vec<String> = jobs
+        .iter()
+        .filter(|j| j["state"] != "succeeded")
+        .map(|j| {
+            format!(
+                "{} {} at {}: {}",
+                j["id"], j["state"], j["error"]["step"], j["error"]["message"]
+            )
+        })
+        .collect();
+    assert!(
+        not_done.is_empty(),
+        "fault seed {FAULT_SEED:#x}: {not_done:#?}"
+    );
+    assert!(s.idc.requests(actions::PAY_INVOICE) > 12);
+    assert_eq!(idcloudhost_ledger(&s.idc), ledger(12, 12, 0, 0));
+    let events = s.idc.ledger().events();
+    for job in &jobs {
+        let vm = s
+            .idc
+            .vm(job["server"]["id"].as_str().unwrap_or(""))
+            .expect("the job's VM exists");
+        assert_eq!(
+            job["server"]["invoice_id"].as_str(),
+            Some(vm.invoice_id.to_string().as_str()),
+            "job {} paid its own VM's invoice",
+            job["id"]
+        );
+        let paid = events
+            .iter()
+            .filter(|e| {
+                matches!(e, IdcloudhostEvent::Payment { invoice_id, .. } if *invoice_id == vm.invoice_id)
+            })
+            .count();
+        assert_eq!(paid, 1, "invoice {} paid {paid} times", vm.invoice_id);
+    }
     Ok(())
 }
 
@@ -316,6 +402,85 @@ async fn a_payment_applied_but_answered_with_a_500_is_found_paid() -> anyhow::Re
     assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
     assert_eq!(s.idc.requests(actions::PAY_INVOICE), 1);
     assert!(detail(&job, "pay").contains("reconciliation"), "{job}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_vms_with_one_hostname_each_pay_only_their_own_invoice() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let idc = start_idcloudhost().await?;
+    let mut config = test_config(&redis);
+    // One IDCloudHost account, two of ours: one leaves invoices to the customer.
+    add_idcloudhost(&mut config, "idc", &idc, true);
+    add_idcloudhost(&mut config, "idc-manual", &idc, false);
+    let api = spawn_api(config.clone()).await?;
+    let _worker = spawn_worker(config.clone()).await?;
+
+    let mut first = provision("twin.example.com");
+    first["account"] = json!("idc-manual");
+    let a = api.post_job(&first).await?.id().to_owned();
+    let a_job = api.wait_for_state(&a, "succeeded", LONG).await?;
+    let a_vm = idc.vm(a_job["server"]["id"].as_str().unwrap()).unwrap();
+
+    // The second VM's invoice is paid by the customer while the worker lists invoices:
+    // the only unpaid invoice it then sees under that hostname is the first VM's.
+    idc.faults().set_action(
+        actions::INVOICES,
+        FaultKnobs {
+            slow_ms: 400,
+            ..Default::default()
+        },
+    )?;
+    let b = api
+        .post_job(&provision("twin.example.com"))
+        .await?
+        .id()
+        .to_owned();
+    wait_until("the pay step to list invoices", LONG, || async {
+        Ok((idc.requests(actions::INVOICES) >= 1).then_some(()))
+    })
+    .await?;
+    let b_vm = idc
+        .vms()
+        .into_iter()
+        .find(|vm| vm.description == b)
+        .expect("the second job's VM");
+    assert_eq!(a_vm.name, b_vm.name, "one hostname, one VM name");
+    let paid = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/payment/pay_invoice",
+            idc.base_url().trim_end_matches('/')
+        ))
+        .header("apikey", idc.api_key())
+        .form(&[("invoice_id", b_vm.invoice_id.to_string())])
+        .send()
+        .await?;
+    assert!(
+        paid.status().is_success(),
+        "paid by hand: {}",
+        paid.text().await?
+    );
+
+    let b_job = api.wait_for_state(&b, "succeeded", LONG).await?;
+    assert_eq!(
+        b_job["server"]["invoice_id"].as_str(),
+        Some(b_vm.invoice_id.to_string().as_str()),
+        "the second job's invoice is its own VM's: {b_job}"
+    );
+    let invoices = idc.invoices();
+    let status_of = |id: u64| invoices.iter().find(|i| i.id == id).map(|i| i.status);
+    assert_eq!(
+        status_of(a_vm.invoice_id),
+        Some(InvoiceStatus::Unpaid),
+        "the first VM's invoice is left to its customer"
+    );
+    assert_eq!(status_of(b_vm.invoice_id), Some(InvoiceStatus::Paid));
+    assert_eq!(
+        idcloudhost_ledger(&idc),
+        ledger(2, 1, 0, 0),
+        "one payment: by hand"
+    );
     Ok(())
 }
 

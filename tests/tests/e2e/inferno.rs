@@ -351,8 +351,9 @@ async fn a_crash_while_another_order_appears_needs_attention_until_resolved() ->
 {
     let s = stack(true).await?;
     let id = crash_during_the_order(&s).await?;
-    // meanwhile someone orders in Inferno's panel: two new orders, no reference
-    let manual = s.sim.place_order(304).expect("placed");
+    // meanwhile someone orders the same product in Inferno's panel: two new orders at
+    // one price, no reference
+    let manual = s.sim.place_order(303).expect("placed");
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "needs_attention", LONG).await?;
     assert_eq!(job["error"]["step"], "order", "{job}");
@@ -380,6 +381,59 @@ async fn a_crash_while_another_order_appears_needs_attention_until_resolved() ->
     assert!(
         s.sim.order(manual).unwrap().vps.is_none(),
         "the manual order is left alone"
+    );
+    assert_eq!(inferno_ledger(&s.sim).orders, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_crash_while_another_products_order_appears_adopts_only_ours() -> anyhow::Result<()> {
+    let s = stack(true).await?;
+    let id = crash_during_the_order(&s).await?;
+    // meanwhile someone orders another product (9.00, ours is 5.00) in the panel
+    let manual = s.sim.place_order(304).expect("placed");
+    let _b = spawn_worker(s.config.clone()).await?;
+    let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
+    assert_eq!(order_of(&job), 47000, "{job}");
+    assert_eq!(s.sim.requests("create"), 1, "never ordered again");
+    assert!(s.sim.order(manual).unwrap().vps.is_none());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_order_refused_while_another_products_order_appears_is_not_adopted() -> anyhow::Result<()>
+{
+    // A settle window long enough that the other order is surely listed before ours
+    // is looked up.
+    let s = stack_with(true, |c| c.worker.settle = Duration::from_secs(2)).await?;
+    // Our create answers 500 before placing anything; meanwhile a customer orders
+    // another product in the panel: the one new order is not ours.
+    s.sim.faults().set_action(
+        "create",
+        FaultKnobs {
+            fail_next: 1,
+            ..Default::default()
+        },
+    )?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let id = post(&s, &provision("refused.example.com")).await?;
+    wait_for_requests(&s.sim, "create", 1).await?;
+    let manual = s.sim.place_order(304).expect("placed");
+    let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
+    let ours = order_of(&job);
+    assert_ne!(
+        ours, manual,
+        "the customer's order was taken for ours: {job}"
+    );
+    assert_eq!(s.sim.order(ours).unwrap().product_id, 303, "{job}");
+    assert!(
+        s.sim.order(manual).unwrap().vps.is_none(),
+        "the customer's order is left alone"
+    );
+    assert_eq!(
+        s.sim.requests("create"),
+        2,
+        "ordered again once nothing of ours was found"
     );
     assert_eq!(inferno_ledger(&s.sim).orders, 2);
     Ok(())

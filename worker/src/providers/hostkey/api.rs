@@ -24,13 +24,13 @@ use crate::providers::http::{self, CallLog, Peer};
 use crate::providers::{CallError, Gate};
 
 pub use answers::{
-    AsyncAnswer, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login, Payment,
-    ServerInfo, ServerList, ServerStatus, Tag,
+    AsyncAnswer, CreditMove, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login,
+    Payment, ServerInfo, ServerList, ServerStatus, Tag,
 };
 use parse::PROVIDER;
 pub use parse::{
-    parse_async, parse_check, parse_done, parse_invoice, parse_invoices, parse_list, parse_login,
-    parse_payment, parse_server_list, parse_show,
+    parse_async, parse_check, parse_client_credit, parse_credit_log, parse_done, parse_invoice,
+    parse_invoices, parse_list, parse_login, parse_payment, parse_server_list, parse_show,
 };
 
 const PEER: Peer = Peer {
@@ -247,6 +247,19 @@ impl HostkeyApi {
     pub async fn invoice(&self, invoice_id: &str) -> Result<Invoice, CallError> {
         let call = Call::new("whmcs", "get_invoice").param("invoice_id", invoice_id);
         self.call(call, parse_invoice).await
+    }
+
+    /// `whmcs/get_client`: the account's credit balance, as printed ("998.39").
+    pub async fn client_credit(&self) -> Result<String, CallError> {
+        self.call(Call::new("whmcs", "get_client"), parse_client_credit)
+            .await
+    }
+
+    /// `whmcs/getcredits`: every movement of the credit balance. The seed asks for a
+    /// server `id` and shows the account's whole log.
+    pub async fn credit_log(&self, server_id: &str) -> Result<Vec<CreditMove>, CallError> {
+        let call = Call::new("whmcs", "getcredits").server(server_id);
+        self.call(call, parse_credit_log).await
     }
 
     /// `whmcs/apply_credit`: pays `amount` of the invoice from the credit balance.

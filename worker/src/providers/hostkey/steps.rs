@@ -1,13 +1,13 @@
 //! The steps of HOSTKEY's plans (DESIGN.md, "Provider plans"), on top of [`api`].
 //!
-//! Provision: order → pay → await_delivery → [reinstall_key → create_pxe → boot_pxe →
+//! Provision: order → pay (`payment.rs`) → await_delivery → [reinstall_key → create_pxe → boot_pxe →
 //! reboot (at most once: it is reconciled like money) → await_install → boot_disk → clear_pxe] → collect. Every asynchronous
 //! action's key is kept in the step's scratch and checked until it says OK, so a
 //! step that is re-entered after a crash checks its key instead of sending again.
 
 use super::api::{
-    AsyncAnswer, BootMedia, CreatePxe, HostkeyApi, InvoiceStatus, KeyStatus, OrderInstance,
-    OrderTarget, ServerStatus,
+    AsyncAnswer, BootMedia, CreatePxe, HostkeyApi, KeyStatus, OrderInstance, OrderTarget,
+    ServerStatus,
 };
 use crate::engine::Outcome;
 use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
@@ -17,11 +17,20 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// The servers that appeared since an order's intent.
+#[derive(Default)]
+struct NewServers {
+    /// With our hostname: `(id, deploy key)`.
+    ours: Vec<(String, Option<String>)>,
+    /// Showing no hostname.
+    unnamed: Vec<String>,
+}
+
 /// How often an action's key may vanish before we saw it finish (then it is sent again).
 const MAX_SENDS: u64 = 3;
 
 pub struct Hostkey {
-    api: HostkeyApi,
+    pub(super) api: HostkeyApi,
 }
 
 impl Hostkey {
@@ -291,11 +300,9 @@ impl Hostkey {
     }
 
     /// The new servers since the intent whose hostname is ours (GAPS: reconcile by
-    /// hostname: eq/update_servers → eq/list → eq/show of new ids).
-    async fn find_ordered(
-        &self,
-        cx: &StepCx<'_>,
-    ) -> Result<Vec<(String, Option<String>)>, CallError> {
+    /// hostname: eq/update_servers → eq/list → eq/show of new ids), and the new ones
+    /// that show no hostname at all (they could be ours: they prove nothing).
+    async fn find_ordered(&self, cx: &StepCx<'_>) -> Result<NewServers, CallError> {
         let known: Vec<String> = cx
             .step
             .intent
@@ -317,18 +324,23 @@ impl Hostkey {
                 ids.push(id);
             }
         }
-        let mut found = vec![];
+        let mut new = NewServers::default();
         for id in ids.into_iter().filter(|id| !known.contains(id)) {
             let info = self.api.show(&id).await?;
             let named = info
                 .hostname
                 .clone()
-                .or_else(|| info.tag("hostname").map(str::to_owned));
-            if named.is_some_and(|h| h.eq_ignore_ascii_case(&hostname)) {
-                found.push((id.clone(), deploy_keys.get(&id).cloned()));
+                .or_else(|| info.tag("hostname").map(str::to_owned))
+                .filter(|h| !h.trim().is_empty());
+            match named {
+                Some(h) if h.eq_ignore_ascii_case(&hostname) => {
+                    new.ours.push((id.clone(), deploy_keys.get(&id).cloned()));
+                }
+                Some(_) => {}
+                None => new.unnamed.push(id),
             }
         }
-        Ok(found)
+        Ok(new)
     }
 
     async fn order_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
@@ -389,74 +401,6 @@ impl Hostkey {
         cx.detail(format!("ordered server {id}"));
         Ok(())
     }
-
-    async fn pay_prepare(&self, cx: &mut StepCx<'_>) -> Prepared {
-        let id = match cx.server_id() {
-            Ok(id) => id,
-            Err(o) => return Prepared::Skip(o),
-        };
-        // Only this order's invoices: never an unrelated unpaid one (GAPS).
-        let invoices = match self.api.related_invoices(&id).await {
-            Ok(i) => i,
-            Err(e) => return Prepared::Skip(e.into()),
-        };
-        if let Some(inv) = invoices.iter().find(|i| i.status == InvoiceStatus::Unpaid) {
-            let Some(amount) = inv.amount_due().map(str::to_owned) else {
-                return Prepared::Skip(Outcome::fail(format!(
-                    "invoice {} shows no amount due",
-                    inv.id
-                )));
-            };
-            cx.outputs.invoice_id = Some(inv.id.clone());
-            return Prepared::Call {
-                reference: inv.id.clone(),
-                data: json!({ "invoice_id": inv.id, "amount": amount }),
-            };
-        }
-        if let Some(inv) = invoices.iter().find(|i| i.status == InvoiceStatus::Paid) {
-            cx.outputs.invoice_id = Some(inv.id.clone());
-            cx.detail(format!("invoice {} already paid", inv.id));
-            return Prepared::Skip(Outcome::Next);
-        }
-        Prepared::Skip(Outcome::wait(format!(
-            "waiting for the invoice of server {id}"
-        )))
-    }
-
-    async fn pay_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        let (invoice, amount) = intent_invoice(cx);
-        let paid = self.api.apply_credit(&invoice, &amount).await?;
-        if paid.invoice_paid == Some(false) {
-            return Err(CallError::Rejected {
-                provider: "hostkey",
-                message: format!(
-                    "credit of {amount} applied to invoice {invoice}, but it is not paid in full"
-                ),
-                status: None,
-            });
-        }
-        cx.detail(format!("invoice {invoice} paid ({amount}) from credit"));
-        Ok(())
-    }
-
-    async fn pay_reconcile(&self, cx: &mut StepCx<'_>) -> Reconciled {
-        let (invoice, _) = intent_invoice(cx);
-        match self.api.invoice(&invoice).await {
-            Ok(inv) if inv.status == InvoiceStatus::Paid => {
-                cx.outputs.invoice_id = Some(invoice.clone());
-                cx.detail(format!("invoice {invoice} paid (found on reconciliation)"));
-                Reconciled::Done
-            }
-            // We logged an attempt that may have gone through: never pay twice on a guess.
-            Ok(inv) => Reconciled::Unknown(format!(
-                "a payment of invoice {invoice} was attempted but the invoice is still {:?}; \
-                 check it at HOSTKEY, then resolve (adopt if paid, reorder to pay again)",
-                inv.status
-            )),
-            Err(e) if e.is_transient() => Reconciled::Failed(e),
-            Err(e) => Reconciled::Unknown(format!("cannot look up invoice {invoice}: {e}")),
-        }
-    }
 }
 
 impl Hostkey {
@@ -487,17 +431,6 @@ impl Hostkey {
             )),
         }
     }
-}
-
-fn intent_invoice(cx: &StepCx<'_>) -> (String, String) {
-    let data = cx.step.intent.as_ref().map(|i| &i.data);
-    let field = |k: &str| {
-        data.and_then(|d| d.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    (field("invoice_id"), field("amount"))
 }
 
 impl Provider for Hostkey {
@@ -626,8 +559,8 @@ impl Provider for Hostkey {
     async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
         match step {
             "order" => match self.find_ordered(cx).await {
-                Ok(found) if found.len() == 1 => {
-                    let (id, key) = found.into_iter().next().expect("one");
+                Ok(new) if new.ours.len() == 1 => {
+                    let (id, key) = new.ours.into_iter().next().expect("one");
                     cx.outputs.server_id = Some(id.clone());
                     if let Some(k) = key {
                         cx.set_extra("deploy_key", k);
@@ -635,11 +568,16 @@ impl Provider for Hostkey {
                     cx.detail(format!("server {id} found by hostname and adopted"));
                     Reconciled::Done
                 }
-                Ok(found) if found.is_empty() => Reconciled::Absent,
-                Ok(found) => Reconciled::Unknown(format!(
+                Ok(new) if new.ours.is_empty() && new.unnamed.is_empty() => Reconciled::Absent,
+                Ok(new) if new.ours.is_empty() => Reconciled::Unknown(format!(
+                    "new server(s) {} show no hostname, so whether one is this job's order \
+                     cannot be told; adopt it or reorder",
+                    new.unnamed.join(", ")
+                )),
+                Ok(new) => Reconciled::Unknown(format!(
                     "{} new servers carry our hostname ({}); adopt the right one",
-                    found.len(),
-                    found
+                    new.ours.len(),
+                    new.ours
                         .iter()
                         .map(|(id, _)| id.as_str())
                         .collect::<Vec<_>>()

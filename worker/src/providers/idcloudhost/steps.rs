@@ -289,10 +289,6 @@ impl Idcloudhost {
             return Ok(Prepared::Skip(Outcome::Next));
         }
         let vm = self.vm_ref(cx)?;
-        let name = match cx.extra_str("vm_name") {
-            Some(n) => n.to_owned(),
-            None => vm_name(&hostname(cx)?),
-        };
         let billing = self.billing_account(cx).ok_or_else(|| {
             Outcome::fail(
                 "no billing account to pay from: set billing_account_id on the account or the order",
@@ -300,10 +296,11 @@ impl Idcloudhost {
         })?;
         let started = Instant::now();
         let invoices = self.api.invoices(billing).await?;
-        // Only invoices naming our VM: never an unrelated unpaid one (GAPS).
+        // Only invoices naming our VM by its uuid (or our reference): never an
+        // unrelated unpaid one (GAPS), nor that of another VM with the same name.
         let ours: Vec<&Invoice> = invoices
             .iter()
-            .filter(|i| i.names_vm(&vm.uuid, &name))
+            .filter(|i| i.names_vm(&vm.uuid, cx.job_id))
             .collect();
         let unpaid: Vec<&&Invoice> = ours
             .iter()
@@ -390,7 +387,11 @@ impl Idcloudhost {
         Ok(())
     }
 
-    /// Payments are keyed by invoice id: the invoice's status tells what happened.
+    /// Payments are keyed by invoice id, and the invoice record answers what happened:
+    /// paid → adopted; unpaid with no credit on it and no transaction logged (the
+    /// provider's record of a payment attempt) → nothing was applied, so the engine may
+    /// pay again once its settle window has passed; unpaid with a trace of a payment,
+    /// or a status we do not know → an operator looks.
     async fn pay_reconcile(&self, cx: &mut StepCx<'_>) -> Reconciled {
         let invoice = intent_str(cx, "invoice_id").unwrap_or_default();
         let Some(billing) = intent_field(cx, "billing_account_id").and_then(Value::as_u64) else {
@@ -405,19 +406,20 @@ impl Idcloudhost {
                 return Reconciled::Unknown(format!("cannot list invoices to reconcile: {e}"));
             }
         };
-        match invoices.iter().find(|i| i.id == invoice).map(|i| i.status) {
-            Some(InvoiceStatus::Paid) => {
+        let resolve = "check it at IDCloudHost, then resolve (adopt if paid, reorder to pay again)";
+        let Some(found) = invoices.iter().find(|i| i.id == invoice) else {
+            return Reconciled::Pending(format!("invoice {invoice} is not listed yet"));
+        };
+        match payment_trace(found) {
+            PaymentTrace::Paid => {
                 cx.outputs.invoice_id = Some(invoice.clone());
                 cx.detail(format!("invoice {invoice} paid (found on reconciliation)"));
                 Reconciled::Done
             }
-            // We logged an attempt that may have gone through: never pay twice on a guess.
-            Some(status) => Reconciled::Unknown(format!(
-                "a payment of invoice {invoice} was attempted but the invoice still has status {}; \
-                 check it at IDCloudHost, then resolve (adopt if paid, reorder to pay again)",
-                status.code()
+            PaymentTrace::Untouched => Reconciled::Absent,
+            PaymentTrace::Contradiction(why) => Reconciled::Unknown(format!(
+                "a payment of invoice {invoice} was attempted and cannot be told: {why}; {resolve}"
             )),
-            None => Reconciled::Pending(format!("invoice {invoice} is not listed yet")),
         }
     }
 
@@ -528,6 +530,54 @@ impl Idcloudhost {
     }
 }
 
+/// What an invoice's record says about payments made to it.
+#[derive(Debug, PartialEq, Eq)]
+enum PaymentTrace {
+    Paid,
+    /// Unpaid, no credit applied, no transaction logged: no payment reached it.
+    Untouched,
+    Contradiction(String),
+}
+
+/// IDCloudHost prints money as a float does.
+fn money_to_cents(text: &str) -> Option<i64> {
+    crate::providers::fields::money_to_cents(text, crate::providers::fields::Decimals::Rounded)
+}
+
+fn payment_trace(invoice: &Invoice) -> PaymentTrace {
+    let id = &invoice.id;
+    match invoice.status {
+        InvoiceStatus::Paid => return PaymentTrace::Paid,
+        InvoiceStatus::Unpaid => {}
+        InvoiceStatus::Other(code) => {
+            return PaymentTrace::Contradiction(format!(
+                "invoice {id} has status {code}, which is neither unpaid (5) nor paid (10)"
+            ));
+        }
+    }
+    let credit = invoice.credit.as_deref().unwrap_or("0");
+    match money_to_cents(credit) {
+        Some(0) => {}
+        Some(_) => {
+            return PaymentTrace::Contradiction(format!(
+                "invoice {id} is still unpaid but {credit} of credit is applied to it (partly paid)"
+            ));
+        }
+        None => {
+            return PaymentTrace::Contradiction(format!(
+                "invoice {id} shows credit `{credit}`, which cannot be read"
+            ));
+        }
+    }
+    if invoice.transactions > 0 {
+        return PaymentTrace::Contradiction(format!(
+            "invoice {id} is still unpaid but lists {} transaction(s)",
+            invoice.transactions
+        ));
+    }
+    PaymentTrace::Untouched
+}
+
 fn reinstall_os(cx: &StepCx<'_>) -> Result<(String, String), Outcome> {
     match &cx.request.reinstall {
         Some(Reinstall::Idcloudhost {
@@ -593,6 +643,47 @@ impl Provider for Idcloudhost {
             "create_vm" => self.create_reconcile(cx).await,
             "pay" => self.pay_reconcile(cx).await,
             _ => Reconciled::Absent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice(status: InvoiceStatus, credit: &str, transactions: usize) -> Invoice {
+        Invoice {
+            id: "3782544".into(),
+            status,
+            billing_account_id: Some(6),
+            total: Some("6.00".into()),
+            created: None,
+            records: vec![],
+            credit: Some(credit.into()),
+            transactions,
+        }
+    }
+
+    #[test]
+    fn an_unpaid_invoice_without_credit_or_transactions_was_not_paid() {
+        let untouched = invoice(InvoiceStatus::Unpaid, "0.0", 0);
+        assert_eq!(payment_trace(&untouched), PaymentTrace::Untouched);
+        let paid = invoice(InvoiceStatus::Paid, "-0.10", 1);
+        assert_eq!(payment_trace(&paid), PaymentTrace::Paid);
+    }
+
+    #[test]
+    fn a_trace_of_a_payment_on_an_unpaid_invoice_is_a_contradiction() {
+        for (inv, needle) in [
+            (invoice(InvoiceStatus::Unpaid, "-0.10", 0), "partly paid"),
+            (invoice(InvoiceStatus::Unpaid, "0", 1), "1 transaction"),
+            (invoice(InvoiceStatus::Unpaid, "soon", 0), "cannot be read"),
+            (invoice(InvoiceStatus::Other(7), "0", 0), "status 7"),
+        ] {
+            match payment_trace(&inv) {
+                PaymentTrace::Contradiction(why) => assert!(why.contains(needle), "{why}"),
+                other => panic!("{needle}: {other:?}"),
+            }
         }
     }
 }

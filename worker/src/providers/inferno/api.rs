@@ -24,13 +24,13 @@ use crate::providers::http::{self, CallLog, Peer};
 use crate::providers::{CallError, Gate};
 
 pub use answers::{
-    ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, SshKey,
-    Vps, VpsDetails, same_ssh_key,
+    ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, Product,
+    SshKey, Vps, VpsDetails, same_ssh_key,
 };
 use parse::PROVIDER;
 pub use parse::{
-    parse_create, parse_done, parse_getinfo, parse_install, parse_orders, parse_sshkey_add,
-    parse_sshkey_list,
+    parse_create, parse_done, parse_getinfo, parse_install, parse_orders, parse_products,
+    parse_sshkey_add, parse_sshkey_list,
 };
 
 const PEER: Peer = Peer {
@@ -120,6 +120,11 @@ impl InfernoApi {
     pub fn with_gate(mut self, gate: Gate) -> Self {
         self.gate = gate;
         self
+    }
+
+    /// `list` (seed §2): the tariffs, with their prices.
+    pub async fn products(&self) -> Result<Vec<Product>, CallError> {
+        parse_products(&self.send("list", &[]).await?)
     }
 
     /// `create` with `pid` (seed §3): a new order, Pending until paid.

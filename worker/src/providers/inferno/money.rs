@@ -3,15 +3,18 @@
 //! `reconcile` before anything is sent again.
 //!
 //! Inferno's orders carry no reference of ours, so an order whose answer was lost is
-//! found by listing orders: `prepare` records the ids that existed before the call,
-//! `reconcile` adopts the one new order only when exactly one appeared and no other
-//! job has claimed it (claims live in Redis,
+//! found by listing orders: `prepare` records the ids that existed before the call and
+//! the price of the product ordered (`list`; `orders` shows no product id, only each
+//! order's `amount`), `reconcile` looks only at new orders at that price (an order of
+//! another product is not ours, whoever placed it) and adopts one only when exactly
+//! one appeared and no other job has claimed it (claims live in Redis,
 //! [`OrderRegistry`](crate::providers::orders::OrderRegistry)). An `install` whose
 //! answer was lost is looked up with `getinfo`.
 
-use super::api::{InstallAnswer, InstallRequest, Vps};
+use super::api::{InstallAnswer, InstallRequest, OrderSummary, Vps};
 use super::steps::{Inferno, PROVIDER, order_id, ssh_key_ids, template};
 use crate::engine::Outcome;
+use crate::providers::fields::{Decimals, money_to_cents};
 use crate::providers::{CallError, Prepared, Reconciled, StepCx};
 use provisioner_shared::request::Order;
 use serde_json::{Value, json};
@@ -25,6 +28,19 @@ fn store_trouble(what: &str, e: impl std::fmt::Display) -> CallError {
     CallError::Unknown {
         provider: PROVIDER,
         message: format!("cannot {what} in Redis: {e}"),
+    }
+}
+
+/// Whether a new order can be the one this job placed: its `amount` is the price the
+/// intent recorded, or one of the two is not shown (then it cannot be ruled out).
+pub(super) fn could_be_ours(price: Option<&str>, order: &OrderSummary) -> bool {
+    let cents = |t: &str| money_to_cents(t, Decimals::Rounded);
+    match (
+        price.and_then(cents),
+        order.amount.as_deref().and_then(cents),
+    ) {
+        (Some(want), Some(got)) => want == got,
+        _ => true,
     }
 }
 
@@ -75,6 +91,14 @@ impl Inferno {
             return Prepared::Skip(Outcome::fail("this job has no Inferno order"));
         };
         let product_id = order.product_id;
+        // The product's price: the only mark of it that `orders` shows (as `amount`).
+        let price = match self.api.products().await {
+            Ok(products) => products
+                .into_iter()
+                .find(|p| p.id == product_id.to_string())
+                .and_then(|p| p.price),
+            Err(e) => return Prepared::Skip(e.into()),
+        };
         // The orders that exist before the call: reconciliation looks only at new ones.
         let known: Vec<String> = match self.api.orders().await {
             Ok(orders) => orders.into_iter().map(|o| o.id).collect(),
@@ -82,7 +106,7 @@ impl Inferno {
         };
         Prepared::Call {
             reference: format!("product {product_id}"),
-            data: json!({ "known": known, "product_id": product_id }),
+            data: json!({ "known": known, "product_id": product_id, "price": price }),
         }
     }
 
@@ -141,6 +165,9 @@ impl Inferno {
                 ));
             }
         };
+        let price = intent_data(cx, "price")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let new: Vec<_> = listed
             .into_iter()
             .filter(|o| !known.contains(&o.id.as_str()))
@@ -150,7 +177,23 @@ impl Inferno {
             Ok(h) => h,
             Err(e) => return Reconciled::Failed(store_trouble("read the order claims", e)),
         };
-        let pairs: Vec<(String, Option<String>)> = ids.into_iter().zip(holders).collect();
+        // An order at another price is another product's: never this job's, even when
+        // it is the only new one (someone else ordered meanwhile).
+        let (pairs, others): (Vec<_>, Vec<_>) =
+            ids.into_iter()
+                .zip(holders)
+                .zip(&new)
+                .partition(|((_, holder), order)| {
+                    holder.as_deref() == Some(cx.job_id) || could_be_ours(price.as_deref(), order)
+                });
+        let pairs: Vec<(String, Option<String>)> = pairs.into_iter().map(|(p, _)| p).collect();
+        if !others.is_empty() {
+            tracing::info!(
+                orders = %others.iter().map(|((id, _), _)| id.as_str()).collect::<Vec<_>>().join(", "),
+                price = price.as_deref().unwrap_or(""),
+                "new orders at another price than ours are not this job's"
+            );
+        }
         let (id, how) = match adoption(cx.job_id, &pairs) {
             Adoption::Absent => return Reconciled::Absent,
             Adoption::Ambiguous(why) => {
@@ -161,7 +204,7 @@ impl Inferno {
             }
             Adoption::Mine(id) => (id, "already claimed by this job"),
             Adoption::Adopt(id) => match self.orders.claim(&id, cx.job_id).await {
-                Ok(true) => (id, "the one new order, adopted"),
+                Ok(true) => (id, "the one new order at our product's price, adopted"),
                 Ok(false) => {
                     return Reconciled::Unknown(format!(
                         "order {id} appeared after this job's order call, but another job \
@@ -309,6 +352,26 @@ mod tests {
             adoption("J", &[pair("47001", None), pair("47002", Some("K"))]),
             Adoption::Ambiguous(_)
         ));
+    }
+
+    fn listed(id: &str, amount: Option<&str>) -> OrderSummary {
+        OrderSummary {
+            id: id.into(),
+            number: None,
+            amount: amount.map(str::to_owned),
+            invoice_id: None,
+            status: super::super::api::OrderStatus::Pending,
+        }
+    }
+
+    #[test]
+    fn only_an_order_at_our_products_price_can_be_ours() {
+        assert!(could_be_ours(Some("5.00"), &listed("1", Some("5.00"))));
+        assert!(could_be_ours(Some("5.00"), &listed("1", Some("5"))));
+        assert!(!could_be_ours(Some("5.00"), &listed("1", Some("9.00"))));
+        // What is not shown cannot rule an order out.
+        assert!(could_be_ours(None, &listed("1", Some("9.00"))));
+        assert!(could_be_ours(Some("5.00"), &listed("1", None)));
     }
 
     #[test]

@@ -160,8 +160,15 @@ impl Klikk {
             .iter()
             .filter(|o| o.reference.as_deref() == Some(cx.job_id))
             .collect();
+        // A list that shows no reference at all proves nothing about ours.
+        let shows_references = orders.is_empty() || orders.iter().any(|o| o.reference.is_some());
         match ours.as_slice() {
-            [] => Reconciled::Absent,
+            [] if shows_references => Reconciled::Absent,
+            [] => Reconciled::Unknown(format!(
+                "order_list shows {} orders but no reference on any, so whether this job's \
+                 order was placed cannot be told; check at Klikk, then resolve",
+                orders.len()
+            )),
             [order] => {
                 record_order(cx, order);
                 cx.detail(format!(

@@ -123,6 +123,8 @@ pub struct Invoice {
     pub description: Option<String>,
     pub notes: Option<String>,
     pub items: Vec<InvoiceItem>,
+    /// How many payment transactions `get_invoice` lists (the seed shows `""` for none).
+    pub transactions: usize,
 }
 
 impl Invoice {
@@ -140,6 +142,30 @@ impl Invoice {
             .into_iter()
             .chain(self.items.iter().map(|i| i.description.as_str()))
             .chain(self.notes.as_deref())
+    }
+}
+
+/// One movement of the account's credit balance (`whmcs/getcredits`): negative when
+/// credit was applied to an invoice (seed: "Credit Applied to Invoice #10116", "-5.00").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditMove {
+    pub id: Option<u64>,
+    pub date: Option<String>,
+    pub description: String,
+    /// As the provider wrote it.
+    pub amount: Option<String>,
+}
+
+impl CreditMove {
+    /// Whether the description names `invoice_id` ("… Invoice #10116"), exactly.
+    pub fn names_invoice(&self, invoice_id: &str) -> bool {
+        self.description.match_indices('#').any(|(at, _)| {
+            let digits: String = self.description[at + 1..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            !digits.is_empty() && digits == invoice_id.trim()
+        })
     }
 }
 

@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use super::answers::{
-    AsyncAnswer, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login, Payment,
-    ServerInfo, ServerList, ServerStatus, Tag,
+    AsyncAnswer, CreditMove, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login,
+    Payment, ServerInfo, ServerList, ServerStatus, Tag,
 };
 use crate::providers::error::{CallError, quote};
 use crate::providers::fields::{id_text, ip_addr, number_u64, text};
@@ -179,6 +179,59 @@ pub fn parse_invoice(body: &str) -> Result<Invoice, CallError> {
         _ => a.value.as_object().ok_or_else(|| a.bad())?,
     };
     invoice(root).ok_or_else(|| a.bad())
+}
+
+/// `whmcs/get_client`: the account's credit balance, `client.credit` (seed: "998.39").
+pub fn parse_client_credit(body: &str) -> Result<String, CallError> {
+    let a = answer(body)?;
+    a.expect_ok()?;
+    let client = a.value.get("client").filter(|c| c.is_object());
+    client
+        .and_then(|c| c.get("credit"))
+        .or_else(|| a.value.get("credit"))
+        .and_then(money)
+        .ok_or_else(|| a.bad())
+}
+
+/// `whmcs/getcredits`: the credit log, `message.credits.credit[]` in the seed (also
+/// read without the `message` envelope, or with `credits` as a plain list); no
+/// `credits` with `totalresults` 0, or an empty `""`, is an empty log.
+pub fn parse_credit_log(body: &str) -> Result<Vec<CreditMove>, CallError> {
+    let a = answer(body)?;
+    a.expect_ok()?;
+    let root = match a.value.get("message") {
+        Some(m @ Value::Object(_)) => {
+            if let Some(message) = error_text(m) {
+                return Err(rejected(message));
+            }
+            m
+        }
+        _ => &a.value,
+    };
+    let credits = match root.get("credits") {
+        Some(Value::Object(o)) => o.get("credit").cloned().unwrap_or(Value::Null),
+        Some(other) => other.clone(),
+        None if root.get("totalresults").and_then(number_u64) == Some(0) => Value::Null,
+        None => return Err(a.bad()),
+    };
+    let list: Vec<&Value> = match &credits {
+        Value::Array(l) => l.iter().collect(),
+        single @ Value::Object(_) => vec![single],
+        Value::Null => Vec::new(),
+        Value::String(s) if s.trim().is_empty() => Vec::new(),
+        _ => return Err(a.bad()),
+    };
+    list.into_iter()
+        .map(|v| {
+            let o = v.as_object().ok_or_else(|| a.bad())?;
+            Ok(CreditMove {
+                id: o.get("id").and_then(number_u64),
+                date: o.get("date").and_then(text),
+                description: o.get("description").and_then(text).unwrap_or_default(),
+                amount: o.get("amount").and_then(money),
+            })
+        })
+        .collect()
 }
 
 /// `apply_credit` (GAPS): `{"result":"success","invoiceid":N,"amount":"5.00","invoicepaid":true}`.
@@ -569,6 +622,15 @@ fn invoice(o: &Map<String, Value>) -> Option<Invoice> {
         description: s("description"),
         notes: s("notes"),
         items,
+        transactions: match o.get("transactions") {
+            Some(Value::Array(l)) => l.len(),
+            Some(Value::Object(t)) => match t.get("transaction") {
+                Some(Value::Array(l)) => l.len(),
+                _ => usize::from(!t.is_empty()),
+            },
+            Some(Value::String(t)) => usize::from(!t.trim().is_empty()),
+            _ => 0,
+        },
     })
 }
 

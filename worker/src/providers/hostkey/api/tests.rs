@@ -25,6 +25,8 @@ const SEED_SHOW: &str = fixture!("seed_eq_show.json");
 const SEED_STAGE: &str = fixture!("seed_check_stage.json");
 const SEED_BAD_OS: &str = fixture!("seed_order_incompatible_os.json");
 const SEED_PIN: &str = fixture!("seed_check_pin_failure.json");
+const SEED_CLIENT: &str = fixture!("seed_get_client.json");
+const SEED_CREDITS: &str = fixture!("seed_getcredits.json");
 const UPDATE_SERVERS: &str = fixture!("gaps_update_servers.json");
 const LIST: &str = fixture!("gaps_list.json");
 const ORDER: &str = fixture!("gaps_order_instance.json");
@@ -195,6 +197,50 @@ fn seed_invoice_shows_balance_and_items() {
     assert_eq!(inv.items[1].amount.as_deref(), Some("5.00"));
     assert_eq!(inv.items[1].rel_id.as_deref(), Some("23451"));
     assert!(inv.descriptions().any(|d| d.contains("#23449")));
+    assert_eq!(
+        inv.transactions, 0,
+        "the seed's `\"transactions\": \"\"` is none"
+    );
+    assert_eq!(inv.credit.as_deref(), Some("0.00"));
+}
+
+#[test]
+fn seed_client_shows_the_credit_balance() {
+    assert_eq!(parse_client_credit(SEED_CLIENT).unwrap(), "998.39");
+    let bare = r#"{"result":"success","client":{"id":1,"credit":5}}"#;
+    assert_eq!(parse_client_credit(bare).unwrap(), "5");
+    let none = r#"{"result":"success","client":{"id":1}}"#;
+    assert!(matches!(
+        parse_client_credit(none),
+        Err(CallError::BadResponse { .. })
+    ));
+}
+
+#[test]
+fn seed_credit_log_names_the_invoices_credit_was_applied_to() {
+    let log = parse_credit_log(SEED_CREDITS).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].id, Some(2526));
+    assert_eq!(log[0].amount.as_deref(), Some("-5.00"));
+    assert_eq!(log[1].amount.as_deref(), Some("-5"));
+    assert!(log[0].names_invoice("10116"));
+    assert!(!log[0].names_invoice("1011"), "an exact invoice number");
+    assert!(!log[0].names_invoice("18580"));
+    assert!(log[1].names_invoice("18580"));
+    let empty = r#"{"result":"OK","message":{"result":"success","totalresults":0}}"#;
+    assert!(parse_credit_log(empty).unwrap().is_empty());
+    let refused = r#"{"result":"OK","message":{"result":"error","message":"No credit found"}}"#;
+    assert_eq!(
+        rejected_text(parse_credit_log(refused).unwrap_err()),
+        "No credit found"
+    );
+}
+
+#[test]
+fn an_invoice_with_transactions_says_so() {
+    let body = r#"{"result":"success","invoiceid":7,"status":"Unpaid","credit":"0.00",
+        "transactions":{"transaction":[{"id":1,"amountin":"5.00"}]}}"#;
+    assert_eq!(parse_invoice(body).unwrap().transactions, 1);
 }
 
 #[test]

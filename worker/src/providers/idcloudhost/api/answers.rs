@@ -114,17 +114,22 @@ pub struct Invoice {
     /// Epoch seconds.
     pub created: Option<u64>,
     pub records: Vec<InvoiceRecord>,
+    /// `totals.credit`: credit applied to it (the seed's paid invoice shows `-0.10`).
+    pub credit: Option<String>,
+    /// How many payments `transaction_list` shows: a payment attempt the provider logged.
+    pub transactions: usize,
 }
 
 impl Invoice {
-    /// Whether a record names the VM (GAPS: a new VM's invoice has a record naming
-    /// it): its uuid anywhere in the record, or its name before the first comma.
-    pub fn names_vm(&self, uuid: &str, name: &str) -> bool {
+    /// Whether a record names our VM (GAPS: a new VM's invoice has a record naming
+    /// it): its uuid anywhere in the record, or our reference (the job id, which is
+    /// the VM's description) in the record's description. Never by the VM's name:
+    /// two VMs may share a hostname, and each must pay only its own invoice.
+    pub fn names_vm(&self, uuid: &str, reference: &str) -> bool {
+        let has = |text: &str, needle: &str| !needle.trim().is_empty() && text.contains(needle);
         self.records.iter().any(|r| {
-            let mentions_uuid = !uuid.is_empty()
-                && (r.name.contains(uuid) || r.descr.as_deref().is_some_and(|d| d.contains(uuid)));
-            let leading = r.name.split(',').next().unwrap_or_default().trim();
-            mentions_uuid || (!name.is_empty() && leading.eq_ignore_ascii_case(name))
+            let descr = r.descr.as_deref().unwrap_or_default();
+            has(&r.name, uuid) || has(descr, uuid) || has(descr, reference)
         })
     }
 }

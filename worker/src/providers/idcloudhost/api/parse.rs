@@ -349,6 +349,15 @@ fn invoice(o: &Map<String, Value>) -> Option<Invoice> {
             .and_then(number_text),
         created: o.get("created").and_then(number_u64),
         records,
+        credit: o
+            .get("totals")
+            .and_then(|t| t.get("credit"))
+            .and_then(number_text),
+        transactions: match o.get("transaction_list") {
+            Some(Value::Array(l)) => l.len(),
+            Some(Value::Object(t)) => t.len(),
+            _ => 0,
+        },
     })
 }
 

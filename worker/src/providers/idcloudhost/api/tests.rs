@@ -131,17 +131,23 @@ fn seed_invoices_parse_with_status_codes_and_records() {
     assert_eq!(invoices[0].total.as_deref(), Some("3.55"));
     assert_eq!(invoices[0].billing_account_id, Some(6));
     assert_eq!(invoices[0].records.len(), 6);
-    // The records name VMs by their name, before the first comma.
-    assert!(invoices[0].names_vm("", "Name of the Clone"));
-    assert!(invoices[0].names_vm("", "name of the clone"));
-    assert!(!invoices[0].names_vm("", "Name"));
-    assert!(!invoices[0].names_vm("d582f16a-013b-4a23-8463-c66bbbc96c43", "other"));
+    // The seed's records name VMs only by their name, which two VMs may share: such an
+    // invoice is nobody's in particular, so none of it is taken for ours.
+    assert!(!invoices[0].names_vm("", "Name of the Clone"));
+    assert!(!invoices[0].names_vm("d582f16a-013b-4a23-8463-c66bbbc96c43", "01JOB"));
+    assert!(
+        !invoices[0].names_vm("", ""),
+        "an empty reference names nothing"
+    );
+    assert_eq!(invoices[0].transactions, 0);
 
     let one = parse_invoice(SEED_INVOICE).unwrap();
     assert_eq!(one.id, "1");
     assert_eq!(one.status, InvoiceStatus::Paid);
     assert_eq!(one.total.as_deref(), Some("1.21"));
-    assert!(one.names_vm("", "DEBUGXYZ-2-buntu"));
+    assert!(!one.names_vm("", "DEBUGXYZ-2-buntu"));
+    assert_eq!(one.transactions, 1);
+    assert_eq!(one.credit.as_deref(), Some("-0.1"));
 }
 
 #[test]
@@ -149,7 +155,11 @@ fn an_invoice_record_naming_the_uuid_names_the_vm() {
     let body = r#"[{"id": 9, "status": 5, "totals": {"total": "6.00"},
         "records_list": [{"name": "VM 7c2f4d0e-1a3b-4c5d-8e9f-0a1b2c3d4e5f", "descr": "TODO"}]}]"#;
     let invoices = parse_invoices(body).unwrap();
-    assert!(invoices[0].names_vm("7c2f4d0e-1a3b-4c5d-8e9f-0a1b2c3d4e5f", "web-1"));
+    assert!(invoices[0].names_vm("7c2f4d0e-1a3b-4c5d-8e9f-0a1b2c3d4e5f", "01JOB"));
+    assert!(!invoices[0].names_vm("9d1e2f3a-1a3b-4c5d-8e9f-0a1b2c3d4e5f", "01JOB"));
+    let by_reference = r#"[{"id": 9, "status": 5, "records_list":
+        [{"name": "web-1, 2 CPUs", "descr": "01JOB"}]}]"#;
+    assert!(parse_invoices(by_reference).unwrap()[0].names_vm("", "01JOB"));
     assert_eq!(invoices[0].total.as_deref(), Some("6.00"));
     assert_eq!(money_to_cents("6.00"), Some(600));
     assert_eq!(money_to_cents("59.96"), Some(5996));

@@ -58,6 +58,15 @@ impl OrderStatus {
     }
 }
 
+/// A tariff of `list` (seed §2: "products - list of tariffs").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub id: String,
+    pub name: Option<String>,
+    /// As the provider wrote it; `orders` shows the same as an order's `amount`.
+    pub price: Option<String>,
+}
+
 /// One order of `orders` (seed §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderSummary {

@@ -11,8 +11,8 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use super::answers::{
-    ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, SshKey,
-    Vps, VpsDetails,
+    ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, Product,
+    SshKey, Vps, VpsDetails,
 };
 use super::print_r::{self, PhpArray, PhpValue};
 use crate::providers::error::{CallError, quote};
@@ -30,6 +30,38 @@ pub fn parse_create(body: &str) -> Result<CreatedOrder, CallError> {
         invoice_id: a.id("invoiceid"),
         product_ids: a.id("productids"),
     })
+}
+
+/// `list` (seed §2): `products`, a map keyed by pid or a list, each with its `pid` (or
+/// `id`), `name` and `price` (or `amount`); the seed shows no example.
+pub fn parse_products(body: &str) -> Result<Vec<Product>, CallError> {
+    let a = answer(body)?;
+    a.expect_success()?;
+    let listed: Vec<(Option<&str>, &Value)> = match a.value.get("products") {
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (Some(k.as_str()), v)).collect(),
+        Some(Value::Array(l)) => l.iter().map(|v| (None, v)).collect(),
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if s.trim().is_empty() => Vec::new(),
+        Some(_) => return Err(a.bad()),
+    };
+    listed
+        .into_iter()
+        .map(|(key, v)| {
+            let o = v.as_object().ok_or_else(|| a.bad())?;
+            let id = ["pid", "id"]
+                .iter()
+                .find_map(|k| o.get(*k).and_then(id_text))
+                .or_else(|| key.map(str::to_owned))
+                .ok_or_else(|| a.bad())?;
+            Ok(Product {
+                id,
+                name: o.get("name").and_then(text),
+                price: ["price", "amount"]
+                    .iter()
+                    .find_map(|k| o.get(*k).and_then(id_text)),
+            })
+        })
+        .collect()
 }
 
 /// `orders` (seed §4): a map keyed by order id (or a list), PHP's `[]` when empty.

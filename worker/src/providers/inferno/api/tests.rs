@@ -286,3 +286,30 @@ fn every_fixture_parses_without_panicking_as_any_answer() {
         let _ = parse_install(body);
     }
 }
+
+#[test]
+fn products_are_read_as_a_map_or_a_list_with_their_prices() {
+    let map = r#"{"result":"success","ostpls":["centos7-64-default"],
+        "products":{"303":{"pid":"303","name":"VPS-1","price":"5.00"},"304":{"name":"VPS-2","price":"9.00"}}}"#;
+    let products = parse_products(map).unwrap();
+    assert_eq!(products.len(), 2);
+    assert_eq!(products[0].id, "303");
+    assert_eq!(products[0].price.as_deref(), Some("5.00"));
+    assert_eq!(
+        products[1].id, "304",
+        "the key names the product when pid is absent"
+    );
+    let list = r#"{"products":[{"id":303,"amount":5}]}"#;
+    let products = parse_products(list).unwrap();
+    assert_eq!(products[0].id, "303");
+    assert_eq!(products[0].price.as_deref(), Some("5"));
+    assert!(
+        parse_products(r#"{"result":"success"}"#)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        parse_products(r#"{"result":"fail","message":"Authorization error"}"#),
+        Err(CallError::Rejected { .. })
+    ));
+}
