@@ -8,6 +8,7 @@ use crate::plan::{self, Role, Span};
 use crate::provider::ProviderKind;
 use crate::request::{JobKind, JobRequest};
 use crate::secret::Sealed;
+use crate::store::Holds;
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -154,6 +155,9 @@ pub struct Outputs {
     pub ipv4: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<String>,
+    /// The provision holds the lock on the server it obtained (taken once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub server_held: bool,
     /// PXE may be armed: the finalizers must run whatever happens.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pxe_armed: bool,
@@ -267,6 +271,10 @@ pub struct JobSpec {
     pub id: String,
     pub created_at: Millis,
     pub request: JobRequest,
+    /// The keys it took when it was created (its server or service lock, its
+    /// `Idempotency-Key`): kept while it lives (`store::Holds`).
+    #[serde(default, skip_serializing_if = "Holds::is_empty")]
+    pub holds: Holds,
 }
 
 /// Signals recorded on a job by the API while a worker may hold it.

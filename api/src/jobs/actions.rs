@@ -5,7 +5,7 @@
 //! and resolve rewrite the run state with a compare-and-set on the version loaded,
 //! and make the job due now.
 
-use super::{job_response, load_job, try_load};
+use super::{CREATOR_GRACE, job_response, load_job, try_load};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::JsonObject;
@@ -13,7 +13,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use provisioner_shared::job::{Job, JobState, Resolution};
-use provisioner_shared::store::{Commit, CommitOutcome, Schedule, SignalKind, SignalOutcome};
+use provisioner_shared::store::{
+    Commit, CommitOutcome, Held, Schedule, SignalKind, SignalOutcome, Taken,
+};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -34,6 +36,7 @@ pub(crate) async fn retry(
             let now = state.store.clock();
             job.retry_failed(now)
                 .map_err(|m| ApiError::conflict("invalid_state", m))?;
+            retake_holds(&state, &job).await?;
             commit_now(&state, job).await
         }
         JobState::Queued | JobState::Running | JobState::Waiting => {
@@ -68,6 +71,40 @@ pub(crate) async fn resolve(
         )
     })?;
     commit_now(&state, job).await
+}
+
+/// A failed job coming back to life takes back what it held (another job may own
+/// its server now: then the retry is a 409 naming it), and its idempotency key
+/// lives as long as it does again.
+async fn retake_holds(state: &AppState, job: &Job) -> Result<(), ApiError> {
+    for held in state.store.held_by(job) {
+        match held {
+            Held::Lock(key) => match state.store.take_lock(&key, job.id(), CREATOR_GRACE).await? {
+                Taken::Held => {}
+                Taken::Busy { holder, state: st } => {
+                    return Err(ApiError::conflict(
+                        "server_busy",
+                        format!(
+                            "job {holder} ({st}) holds what this job works on now; \
+                             wait for it to finish, or cancel it, then retry"
+                        ),
+                    )
+                    .with_field("server_id"));
+                }
+                Taken::Contended => {
+                    return Err(ApiError::conflict(
+                        "server_busy",
+                        "another request is claiming what this job works on; try again",
+                    )
+                    .with_field("server_id"));
+                }
+            },
+            Held::Idempotency(key) => {
+                state.store.keep(&key, job.id(), None).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Records a signal and answers with the job as it now stands.

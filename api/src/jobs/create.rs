@@ -14,6 +14,7 @@ use axum::response::Response;
 use provisioner_shared::job::{Job, JobSpec, RunState, Signals};
 use provisioner_shared::plan;
 use provisioner_shared::request::{FieldError, JobKind, JobRequest, ParseContext};
+use provisioner_shared::store::Holds;
 use serde_json::Value;
 
 pub(crate) async fn create(
@@ -42,8 +43,19 @@ pub(crate) async fn create(
             }
         }
     };
-    match create_job(&state, &job_id, request).await {
-        Ok((status, job)) => Ok(created_response(status, &job)),
+    let holds = Holds {
+        idempotency: reservation.as_ref().map(|r| r.key().to_owned()),
+        locks: Vec::new(),
+    };
+    match create_job(&state, &job_id, request, holds).await {
+        Ok((status, job)) => {
+            if let Some(r) = &reservation {
+                // The key lives as long as its job (the worker gives it its expiry
+                // when the job ends).
+                r.keep(&state).await;
+            }
+            Ok(created_response(status, &job))
+        }
         Err(Failure {
             error,
             nothing_written,
@@ -102,11 +114,13 @@ impl Failure {
     }
 }
 
-/// Takes the server lock a reinstall or deprovision needs, and enqueues.
+/// Takes the server lock a reinstall or deprovision needs, and enqueues. `holds`
+/// are the keys the caller took for the job (its idempotency key, a service lock).
 pub(crate) async fn create_job(
     state: &AppState,
     job_id: &str,
     request: JobRequest,
+    mut holds: Holds,
 ) -> Result<(StatusCode, Job), Failure> {
     super::preflight::refuse_uncancellable_inferno_order(state, &request)
         .await
@@ -119,11 +133,15 @@ pub(crate) async fn create_job(
         ),
         _ => None,
     };
+    if let Some(lock) = &lock {
+        holds.locks.push(lock.key().to_owned());
+    }
     let now = state.store.clock();
     let spec = JobSpec {
         id: job_id.to_owned(),
         created_at: now,
         request,
+        holds,
     };
     let run = RunState::new(plan::plan(&spec.request), now);
     if let Some(lock) = &lock {

@@ -18,7 +18,9 @@
 //!   value, so a late failing creator leaves the taker's reservation alone.
 //! - **Same key, other body → 409**, whatever state the first request is in.
 //!
-//! After the TTL the key is forgotten and a replay creates a new job.
+//! Once its job exists the key has no expiry while the job lives (a payment may
+//! wait for days); when the job ends the worker gives it `api.idempotency_ttl`, and
+//! after that a replay creates a new job.
 
 use super::{CREATOR_GRACE, poll_for, try_load};
 use crate::AppState;
@@ -115,6 +117,20 @@ pub(crate) struct Reservation {
 }
 
 impl Reservation {
+    /// The Redis key of the reservation (kept in the job's holds).
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Its job exists: the key now lives as long as the job does (no expiry until
+    /// the worker gives it one when the job ends). Best effort: a key left with its
+    /// reservation TTL only shortens how long it is remembered.
+    pub(crate) async fn keep(&self, state: &AppState) {
+        if let Err(e) = state.store.keep(&self.key, &self.job_id, None).await {
+            tracing::warn!(error = %e, job_id = %self.job_id, "could not keep an idempotency key for its job's life");
+        }
+    }
+
     /// Gives the key back after a creation that wrote no job, unless someone has
     /// taken it over since. Best effort: a reservation left behind only makes the next
     /// replay wait [`CREATOR_GRACE`] before it takes over.
@@ -144,7 +160,7 @@ pub(crate) async fn reserve(
     let ttl = state.config.api.idempotency_ttl;
     let ours = format!("{job_id}|{digest}");
     for _ in 0..ROUNDS {
-        let Some(existing) = store.put_if_absent(&redis_key, &ours, ttl).await? else {
+        let Some(existing) = store.put_if_absent(&redis_key, &ours, Some(ttl)).await? else {
             return Ok(Reserved::Create(Reservation {
                 key: redis_key,
                 value: ours,
@@ -165,6 +181,10 @@ pub(crate) async fn reserve(
             .with_field("Idempotency-Key"));
         }
         if let Some(job) = poll_for(CREATOR_GRACE, || try_load(state, their_id)).await? {
+            if job.run.state.is_live() {
+                // Heals a key whose creator died between the enqueue and keeping it.
+                store.keep(&redis_key, their_id, None).await?;
+            }
             return Ok(Reserved::Replay(Box::new(job)));
         }
         // The creator died before writing the job. Take over under its job id, with

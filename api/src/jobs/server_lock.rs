@@ -17,18 +17,16 @@
 //!   its enqueue, one Redis round trip apart.
 //! - A request that wrote no job gives the lock back only if the lock still names it.
 //!
-//! The lock expires with `retention.finished` (the records of finished jobs do too),
-//! so locks of long-gone servers do not pile up; a job parked in `needs_attention`
-//! for longer than that loses its lock.
+//! The lock has no expiry while its job lives (`needs_attention` included, however
+//! long); when the job ends, the worker gives it `retention.finished` (the records
+//! of finished jobs expire then too), so locks of long-gone servers do not pile up.
+//! The protocol itself is the store's (`Store::take_lock`).
 
-use super::{CREATOR_GRACE, poll_for};
+use super::CREATOR_GRACE;
 use crate::AppState;
 use crate::error::ApiError;
 use provisioner_shared::job::JobState;
-use std::time::Duration;
-
-/// Lost compare-and-sets before a request gives up and asks the client to retry.
-const ROUNDS: usize = 4;
+use provisioner_shared::store;
 
 /// What a lock is on.
 #[derive(Debug, Clone, Copy)]
@@ -89,47 +87,39 @@ impl ServerLock {
         subject: Subject<'_>,
         job_id: &str,
     ) -> Result<Taken, ApiError> {
-        let store = &state.store;
-        let ttl = lock_ttl(state.config.retention.finished);
         let lock = ServerLock {
             key: subject.key(state),
             job_id: job_id.to_owned(),
         };
-        for _ in 0..ROUNDS {
-            let Some(holder) = store.put_if_absent(&lock.key, job_id, ttl).await? else {
-                return Ok(Taken::Held(lock));
-            };
-            // Our own job: an idempotent replay taking over a dead creator's request.
-            if holder == job_id {
-                return Ok(Taken::Held(lock));
-            }
-            let holder_state = poll_for(CREATOR_GRACE, || async {
-                Ok(store.state_of(&holder).await?)
-            })
-            .await?;
-            if let Some(st) = holder_state.filter(|s| s.is_live()) {
-                return Ok(Taken::Busy { holder, state: st });
-            }
-            if store
-                .compare_and_set(&lock.key, &holder, job_id, Some(ttl))
-                .await?
-            {
-                tracing::info!(job_id, previous = %holder, "took over a lock from a finished job");
-                return Ok(Taken::Held(lock));
+        match state
+            .store
+            .take_lock(&lock.key, job_id, CREATOR_GRACE)
+            .await?
+        {
+            store::Taken::Held => Ok(Taken::Held(lock)),
+            store::Taken::Busy { holder, state } => Ok(Taken::Busy { holder, state }),
+            store::Taken::Contended => {
+                let (what, field) = match subject {
+                    Subject::Server { account, server_id } => (
+                        format!("server {server_id} of account {account}"),
+                        "server_id",
+                    ),
+                    Subject::Service { service_id } => {
+                        (format!("service {service_id}"), "service_id")
+                    }
+                };
+                Err(ApiError::conflict(
+                    "server_busy",
+                    format!("{what} is being claimed by another request; try again"),
+                )
+                .with_field(field))
             }
         }
-        let (what, field) = match subject {
-            Subject::Server { account, server_id } => (
-                format!("server {server_id} of account {account}"),
-                "server_id",
-            ),
-            Subject::Service { service_id } => (format!("service {service_id}"), "service_id"),
-        };
-        Err(ApiError::conflict(
-            "server_busy",
-            format!("{what} is being claimed by another request; try again"),
-        )
-        .with_field(field))
+    }
+
+    /// The Redis key of the lock (kept in the job's holds).
+    pub(crate) fn key(&self) -> &str {
+        &self.key
     }
 
     /// Right before the enqueue: the lock still names our job (no one took it over
@@ -159,16 +149,6 @@ impl ServerLock {
         {
             tracing::warn!(error = %e, job_id = %self.job_id, "could not release a server lock");
         }
-    }
-}
-
-/// Finished records kept forever (`retention.finished = 0`) keep their locks as long
-/// as Redis can express.
-fn lock_ttl(retention: Duration) -> Duration {
-    if retention.is_zero() {
-        Duration::from_secs(100 * 365 * 24 * 3600)
-    } else {
-        retention
     }
 }
 

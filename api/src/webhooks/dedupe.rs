@@ -64,7 +64,7 @@ pub(crate) async fn begin(state: &AppState, webhook_id: &str) -> Result<Begin, A
     let token = format!("{PENDING}{}", new_job_id());
     let ttl = ttl(state);
     for _ in 0..ROUNDS {
-        let Some(existing) = store.put_if_absent(&key, &token, ttl).await? else {
+        let Some(existing) = store.put_if_absent(&key, &token, Some(ttl)).await? else {
             return Ok(Begin::Fresh(Guard { key, token }));
         };
         if !existing.starts_with(PENDING) {

@@ -22,6 +22,7 @@ use crate::jobs::server_lock::{ServerLock, Subject, Taken};
 use axum::http::StatusCode;
 use provisioner_shared::job::{Job, JobState};
 use provisioner_shared::request::{FieldError, JobKind, JobRequest};
+use provisioner_shared::store::Holds;
 use provisioner_shared::store::{SignalKind, SignalOutcome};
 use serde_json::{Map, Value, json};
 
@@ -249,7 +250,11 @@ async fn provision(
         }
     };
     lock.confirm(state).await?;
-    match create_job(state, job_id, request).await {
+    let holds = Holds {
+        idempotency: None,
+        locks: vec![lock.key().to_owned()],
+    };
+    match create_job(state, job_id, request, holds).await {
         Ok((_, job)) => Ok(answer(
             EVENT,
             service_id,
@@ -389,7 +394,7 @@ async fn terminate(state: &AppState, service_id: &str) -> Result<Answer, ApiErro
     }
     let job_id = new_job_id();
     let request = parse_request(state, &body, &job_id)?;
-    match create_job(state, &job_id, request).await {
+    match create_job(state, &job_id, request, Holds::default()).await {
         Ok((_, job)) => Ok(answer(
             EVENT,
             service_id,

@@ -11,11 +11,14 @@
 //! - A terminal or `needs_attention` commit of a job with a callback URL also creates
 //!   the job's callback record (the outbox, `outbox.rs`): scheduled, claimed and
 //!   committed like a job, in the job's shard.
+//! - Locks and idempotency keys a live job holds never expire while it lives;
+//!   the worker gives them their expiry when it ends (`holds.rs`).
 //! - `/metrics` reads each shard's due-set in one script, and the workers' step and
 //!   callback counters from one hash they add deltas to (`stats.rs`).
 
 mod conn;
 mod durable;
+mod holds;
 mod keys;
 mod orders;
 mod outbox;
@@ -23,6 +26,7 @@ mod stats;
 
 pub use conn::RedisConn;
 pub use durable::Replication;
+pub use holds::{Held, Holds, Taken};
 pub use keys::{CALLBACK_PREFIX, Keys, callback_owner};
 pub use outbox::CALLBACK_LOG_CAP;
 pub use stats::{ShardFigures, WorkerStat};
@@ -75,6 +79,7 @@ struct Scripts {
     cad: Script,
     rate: Script,
     callback_log: Script,
+    held: Script,
 }
 
 impl Scripts {
@@ -89,6 +94,7 @@ impl Scripts {
             rate: Script::new(include_str!("lua/rate.lua")),
             cad: Script::new(include_str!("lua/cad.lua")),
             callback_log: Script::new(include_str!("lua/callback_log.lua")),
+            held: Script::new(include_str!("lua/held.lua")),
         }
     }
 }
@@ -656,17 +662,19 @@ impl Store {
         Ok(())
     }
 
-    /// `SET key value NX PX ttl`; on a clash returns what the key holds.
+    /// `SET key value NX [PX ttl]` (no expiry without `ttl`); on a clash returns
+    /// what the key holds.
     pub async fn put_if_absent(
         &self,
         key: &str,
         value: &str,
-        ttl: Duration,
+        ttl: Option<Duration>,
     ) -> Result<Option<String>, StoreError> {
         let mut c = self.conn.clone();
-        let opts = redis::SetOptions::default()
-            .conditional_set(redis::ExistenceCheck::NX)
-            .with_expiration(redis::SetExpiry::PX(ttl.as_millis().max(1) as u64));
+        let mut opts = redis::SetOptions::default().conditional_set(redis::ExistenceCheck::NX);
+        if let Some(ttl) = ttl {
+            opts = opts.with_expiration(redis::SetExpiry::PX(ttl.as_millis().max(1) as u64));
+        }
         let set: Option<String> = c.set_options(key, value, opts.clone()).await?;
         if set.is_some() {
             return Ok(None);

@@ -244,6 +244,7 @@ pub async fn seed_jobs(
                 id,
                 created_at: now,
                 request: request.clone(),
+                holds: Default::default(),
             };
             let run = RunState::new(steps.clone(), now);
             async move { store.enqueue(&spec, &run).await }

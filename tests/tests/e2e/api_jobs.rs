@@ -412,3 +412,79 @@ async fn resolving_with_fail_ends_the_job_without_running_the_next_step() -> any
     );
     Ok(())
 }
+
+/// Issue 9, defect 5: `retry` of a failed job re-takes its server, so two live jobs
+/// never work on one server.
+#[tokio::test]
+async fn retry_of_a_failed_job_retakes_its_server() -> anyhow::Result<()> {
+    let (_redis, api) = start().await?;
+    let store = connect_store(&api.config).await?;
+    let on = |server: &str| json!({"kind": "reinstall", "account": "noop", "server_id": server});
+    let first = create(&api, &on("srv-9")).await?;
+    force_state(&store, &first, JobState::Failed).await?;
+    // The failed job gave way: a new operation on the server is accepted.
+    let second = create(&api, &on("srv-9")).await?;
+    let r = api.post(&format!("/v1/jobs/{first}/retry"), None).await?;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (StatusCode::CONFLICT, Some("server_busy")),
+        "a retried job would work on a server job {second} holds: {}",
+        r.text
+    );
+    assert!(r.error_message().contains(&second), "{}", r.text);
+    assert_eq!(api.get_job(&first).await?.body["state"], "failed");
+    // Once the other job is done, the retry takes the server back.
+    force_state(&store, &second, JobState::Succeeded).await?;
+    api.post(&format!("/v1/jobs/{first}/retry"), None)
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    let r = api.post_job(&on("srv-9")).await?;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text);
+    assert!(r.error_message().contains(&first), "{}", r.text);
+    Ok(())
+}
+
+/// Issue 9, defect 7: an `Idempotency-Key` is kept while its job lives, however long
+/// that is (a payment may wait for days): the client's retry after the key's TTL
+/// still gets the same job, never a second order. Once the job ends, the key is
+/// remembered for `api.idempotency_ttl` more.
+#[tokio::test]
+async fn an_idempotency_key_lives_as_long_as_its_job() -> anyhow::Result<()> {
+    let redis = provisioner_tests::TestRedis::start().await?;
+    let mut config = provisioner_tests::test_config(&redis);
+    config.api.idempotency_ttl = Duration::from_millis(300);
+    config.accounts.push(provisioner_tests::account(
+        "noop",
+        provisioner_shared::ProviderKind::Noop,
+        "http://127.0.0.1:9/",
+    ));
+    let api = provisioner_tests::spawn_api(config.clone()).await?;
+    let _worker = provisioner_tests::spawn_worker(config.clone()).await?;
+    let body =
+        json!({"kind": "provision", "account": "noop", "order": {"steps": 2, "wait_ms": 1500}});
+    let first = api
+        .post_job_with_key(&body, "order-77")
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    let id = first.id().to_owned();
+    api.wait_for_state(&id, "waiting", Duration::from_secs(10))
+        .await?;
+    // Well past the key's TTL, while the job still waits.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let again = api.post_job_with_key(&body, "order-77").await?;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.id(), id, "the retry made a second job");
+    // After the job ends the key expires on its own.
+    api.wait_for_state(&id, "succeeded", Duration::from_secs(10))
+        .await?;
+    let mut c = redis.connection().await?;
+    let idem: Vec<String> = c.keys(format!("{}:idem:*", config.redis.namespace)).await?;
+    assert_eq!(idem.len(), 1);
+    provisioner_tests::wait_until("the key to expire", Duration::from_secs(10), || {
+        let mut c = c.clone();
+        let key = idem[0].clone();
+        async move { Ok((!c.exists::<_, bool>(&key).await?).then_some(())) }
+    })
+    .await?;
+    Ok(())
+}

@@ -690,3 +690,49 @@ async fn a_failed_compensation_needs_attention_and_retry_runs_it_again() -> anyh
     assert!(server_of(&s.hk, &job).cancellation_requested);
     Ok(())
 }
+
+/// Issue 9, defect 5: a provision holds the server it obtained until it ends, so a
+/// reinstall or deprovision of that server is refused while it runs its PXE stages.
+#[tokio::test]
+async fn a_live_provision_holds_its_server() -> anyhow::Result<()> {
+    let s = stack().await?;
+    s.hk.clock().set_factor(60.0);
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let id = s
+        .api
+        .post_job(&provision("held.example.com", true))
+        .await?
+        .id()
+        .to_owned();
+    let job = wait_until("the install to start", LONG, || async {
+        let job = s.api.get_job(&id).await?.body;
+        Ok((job["step"] == "await_install").then_some(job))
+    })
+    .await?;
+    let server_id = job["server"]["id"].as_str().unwrap().to_owned();
+    for kind in ["reinstall", "deprovision"] {
+        let mut other = json!({"kind": kind, "account": "hk-nl", "server_id": server_id});
+        if kind == "reinstall" {
+            other["hostname"] = json!("held.example.com");
+            other["root_password"] = json!("N3w!Secret");
+            other["reinstall"] = json!({"os_id": 187});
+        }
+        let r = s.api.post_job(&other).await?;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (reqwest::StatusCode::CONFLICT, Some("server_busy")),
+            "a {kind} of a server a live provision holds: {}",
+            r.text
+        );
+        assert!(r.error_message().contains(&id), "{}", r.text);
+    }
+    s.hk.clock().set_factor(3000.0);
+    s.api.wait_for_state(&id, "succeeded", LONG).await?;
+    // Once it is done, the server is free.
+    let r = s
+        .api
+        .post_job(&json!({"kind": "deprovision", "account": "hk-nl", "server_id": server_id}))
+        .await?;
+    assert_eq!(r.status, reqwest::StatusCode::ACCEPTED, "{}", r.text);
+    Ok(())
+}

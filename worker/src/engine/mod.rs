@@ -24,7 +24,7 @@ use provisioner_shared::failpoint;
 use provisioner_shared::job::{Ending, Intent, Job, JobSpec, JobState, RunState, StepState};
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::{CallbackTokens, Sealer};
-use provisioner_shared::store::{ClaimedJob, Replication, Schedule, Store};
+use provisioner_shared::store::{ClaimedJob, Replication, Schedule, Store, Taken};
 use provisioner_shared::time::Millis;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -47,6 +47,8 @@ pub struct Settings {
     pub settle: Duration,
     /// How long an intent commit waits for its replicas (`redis.wait_timeout`).
     pub wait_timeout: Duration,
+    /// How long a finished job's `Idempotency-Key` is still remembered.
+    pub idempotency_ttl: Duration,
 }
 
 impl Settings {
@@ -69,6 +71,7 @@ impl Settings {
             retention: c.retention.finished,
             settle: c.worker.settle,
             wait_timeout: c.redis.wait_timeout,
+            idempotency_ttl: c.api.idempotency_ttl,
         }
     }
 }
@@ -119,6 +122,10 @@ impl DueHints {
         self.shards.is_empty()
     }
 }
+
+/// How long a lock holder's record may still be in the making before it counts as
+/// dead (the api writes the lock just before the record).
+const LOCK_GRACE: Duration = Duration::from_secs(1);
 
 /// How a drive ended, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +267,7 @@ impl Engine {
                 }
             };
             chain += 1;
+            self.hold_server(&mut job).await;
             let keep_going = next == Next::Continue
                 && chain < self.settings.max_chain
                 && started.elapsed() < chain_budget
@@ -313,9 +321,51 @@ impl Engine {
                     return DriveEnd::Released;
                 }
                 Schedule::Park => return DriveEnd::Parked,
-                Schedule::Finish { .. } => return DriveEnd::Finished(job.run.state),
+                Schedule::Finish { .. } => {
+                    self.release_holds(&job).await;
+                    return DriveEnd::Finished(job.run.state);
+                }
             }
         }
+    }
+
+    /// A provision holds the server it has just obtained until it ends, so no
+    /// reinstall or deprovision of it can start meanwhile (taken before the commit
+    /// that records the server; a crash in between retakes it at the next step).
+    async fn hold_server(&self, job: &mut Job) {
+        let outputs = &job.run.outputs;
+        let (Some(server), false) = (&outputs.server_id, outputs.server_held) else {
+            return;
+        };
+        if job.spec.request.kind != provisioner_shared::JobKind::Provision {
+            return;
+        }
+        let key = self
+            .store
+            .keys()
+            .server_lock(&job.spec.request.account, server);
+        match self.store.take_lock(&key, job.id(), LOCK_GRACE).await {
+            Ok(Taken::Held) => job.run.outputs.server_held = true,
+            Ok(Taken::Busy { holder, state }) => {
+                // Cannot happen through the api (the server is new); say so loudly
+                // and go on: the provision's own work must not stop for it.
+                tracing::error!(server = %server, holder = %holder, %state, "another live job holds the server this provision just obtained");
+                job.run.outputs.server_held = true;
+            }
+            Ok(Taken::Contended) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the server lock yet; trying again at the next step")
+            }
+        }
+    }
+
+    /// The job has ended: its locks and idempotency key expire from now on.
+    async fn release_holds(&self, job: &Job) {
+        let retention = self.settings.retention;
+        let lock_ttl = (!retention.is_zero()).then_some(retention);
+        self.store
+            .release_holds(job, lock_ttl, self.settings.idempotency_ttl)
+            .await;
     }
 
     /// One step of `job`: signals first, then the current step under its timeout.

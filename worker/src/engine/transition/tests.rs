@@ -33,6 +33,7 @@ fn settings() -> Settings {
         retention: Duration::ZERO,
         settle: Duration::from_secs(30),
         wait_timeout: Duration::from_secs(1),
+        idempotency_ttl: Duration::from_secs(3600),
     }
 }
 
