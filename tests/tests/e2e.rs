@@ -13,6 +13,7 @@
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
+//! - `redaction`: secrets in quoted provider answers never leave the worker.
 
 #[path = "e2e/api.rs"]
 mod api;
@@ -34,6 +35,8 @@ mod inferno;
 mod klikk;
 #[path = "e2e/ops.rs"]
 mod ops;
+#[path = "e2e/redaction.rs"]
+mod redaction;
 #[path = "e2e/webhooks.rs"]
 mod webhooks;
 

@@ -43,7 +43,8 @@ pub use callbacks::{CallbackRecord, CallbackSender};
 pub use clock::{SimClock, VirtualTime, sql_date, sql_datetime, unix_millis, unix_secs};
 pub use counters::RequestCounters;
 pub use faults::{
-    Aftermath, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, RateLimit, Refusal,
+    Aftermath, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, Preface, RateLimit,
+    Refusal,
 };
 pub use handle::SimHandle;
 pub use ledger::{Ledger, LedgerEntry};
@@ -112,7 +113,11 @@ where
             }
             None => {}
         }
-        let response = apply().await;
+        let mut response = apply().await;
+        if let Some(preface) = plan.preface {
+            tracing::debug!(action, "sandbox fault: text before the answer");
+            response = prefaced(response, preface).await;
+        }
         match plan.aftermath {
             Aftermath::Answer => response,
             Aftermath::ServerError => {
@@ -134,6 +139,26 @@ where
             () = self.shutdown.wait() => {}
         }
     }
+}
+
+/// `response` with `preface.text` in front of its body (and its status replaced).
+async fn prefaced(response: Response, preface: Preface) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut text = preface.text.into_bytes();
+    text.extend_from_slice(&body);
+    if let Some(status) = preface.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        parts.status = status;
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    // PHP sends its warnings as HTML.
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 fn server_error() -> Response {
