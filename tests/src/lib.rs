@@ -39,7 +39,7 @@ pub use config::{API_TOKEN, CALLBACK_SECRET, WEBHOOK_SECRET, account, test_confi
 pub use logs::CapturedLogs;
 pub use redis::TestRedis;
 pub use store::{connect_store, force_state};
-pub use worker::{TestWorker, spawn_worker};
+pub use worker::{TestWorker, spawn_worker, spawn_worker_with};
 
 use std::time::Duration;
 
