@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: the typed configuration, loaded from TOML and env, validated once.
 //! - [`request`]: job requests parsed at the API boundary (`JobRequest::parse`).
+//! - [`net_guard`]: which hosts and addresses an outbound URL may reach (SSRF rules).
 //! - [`plan`]: which named steps a job runs, per provider and kind.
 //! - [`job`]: the job record in Redis and the job JSON the API shows.
 //! - [`store`]: keys, Lua scripts and commands on Redis: enqueue, claim, commit, signal.
@@ -16,6 +17,7 @@
 pub mod config;
 pub mod failpoint;
 pub mod job;
+pub mod net_guard;
 pub mod plan;
 pub mod provider;
 pub mod request;

@@ -10,7 +10,6 @@ use crate::secret::{Sealed, Sealer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
-use std::net::IpAddr;
 
 /// A problem with one field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -879,8 +878,12 @@ fn parse_ssh_keys(f: &Fields<'_>) -> Result<Vec<String>, FieldError> {
         .collect()
 }
 
-/// URLs we will fetch or call (`callback_url`, `cloud_init_url`): https, and no
-/// loopback or private address unless the config allows it (tests, the sandbox).
+/// URLs we will fetch or call (`callback_url`, `cloud_init_url`): https, no
+/// credentials, and no host that is not public ([`net_guard`](crate::net_guard):
+/// loopback, private, link-local, reserved and special-purpose addresses in any
+/// spelling the URL standard reads as an address, `localhost` and other local-only
+/// names) unless the config allows it (tests, the sandbox); then `http` is accepted
+/// too.
 pub fn check_outbound_url(
     raw: &str,
     allow_private: bool,
@@ -899,48 +902,13 @@ pub fn check_outbound_url(
     if !url.username().is_empty() || url.password().is_some() {
         return Err(FieldError::new(field, "must not carry credentials"));
     }
-    if !allow_private {
-        let private = match host {
-            url::Host::Ipv4(ip) => is_private_ip(IpAddr::V4(ip)),
-            url::Host::Ipv6(ip) => is_private_ip(IpAddr::V6(ip)),
-            url::Host::Domain(d) => {
-                let d = d.to_ascii_lowercase();
-                d == "localhost"
-                    || d.ends_with(".localhost")
-                    || d.ends_with(".local")
-                    || d.ends_with(".internal")
-            }
-        };
-        if private {
-            return Err(FieldError::new(
-                field,
-                "must not point at a loopback or private address",
-            ));
-        }
+    if !allow_private && let Some(why) = crate::net_guard::refused_host(&host) {
+        return Err(FieldError::new(
+            field,
+            format!("must point at a public host: {why}"),
+        ));
     }
     Ok(url.to_string())
-}
-
-/// Loopback, private, link-local, unique-local, unspecified and similar addresses.
-pub fn is_private_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 0
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64) // 100.64/10 CGNAT
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private_ip(IpAddr::V4(v4)))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1093,5 +1061,32 @@ token = "t"
         let e = parse(&r).unwrap_err();
         assert_eq!(e.field, "kind");
         assert!(e.message.contains("no reinstall"));
+    }
+
+    #[test]
+    fn outbound_urls_must_point_at_public_hosts() {
+        let mut v = json!({
+            "kind": "provision", "account": "klikk", "hostname": "k1.example.com",
+            "order": {"ram_gb": 1, "cpu": 1, "storage_gb": 25, "os": "Debian", "ip_allow": "192.168.0.0/24",
+                      "cloud_init_url": "https://[64:ff9b::a9fe:a9fe]/latest/user-data"}
+        });
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.field, "order.cloud_init_url");
+        assert!(e.message.contains("NAT64"), "{}", e.message);
+        v["order"]["cloud_init_url"] = json!("https://example.com/cloud-init?id=3987438");
+        assert!(parse(&v).is_ok());
+        for (url, says) in [
+            ("https://0x7f.1/x", "127.0.0.1 is loopback"),
+            ("https://[::127.0.0.1]/x", "IPv4-compatible"),
+            ("https://localhost./x", "single-label"),
+            ("https://example.com@127.0.0.1/x", "credentials"),
+            ("file:///etc/passwd", "https://"),
+        ] {
+            let e = check_outbound_url(url, false, "callback_url").unwrap_err();
+            assert_eq!(e.field, "callback_url");
+            assert!(e.message.contains(says), "{url}: {}", e.message);
+        }
+        // allowed where the config says so (tests, the sandbox)
+        assert!(check_outbound_url("http://127.0.0.1:9/x", true, "callback_url").is_ok());
     }
 }

@@ -12,6 +12,7 @@
 //!   a graceful `shutdown` and an abrupt `abort` (a killed process).
 //! - [`providers`]: the sandbox's simulators, started for a test, and their accounts.
 //! - [`hooks`]: signed billing webhook deliveries, and a receiver of job callbacks.
+//! - [`logs`]: [`CapturedLogs`], the log lines of the processes a test starts.
 //! - [`cluster`]: [`TestCluster`], a private 3-master Redis Cluster and a config on it.
 //! - [`bench`]: `provisioner-bench` (issue 5), whose binary is `src/bin/`.
 //!
@@ -26,6 +27,7 @@ pub mod bench;
 pub mod cluster;
 pub mod config;
 pub mod hooks;
+pub mod logs;
 pub mod providers;
 pub mod redis;
 pub mod store;
@@ -34,9 +36,10 @@ pub mod worker;
 pub use api::{Reply, TestApi, spawn_api};
 pub use cluster::TestCluster;
 pub use config::{API_TOKEN, CALLBACK_SECRET, WEBHOOK_SECRET, account, test_config};
+pub use logs::CapturedLogs;
 pub use redis::TestRedis;
 pub use store::{connect_store, force_state};
-pub use worker::{TestWorker, spawn_worker};
+pub use worker::{TestWorker, spawn_worker, spawn_worker_with};
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! `spawn_worker`: the real worker (`provisioner_worker::start`) in this process.
 
 use provisioner_shared::Config;
-use provisioner_worker::WorkerHandle;
+use provisioner_worker::{StartOptions, WorkerHandle};
 
 pub struct TestWorker {
     handle: Option<WorkerHandle>,
@@ -9,8 +9,16 @@ pub struct TestWorker {
 
 /// Starts a worker for `config`; it claims jobs at once.
 pub async fn spawn_worker(config: Config) -> anyhow::Result<TestWorker> {
+    spawn_worker_with(config, StartOptions::default()).await
+}
+
+/// [`spawn_worker`] with options (e.g. a callback resolver of the test's own).
+pub async fn spawn_worker_with(
+    config: Config,
+    options: StartOptions,
+) -> anyhow::Result<TestWorker> {
     Ok(TestWorker {
-        handle: Some(provisioner_worker::start(config).await?),
+        handle: Some(provisioner_worker::start_with(config, options).await?),
     })
 }
 

@@ -14,6 +14,8 @@
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 //! - `leases`: one holder per job: prefetched jobs renew before a step, stale holders are fenced off.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
+//! - `redaction`: secrets in quoted provider answers never leave the worker.
+//! - `ssrf`: callback and cloud-init URLs never reach non-public addresses.
 
 #[path = "e2e/api.rs"]
 mod api;
@@ -37,6 +39,10 @@ mod klikk;
 mod leases;
 #[path = "e2e/ops.rs"]
 mod ops;
+#[path = "e2e/redaction.rs"]
+mod redaction;
+#[path = "e2e/ssrf.rs"]
+mod ssrf;
 #[path = "e2e/webhooks.rs"]
 mod webhooks;
 

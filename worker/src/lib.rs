@@ -65,10 +65,27 @@ impl WorkerHandle {
     }
 }
 
+/// What an in-process worker may be given besides its config (tests, the demo).
+#[derive(Clone, Default)]
+pub struct StartOptions {
+    /// Resolves the hosts of job callbacks instead of the system resolver, so a test
+    /// can make a public-looking name resolve to loopback without a network. The
+    /// address check (`callbacks.allow_private`) applies to what it answers.
+    pub callback_lookup: Option<Arc<dyn callbacks::NameLookup>>,
+}
+
 /// Starts a worker on the current tokio runtime; it runs until `shutdown` or `abort`.
 pub async fn start(config: Config) -> Result<WorkerHandle, WorkerError> {
+    start_with(config, StartOptions::default()).await
+}
+
+/// [`start`] with [`StartOptions`].
+pub async fn start_with(
+    config: Config,
+    options: StartOptions,
+) -> Result<WorkerHandle, WorkerError> {
     let (tx, rx) = oneshot::channel::<()>();
-    let prepared = prepare(&config).await?;
+    let prepared = prepare(&config, options).await?;
     let task = tokio::spawn(async move {
         prepared
             .run(async move {
@@ -84,7 +101,7 @@ pub async fn start(config: Config) -> Result<WorkerHandle, WorkerError> {
 
 /// Runs a worker until SIGTERM or Ctrl-C, then shuts down gracefully.
 pub async fn run(config: Config) -> Result<(), WorkerError> {
-    let prepared = prepare(&config).await?;
+    let prepared = prepare(&config, StartOptions::default()).await?;
     prepared.run(shutdown_signal()).await
 }
 
@@ -113,7 +130,7 @@ struct Prepared {
     grace: Duration,
 }
 
-async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
+async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, WorkerError> {
     let store = Store::connect(&config.redis, config.worker.shards).await?;
     let hints = Arc::new(DueHints::new(config.worker.shards));
     let providers = providers::Providers::from_config(config, &store, config.worker.step_timeout)?;
@@ -130,7 +147,12 @@ async fn prepare(config: &Config) -> Result<Prepared, WorkerError> {
         engine = engine.with_provider_callbacks(public_url.as_str(), config.callback_tokens());
     }
     let engine = Arc::new(engine);
-    let outbox = callbacks::Callbacks::from_config(config, store.clone(), metrics.clone())?;
+    let outbox = callbacks::Callbacks::from_config(
+        config,
+        store.clone(),
+        metrics.clone(),
+        options.callback_lookup,
+    )?;
     let source = SourceConfig {
         store,
         hints,

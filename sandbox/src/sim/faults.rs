@@ -1,6 +1,7 @@
 //! Fault injection: knobs that make a simulator misbehave the way real providers do
-//! (500s, 429s, slowness, answers lost after the action was applied, hangs), so
-//! tests can prove the engine's retry, reconcile and at-most-once rules.
+//! (500s, 429s, slowness, answers lost after the action was applied, hangs, a PHP
+//! warning printed before the answer), so tests can prove the engine's retry,
+//! reconcile and at-most-once rules, and that quoted answers keep their secrets.
 //!
 //! Knobs exist globally and per action name (e.g. `eq/order_instance`); both apply.
 //! Counted knobs (`rate_limit.next`, `fail_next`, `apply_then_500`, `hang.calls`)
@@ -49,6 +50,18 @@ pub struct Hang {
     pub calls: Option<u32>,
 }
 
+/// Text printed before the answer, as a PHP warning or notice is printed ahead of a
+/// script's output: the body stops being JSON, and quoted errors show the answer's
+/// secrets unless the client masks them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Preface {
+    /// What is printed first (e.g. `<br />\n<b>Warning</b>: …<br />\n`).
+    pub text: String,
+    /// The status the answer goes out with instead of its own (e.g. 500).
+    pub status: Option<u16>,
+}
+
 /// One set of fault knobs (global or for one action).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -66,6 +79,8 @@ pub struct FaultKnobs {
     pub apply_then_500: u32,
     /// Apply, then hold the answer.
     pub hang: Option<Hang>,
+    /// Apply, then answer with this text in front of the body.
+    pub preface: Option<Preface>,
 }
 
 impl FaultKnobs {
@@ -80,6 +95,13 @@ impl FaultKnobs {
         {
             return Err(FaultsError::Invalid(format!(
                 "{scope}.rate_limit.max_per_sec must be a positive number"
+            )));
+        }
+        if let Some(status) = self.preface.as_ref().and_then(|p| p.status)
+            && !(100..=599).contains(&status)
+        {
+            return Err(FaultsError::Invalid(format!(
+                "{scope}.preface.status must be an HTTP status (100–599)"
             )));
         }
         Ok(())
@@ -135,6 +157,8 @@ pub struct FaultPlan {
     pub refusal: Option<Refusal>,
     /// What to do with the answer once applied.
     pub aftermath: Aftermath,
+    /// Printed before the answer's body (the action's knob, else the global one).
+    pub preface: Option<Preface>,
 }
 
 #[derive(Debug)]
@@ -332,6 +356,10 @@ impl Inner {
             }
         }
 
+        let preface = scoped
+            .as_ref()
+            .and_then(|k| k.preface.clone())
+            .or_else(|| global.preface.clone());
         config.global = global;
         if let Some(knobs) = scoped {
             config.actions.insert(action.to_owned(), knobs);
@@ -340,6 +368,7 @@ impl Inner {
             delay,
             refusal,
             aftermath,
+            preface,
         }
     }
 }
@@ -533,5 +562,39 @@ mod tests {
         faults.set(config).unwrap();
         assert_eq!(faults.config().actions["eq/show"].slow_ms, 5);
         assert!(serde_json::from_str::<FaultsConfig>(r#"{"globl":{}}"#).is_err());
+    }
+
+    #[test]
+    fn a_preface_applies_to_its_action_and_the_actions_own_wins() {
+        let faults = Faults::new(1);
+        let warning = |text: &str| Preface {
+            text: text.to_owned(),
+            status: None,
+        };
+        faults
+            .set_global(FaultKnobs {
+                preface: Some(warning("global")),
+                ..FaultKnobs::default()
+            })
+            .unwrap();
+        faults
+            .set_action(
+                "eq/show",
+                FaultKnobs {
+                    preface: Some(warning("show")),
+                    ..FaultKnobs::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(plan(&faults, "eq/show").preface, Some(warning("show")));
+        assert_eq!(plan(&faults, "eq/list").preface, Some(warning("global")));
+        let bad = FaultKnobs {
+            preface: Some(Preface {
+                text: String::new(),
+                status: Some(1000),
+            }),
+            ..FaultKnobs::default()
+        };
+        assert!(faults.set_action("eq/show", bad).is_err());
     }
 }

@@ -43,7 +43,8 @@ pub use callbacks::{CallbackRecord, CallbackSender};
 pub use clock::{SimClock, VirtualTime, sql_date, sql_datetime, unix_millis, unix_secs};
 pub use counters::RequestCounters;
 pub use faults::{
-    Aftermath, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, RateLimit, Refusal,
+    Aftermath, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, Preface, RateLimit,
+    Refusal,
 };
 pub use handle::SimHandle;
 pub use ledger::{Ledger, LedgerEntry};
@@ -112,7 +113,11 @@ where
             }
             None => {}
         }
-        let response = apply().await;
+        let mut response = apply().await;
+        if let Some(preface) = plan.preface {
+            tracing::debug!(action, "sandbox fault: text before the answer");
+            response = prefaced(response, preface).await;
+        }
         match plan.aftermath {
             Aftermath::Answer => response,
             Aftermath::ServerError => {
@@ -139,6 +144,26 @@ where
 /// What a web server in front of a provider's API answers when the API behind it
 /// fails: an HTML page, not the provider's JSON (clients must not read it as an answer).
 pub const SERVER_ERROR_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title></head>\n<body><h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable to complete your request.</p>\n<hr><address>sandbox fault</address></body></html>\n";
+
+/// `response` with `preface.text` in front of its body (and its status replaced).
+async fn prefaced(response: Response, preface: Preface) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut text = preface.text.into_bytes();
+    text.extend_from_slice(&body);
+    if let Some(status) = preface.status.and_then(|s| StatusCode::from_u16(s).ok()) {
+        parts.status = status;
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    // PHP sends its warnings as HTML.
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(text))
+}
 
 fn server_error() -> Response {
     let mut response = (StatusCode::INTERNAL_SERVER_ERROR, SERVER_ERROR_PAGE).into_response();

@@ -3,52 +3,104 @@
 //!
 //! The api already refused loopback and private URLs at enqueue, but a name can
 //! resolve elsewhere by the time we call it. So, unless `callbacks.allow_private`,
-//! the callback client resolves names through [`PublicOnly`], which drops loopback,
-//! private, link-local and similar addresses (`shared::request::is_private_ip`)
-//! before the connector sees them: there is no window between check and connect.
+//! the callback client resolves names through [`CallbackResolver`], which drops
+//! loopback, private, link-local and similar addresses (`shared::net_guard`) before
+//! the connector sees them: the connector connects only to addresses that passed,
+//! so there is no window between check and connect (DNS rebinding cannot slip in).
 //! IP literals never reach a resolver and are checked by [`check_literal`].
+//!
+//! The name lookup itself is a [`NameLookup`]: the system resolver in a deployment,
+//! a test's own table in tests (a public-looking name that resolves to loopback, with
+//! no network needed).
 
-use provisioner_shared::request::is_private_ip;
+use provisioner_shared::net_guard;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::future::Future;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 use url::Url;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AddressError {
     #[error("the callback URL is not valid: {0}")]
     BadUrl(String),
+    #[error("the callback host is not public: {0} (callbacks.allow_private is off)")]
+    NotPublic(String),
     #[error(
-        "the callback host {0} is a loopback or private address (callbacks.allow_private is off)"
-    )]
-    Private(String),
-    #[error(
-        "the callback host {0} resolves only to loopback or private addresses (callbacks.allow_private is off)"
+        "the callback host {0} resolves only to loopback, private or other non-public addresses (callbacks.allow_private is off)"
     )]
     ResolvesPrivate(String),
     #[error("cannot resolve the callback host {host}: {reason}")]
     Unresolved { host: String, reason: String },
 }
 
-/// A resolver that hands the connector public addresses only.
-#[derive(Debug, Clone, Copy)]
-pub struct PublicOnly;
+/// What a name lookup yields: every address the name has.
+pub type Lookup = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
 
-impl Resolve for PublicOnly {
+/// Turns a host name into addresses (the system resolver, or a test's table).
+pub trait NameLookup: Send + Sync {
+    fn lookup(&self, host: &str) -> Lookup;
+}
+
+/// The system resolver (`getaddrinfo`, through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemLookup;
+
+impl NameLookup for SystemLookup {
+    fn lookup(&self, host: &str) -> Lookup {
+        let host = host.to_owned();
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
+
+/// The callback client's resolver: looks names up, and unless private addresses are
+/// allowed hands the connector the public ones only (none: the call fails).
+#[derive(Clone)]
+pub struct CallbackResolver {
+    lookup: Arc<dyn NameLookup>,
+    allow_private: bool,
+}
+
+impl CallbackResolver {
+    pub fn new(lookup: Arc<dyn NameLookup>, allow_private: bool) -> Self {
+        CallbackResolver {
+            lookup,
+            allow_private,
+        }
+    }
+}
+
+impl Resolve for CallbackResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
+        let found = self.lookup.lookup(&host);
+        let allow_private = self.allow_private;
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+            let found: Vec<SocketAddr> = found
                 .await
                 .map_err(|e| AddressError::Unresolved {
                     host: host.clone(),
                     reason: e.to_string(),
                 })?
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
                 .collect();
-            let public = public_only(found);
-            if public.is_empty() {
+            let usable = if allow_private {
+                found
+            } else {
+                public_only(found)
+            };
+            if usable.is_empty() {
                 return Err(Box::new(AddressError::ResolvesPrivate(host)) as _);
             }
-            Ok(Box::new(public.into_iter()) as Addrs)
+            Ok(Box::new(usable.into_iter()) as Addrs)
         })
     }
 }
@@ -56,24 +108,30 @@ impl Resolve for PublicOnly {
 fn public_only(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
     addrs
         .into_iter()
-        .filter(|a| !is_private_ip(a.ip()))
+        .filter(|a| net_guard::is_global(a.ip()))
         .collect()
 }
 
-/// Parses the URL and refuses a private IP literal (names are left to the resolver).
+/// Parses the URL and, unless private addresses are allowed, refuses what the api
+/// refuses at enqueue (a non-public address literal, a local-only name, a scheme
+/// other than http(s)): the rule may have changed since, or the record come from a
+/// deployment that allowed more. Names are then left to the resolver.
 pub fn check_literal(raw: &str, allow_private: bool) -> Result<Url, AddressError> {
     let url = Url::parse(raw).map_err(|e| AddressError::BadUrl(e.to_string()))?;
     if allow_private {
         return Ok(url);
     }
-    let ip = match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
-        Some(url::Host::Domain(_)) => return Ok(url),
-        None => return Err(AddressError::BadUrl("it names no host".into())),
-    };
-    if is_private_ip(ip) {
-        return Err(AddressError::Private(ip.to_string()));
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(AddressError::BadUrl(format!(
+            "the {} scheme is not delivered to",
+            url.scheme()
+        )));
+    }
+    let host = url
+        .host()
+        .ok_or_else(|| AddressError::BadUrl("it names no host".into()))?;
+    if let Some(why) = net_guard::refused_host(&host) {
+        return Err(AddressError::NotPublic(why));
     }
     Ok(url)
 }
@@ -92,6 +150,51 @@ mod tests {
         assert!(check_literal("https://billing.example.com/x", false).is_ok());
         assert!(check_literal("http://127.0.0.1:9/x", true).is_ok());
         assert!(check_literal("not a url", true).is_err());
+        for refused in [
+            "https://[64:ff9b::7f00:1]/x",
+            "https://[::127.0.0.1]/x",
+            "https://[2002:7f00:1::]/x",
+            "https://0x7f.1/x",
+            "https://localhost./x",
+            "file:///etc/passwd",
+        ] {
+            assert!(check_literal(refused, false).is_err(), "{refused}");
+        }
+    }
+
+    /// A lookup that answers the same addresses for every name.
+    struct Fixed(Vec<IpAddr>);
+
+    impl NameLookup for Fixed {
+        fn lookup(&self, _host: &str) -> Lookup {
+            let found = self.0.clone();
+            Box::pin(async move { Ok(found) })
+        }
+    }
+
+    async fn resolved(found: &[&str], allow_private: bool) -> Result<Vec<IpAddr>, String> {
+        let found = found.iter().map(|a| a.parse().unwrap()).collect();
+        let resolver = CallbackResolver::new(Arc::new(Fixed(found)), allow_private);
+        match resolver.resolve("hooks.example.com".parse().unwrap()).await {
+            Ok(addrs) => Ok(addrs.map(|a| a.ip()).collect()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_connector_gets_only_the_public_addresses_a_name_has() {
+        assert_eq!(
+            resolved(&["127.0.0.1", "93.184.216.34", "64:ff9b::a00:1"], false).await,
+            Ok(vec!["93.184.216.34".parse::<IpAddr>().unwrap()])
+        );
+        let err = resolved(&["::ffff:127.0.0.1", "10.0.0.8"], false)
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("hooks.example.com") && err.contains("allow_private is off"),
+            "{err}"
+        );
+        assert_eq!(resolved(&["127.0.0.1"], true).await.map(|a| a.len()), Ok(1));
     }
 
     #[test]
@@ -111,7 +214,8 @@ mod tests {
     #[tokio::test]
     async fn a_name_for_loopback_resolves_to_nothing_usable() {
         let name: Name = "localhost".parse().unwrap();
-        let err = match PublicOnly.resolve(name).await {
+        let resolver = CallbackResolver::new(Arc::new(SystemLookup), false);
+        let err = match resolver.resolve(name).await {
             Ok(_) => panic!("localhost must not resolve to a usable address"),
             Err(e) => e.to_string(),
         };

@@ -17,7 +17,9 @@
 
 mod address;
 
-pub use address::{AddressError, PublicOnly, check_literal};
+pub use address::{
+    AddressError, CallbackResolver, Lookup, NameLookup, SystemLookup, check_literal,
+};
 
 use crate::metrics::{CallbackResult, WorkerMetrics};
 use provisioner_shared::config::Config;
@@ -129,10 +131,12 @@ impl RetryPolicy {
 }
 
 impl Callbacks {
+    /// `lookup` resolves callback hosts (`None`: the system resolver).
     pub fn from_config(
         config: &Config,
         store: Store,
         metrics: Arc<WorkerMetrics>,
+        lookup: Option<Arc<dyn NameLookup>>,
     ) -> Result<Arc<Callbacks>, reqwest::Error> {
         let cb = &config.callbacks;
         let mut http = reqwest::Client::builder()
@@ -143,8 +147,14 @@ impl Callbacks {
             .redirect(reqwest::redirect::Policy::none())
             // Through a proxy the address check would check the proxy: go direct.
             .no_proxy();
-        if !cb.allow_private {
-            http = http.dns_resolver(Arc::new(PublicOnly));
+        // With private addresses allowed the system resolver needs no check.
+        let lookup = match lookup {
+            None if cb.allow_private => None,
+            None => Some(Arc::new(SystemLookup) as Arc<dyn NameLookup>),
+            given => given,
+        };
+        if let Some(lookup) = lookup {
+            http = http.dns_resolver(Arc::new(CallbackResolver::new(lookup, cb.allow_private)));
         }
         Ok(Arc::new(Callbacks {
             store,

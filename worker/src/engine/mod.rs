@@ -17,11 +17,15 @@ pub use lease::{Lease, LeaseError};
 pub use outcome::{Outcome, StepError};
 
 use crate::metrics::WorkerMetrics;
-use crate::providers::{AnyProvider, JobEnv, Prepared, Providers, Reconciled, StepCx};
+use crate::providers::{
+    AnyProvider, JobEnv, KnownSecrets, Prepared, Providers, Reconciled, StepCx,
+};
 use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
 use provisioner_shared::failpoint;
-use provisioner_shared::job::{Ending, Intent, Job, JobSpec, JobState, RunState, StepState};
+use provisioner_shared::job::{
+    Ending, Intent, Job, JobSpec, JobState, Outputs, RunState, StepState,
+};
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::{CallbackTokens, Sealer};
 use provisioner_shared::store::{ClaimedJob, Replication, Schedule, Store, Taken};
@@ -441,6 +445,11 @@ impl Engine {
                     humantime::format_duration(timeout)
                 )),
             };
+        // A provider that echoes the job's password must not put it in the record.
+        let outcome = match outcome {
+            Outcome::Next => Outcome::Next,
+            other => other.scrubbed(&self.job_secrets(&job.spec, &job.run.outputs)),
+        };
         failpoint::hit("engine.after_step").await;
         self.metrics.step(provider_kind, def.name, &outcome);
         log_outcome(&outcome);
@@ -471,6 +480,23 @@ impl Engine {
             ..
         } = run;
         StepCx::new(env, &mut steps[*cursor], outputs)
+    }
+
+    /// The job's own secrets (its root password, passwords the provider returned),
+    /// masked wherever a step's words repeat them.
+    fn job_secrets(&self, spec: &JobSpec, outputs: &Outputs) -> KnownSecrets {
+        let mut known = KnownSecrets::new();
+        let sealed = spec
+            .request
+            .root_password
+            .iter()
+            .chain(outputs.secrets.values());
+        for secret in sealed {
+            if let Ok(open) = self.sealer.open(secret, &spec.id) {
+                known.add(&open);
+            }
+        }
+        known
     }
 
     fn apply(&self, job: &mut Job, outcome: Outcome, now: Millis) -> Next {
@@ -563,6 +589,8 @@ impl Engine {
         let mut cx = self.cx(&job.spec, run, now, cb);
         let called = provider.call(step_name, &mut cx).await;
         failpoint::hit("engine.after_call").await;
+        // Masked before it is logged or kept on the intent.
+        let called = called.map_err(|e| e.scrubbed(&self.job_secrets(&job.spec, &run.outputs)));
         match called {
             Ok(()) => {
                 run.steps[cursor].intent = None;
@@ -672,6 +700,7 @@ impl Engine {
                     Some(Reconciled::Failed(e)) => e.to_string(),
                     _ => "the lookup timed out".into(),
                 };
+                let why = self.job_secrets(&job.spec, &run.outputs).scrub(&why);
                 tracing::warn!(reason = %why, "cancel requested while a money call's outcome is unknown; needs attention");
                 let reason = format!(
                     "cancel requested while the outcome of the last {name} call is unknown ({why}); \

@@ -1,7 +1,7 @@
 //! What a step returns. The engine turns it into a schedule; nothing else may ask
 //! for time (STYLE.md: outcomes, not booleans).
 
-use crate::providers::CallError;
+use crate::providers::{CallError, KnownSecrets};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +44,26 @@ impl Outcome {
             error: StepError::new(message),
         }
     }
+
+    /// This outcome with every secret in `known` masked in its words.
+    pub fn scrubbed(self, known: &KnownSecrets) -> Outcome {
+        if known.is_empty() {
+            return self;
+        }
+        match self {
+            Outcome::Next => Outcome::Next,
+            Outcome::Wait { after, note } => Outcome::Wait {
+                after,
+                note: known.scrub(&note).into_owned(),
+            },
+            Outcome::Retry { after, error } => Outcome::Retry {
+                after,
+                error: error.scrubbed(known),
+            },
+            Outcome::Fail(error) => Outcome::Fail(error.scrubbed(known)),
+            Outcome::Attention(reason) => Outcome::Attention(known.scrub(&reason).into_owned()),
+        }
+    }
 }
 
 /// A step's error, with the provider's own words kept apart from ours.
@@ -58,6 +78,13 @@ impl StepError {
         StepError {
             message: message.into(),
             provider_message: None,
+        }
+    }
+
+    fn scrubbed(self, known: &KnownSecrets) -> StepError {
+        StepError {
+            message: known.scrub(&self.message).into_owned(),
+            provider_message: self.provider_message.map(|m| known.scrub(&m).into_owned()),
         }
     }
 }

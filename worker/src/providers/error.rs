@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use super::redact::{KnownSecrets, redact};
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     /// The provider answered and refused; `message` is its own text.
@@ -39,7 +41,8 @@ pub enum CallError {
         provider: &'static str,
         message: String,
     },
-    /// An answer in a shape we do not know; `body` is quoted as received.
+    /// An answer in a shape we do not know; `body` is quoted as received (secrets
+    /// masked: [`quote`]).
     #[error("{provider} answered in an unknown shape: {body}")]
     BadResponse {
         provider: &'static str,
@@ -56,6 +59,46 @@ impl CallError {
             }
             CallError::BadResponse { body, .. } => Some(body.clone()),
             _ => None,
+        }
+    }
+
+    /// This error with every secret in `known` masked in its text (the quoted body,
+    /// the provider's message): clients pass what they sent, the engine the job's own.
+    pub fn scrubbed(self, known: &KnownSecrets) -> CallError {
+        if known.is_empty() {
+            return self;
+        }
+        let s = |text: String| match known.scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(masked) => masked,
+        };
+        match self {
+            CallError::Rejected {
+                provider,
+                message,
+                status,
+            } => CallError::Rejected {
+                provider,
+                message: s(message),
+                status,
+            },
+            CallError::Unauthorized { provider, message } => CallError::Unauthorized {
+                provider,
+                message: s(message),
+            },
+            CallError::Unknown { provider, message } => CallError::Unknown {
+                provider,
+                message: s(message),
+            },
+            CallError::NotSent { provider, message } => CallError::NotSent {
+                provider,
+                message: s(message),
+            },
+            CallError::BadResponse { provider, body } => CallError::BadResponse {
+                provider,
+                body: s(body),
+            },
+            limited @ CallError::RateLimited { .. } => limited,
         }
     }
 
@@ -138,10 +181,12 @@ impl CallError {
     }
 }
 
-/// A response body as we quote it in errors: trimmed and bounded.
+/// A response body as we quote it in errors: secrets masked ([`redact`]), trimmed
+/// and bounded. Every quote of a provider's answer goes through here.
 pub fn quote(body: &str) -> String {
     const MAX: usize = 2000;
-    let t = body.trim();
+    let redacted = redact(body.trim());
+    let t = redacted.as_str();
     if t.len() <= MAX {
         return t.to_owned();
     }

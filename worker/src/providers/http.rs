@@ -5,14 +5,16 @@
 //! same path: the account's [`Gate`] admits it, reqwest sends it, a 429 pauses the
 //! whole account, and a failure becomes a [`CallError`]: from the transport
 //! ([`CallError::from_transport`]) or from the provider's own error body
-//! ([`Peer::http_error`]). Log lines carry fields, never bodies or parameters.
+//! ([`Peer::http_error`]), with the secrets the request carried masked in it
+//! ([`KnownSecrets`]) before it is logged or returned. Log lines carry fields, never
+//! bodies or parameters.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::error::retry_after;
-use super::{CallError, Gate};
+use super::{CallError, Gate, KnownSecrets};
 
 /// The parts of a call that are the provider's own: its name in errors and logs, and
 /// how it reads a non-2xx answer (its error shape, else [`CallError::from_status`]).
@@ -59,19 +61,22 @@ pub async fn send(
     gate: &Gate,
     request: reqwest::RequestBuilder,
     log: CallLog<'_>,
+    carried: &KnownSecrets,
 ) -> Result<String, CallError> {
     gate.admit().await?;
-    exchange(peer, gate, request, log).await
+    exchange(peer, gate, request, log, carried).await
 }
 
 /// Sends a request the account's gate has already admitted and reads the answer:
-/// the body of a 2xx answer, else the error it amounts to. A 429 pauses every call
-/// of the account (`gate.slow_down`).
+/// the body of a 2xx answer, else the error it amounts to, with the secrets the
+/// request carried (`carried`) masked. A 429 pauses every call of the account
+/// (`gate.slow_down`).
 pub async fn exchange(
     peer: &Peer,
     gate: &Gate,
     request: reqwest::RequestBuilder,
     log: CallLog<'_>,
+    carried: &KnownSecrets,
 ) -> Result<String, CallError> {
     let started = Instant::now();
     let sent = request.send().await;
@@ -79,7 +84,7 @@ pub async fn exchange(
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
-            let err = CallError::from_transport(peer.provider, &e);
+            let err = CallError::from_transport(peer.provider, &e).scrubbed(carried);
             call_event!(warn, peer, log, elapsed_ms, error = %err, "request failed");
             return Err(err);
         }
@@ -92,7 +97,7 @@ pub async fn exchange(
     let body = response
         .text()
         .await
-        .map_err(|e| CallError::from_transport(peer.provider, &e));
+        .map_err(|e| CallError::from_transport(peer.provider, &e).scrubbed(carried));
     let elapsed_ms = started.elapsed().as_millis() as u64;
     match body {
         Ok(body) if (200..300).contains(&status) => {
@@ -100,7 +105,7 @@ pub async fn exchange(
             Ok(body)
         }
         Ok(body) => {
-            let err = (peer.http_error)(status, wait, &body);
+            let err = (peer.http_error)(status, wait, &body).scrubbed(carried);
             call_event!(warn, peer, log, status, elapsed_ms, error = %err, "HTTP error");
             Err(err)
         }

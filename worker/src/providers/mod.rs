@@ -9,7 +9,8 @@
 //! What the clients share sits beside them: [`http`] (every request goes out through
 //! the account's [`Gate`] and comes back as a body or a [`CallError`]), [`fields`]
 //! (ids, numbers and money as providers print them), [`lenient_json`] (the seeds'
-//! not-quite-JSON), [`error`] and [`gate`].
+//! not-quite-JSON), [`redact`] (the one masking of secrets in quoted answers),
+//! [`error`] and [`gate`].
 
 pub mod error;
 #[cfg(test)]
@@ -24,9 +25,11 @@ pub mod klikk;
 pub mod lenient_json;
 pub mod noop;
 pub mod orders;
+pub mod redact;
 
 pub use error::CallError;
 pub use gate::Gate;
+pub use redact::KnownSecrets;
 
 use crate::engine::Outcome;
 use provisioner_shared::config::{Account, Config};

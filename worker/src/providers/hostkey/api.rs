@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate};
+use crate::providers::{CallError, Gate, KnownSecrets};
 
 pub use answers::{
     AsyncAnswer, CreditMove, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login,
@@ -384,8 +384,7 @@ impl HostkeyApi {
         session: &Session,
         read: fn(&str) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
-        let body = self.post(call, Some(&session.token)).await?;
-        read(&body)
+        self.post(call, Some(&session.token), read).await
     }
 
     /// The cached session, or a new one from `auth/login`.
@@ -399,8 +398,7 @@ impl HostkeyApi {
         let call = Call::new("auth", "login")
             .secret("key", &self.api_key)
             .param("ttl", TOKEN_TTL.as_secs().to_string());
-        let body = self.post(&call, None).await?;
-        let login = parse_login(&body)?;
+        let login = self.post(&call, None, parse_login).await?;
         let now_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -426,13 +424,19 @@ impl HostkeyApi {
         }
     }
 
-    /// The one place an HTTP request leaves this client, through [`http::send`].
-    /// Returns the body of a 2xx answer; never logs bodies or parameters.
-    async fn post(
+    /// The one place an HTTP request leaves this client, through [`http::send`]: the
+    /// 2xx answer as `read` reads it. Every error has the account's key, PIN and token
+    /// and the call's secret parameters masked; nothing logs bodies or parameters.
+    async fn post<T>(
         &self,
         call: &Call<'_>,
         token: Option<&SecretString>,
-    ) -> Result<String, CallError> {
+        read: fn(&str) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        let mut sent = KnownSecrets::new().with(&self.api_key).with(&self.pin);
+        for secret in token.into_iter().chain(call.secrets.iter().copied()) {
+            sent.add(secret);
+        }
         let url = self
             .base_url
             .join(&format!("{}.php", call.resource))
@@ -453,7 +457,8 @@ impl HostkeyApi {
             server_id: call.server_id,
             ..CallLog::default()
         };
-        http::send(&PEER, &self.gate, request, log).await
+        let body = http::send(&PEER, &self.gate, request, log, &sent).await?;
+        read(&body).map_err(|e| e.scrubbed(&sent))
     }
 }
 
@@ -483,6 +488,8 @@ struct Call<'a> {
     /// For logs only; also sent as `id` by [`Call::server`].
     server_id: Option<&'a str>,
     params: Vec<(&'static str, Cow<'a, str>)>,
+    /// The parameters' secrets, masked in this call's errors.
+    secrets: Vec<&'a SecretString>,
 }
 
 impl<'a> Call<'a> {
@@ -492,6 +499,7 @@ impl<'a> Call<'a> {
             action,
             server_id: None,
             params: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -512,11 +520,15 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn secret(self, key: &'static str, value: &'a SecretString) -> Self {
+    fn secret(mut self, key: &'static str, value: &'a SecretString) -> Self {
+        self.secrets.push(value);
         self.param(key, value.expose_secret())
     }
 
     fn opt_secret(self, key: &'static str, value: Option<&'a SecretString>) -> Self {
-        self.opt(key, value.map(|v| v.expose_secret()))
+        match value {
+            Some(v) => self.secret(key, v),
+            None => self,
+        }
     }
 }

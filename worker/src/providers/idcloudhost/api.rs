@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate};
+use crate::providers::{CallError, Gate, KnownSecrets};
 
 pub use answers::{
     Deletion, FloatingIp, Invoice, InvoiceRecord, InvoiceStatus, Location, Payment, Vm, VmStatus,
@@ -143,7 +143,7 @@ impl IdcloudhostApi {
             .param("vcpu", vm.vcpu.to_string())
             .param("ram", vm.ram_mb.to_string())
             .param("username", vm.username)
-            .param("password", vm.password.expose_secret())
+            .secret("password", vm.password)
             .opt("public_key", vm.public_key)
             .opt(
                 "billing_account_id",
@@ -178,7 +178,7 @@ impl IdcloudhostApi {
             .param("uuid", r.uuid)
             .param("os_name", r.os_name)
             .param("os_version", r.os_version)
-            .opt("password", r.password.map(|p| p.expose_secret()));
+            .opt_secret("password", r.password);
         self.call(req, parse_vm).await
     }
 
@@ -310,14 +310,22 @@ impl IdcloudhostApi {
         req: Request<'_>,
         read: fn(&str) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
-        let body = self.send(&req).await?;
-        read(&body)
+        let sent = self.sent(&req);
+        let body = self.send(&req, &sent).await?;
+        read(&body).map_err(|e| e.scrubbed(&sent))
+    }
+
+    /// The secrets `req` carries: the API key and its secret parameters.
+    fn sent(&self, req: &Request<'_>) -> KnownSecrets {
+        req.secrets
+            .iter()
+            .fold(KnownSecrets::new().with(&self.api_key), |k, s| k.with(s))
     }
 
     /// The one place an HTTP request leaves this client: admitted by the account's
     /// gate first (money calls wait only briefly), then [`http::exchange`]. Returns
     /// the body of a 2xx answer; never logs bodies or parameters.
-    async fn send(&self, req: &Request<'_>) -> Result<String, CallError> {
+    async fn send(&self, req: &Request<'_>, sent: &KnownSecrets) -> Result<String, CallError> {
         let url = self.url(req.scope, req.route)?;
         let mut key = HeaderValue::from_str(self.api_key.expose_secret()).map_err(|_| {
             CallError::NotSent {
@@ -357,7 +365,7 @@ impl IdcloudhostApi {
             slug: Some(req.slug()),
             ..CallLog::default()
         };
-        http::exchange(&PEER, &self.gate, builder, log).await
+        http::exchange(&PEER, &self.gate, builder, log, sent).await
     }
 }
 
@@ -374,6 +382,8 @@ struct Request<'a> {
     params: Vec<(&'static str, Cow<'a, str>)>,
     /// Creates something billable or pays: see [`IdcloudhostApi::send`].
     money: bool,
+    /// The parameters' secrets, masked in this request's errors.
+    secrets: Vec<&'a SecretString>,
 }
 
 impl<'a> Request<'a> {
@@ -384,6 +394,7 @@ impl<'a> Request<'a> {
             route,
             params: Vec::new(),
             money: false,
+            secrets: Vec::new(),
         }
     }
 
@@ -400,6 +411,18 @@ impl<'a> Request<'a> {
     fn opt(self, key: &'static str, value: Option<impl Into<Cow<'a, str>>>) -> Self {
         match value {
             Some(v) => self.param(key, v),
+            None => self,
+        }
+    }
+
+    fn secret(mut self, key: &'static str, value: &'a SecretString) -> Self {
+        self.secrets.push(value);
+        self.param(key, value.expose_secret())
+    }
+
+    fn opt_secret(self, key: &'static str, value: Option<&'a SecretString>) -> Self {
+        match value {
+            Some(v) => self.secret(key, v),
             None => self,
         }
     }

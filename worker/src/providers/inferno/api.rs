@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate};
+use crate::providers::{CallError, Gate, KnownSecrets};
 
 pub use answers::{
     ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, Product,
@@ -124,29 +124,25 @@ impl InfernoApi {
 
     /// `list` (seed §2): the tariffs, with their prices.
     pub async fn products(&self) -> Result<Vec<Product>, CallError> {
-        parse_products(&self.send("list", &[]).await?)
+        self.send("list", &[], parse_products).await
     }
 
     /// `create` with `pid` (seed §3): a new order, Pending until paid.
     pub async fn create(&self, product_id: u64) -> Result<CreatedOrder, CallError> {
-        let body = self
-            .send("create", &[("pid", product_id.to_string())])
-            .await?;
-        parse_create(&body)
+        self.send("create", &[("pid", product_id.to_string())], parse_create)
+            .await
     }
 
     /// `orders` (seed §4): active and unpaid (Pending) orders.
     pub async fn orders(&self) -> Result<Vec<OrderSummary>, CallError> {
-        parse_orders(&self.send("orders", &[]).await?)
+        self.send("orders", &[], parse_orders).await
     }
 
     /// `cancel` (seed §5): only a Pending order can be cancelled; otherwise `Rejected`
     /// with Inferno's words ("Order ID not found or Status not Pending").
     pub async fn cancel(&self, order_id: &str) -> Result<(), CallError> {
-        let body = self
-            .send("cancel", &[("orderid", order_id.to_owned())])
-            .await?;
-        parse_done(&body)
+        self.send("cancel", &[("orderid", order_id.to_owned())], parse_done)
+            .await
     }
 
     /// `install` (seed §6), answered in `print_r` text.
@@ -159,46 +155,53 @@ impl InfernoApi {
             params.push(("sshkey_ids", r.ssh_key_ids.join(",")));
         }
         params.push(("run", if r.run { "1" } else { "0" }.to_owned()));
-        parse_install(&self.send("install", &params).await?)
+        self.send("install", &params, parse_install).await
     }
 
     /// `getinfo` (seed §7): the order's status and its VPS, password included.
     pub async fn getinfo(&self, order_id: &str) -> Result<OrderInfo, CallError> {
-        let body = self
-            .send("getinfo", &[("orderid", order_id.to_owned())])
-            .await?;
-        parse_getinfo(&body)
+        self.send(
+            "getinfo",
+            &[("orderid", order_id.to_owned())],
+            parse_getinfo,
+        )
+        .await
     }
 
     /// `sshkey.list` (seed §11).
     pub async fn sshkey_list(&self) -> Result<Vec<SshKey>, CallError> {
-        parse_sshkey_list(&self.send("sshkey.list", &[]).await?)
+        self.send("sshkey.list", &[], parse_sshkey_list).await
     }
 
     /// `sshkey.add` (seed §11): the public key, urlencoded in the POST body; its new id.
     pub async fn sshkey_add(&self, public_key: &str) -> Result<String, CallError> {
-        let body = self
-            .send("sshkey.add", &[("sshkey", public_key.trim().to_owned())])
-            .await?;
-        parse_sshkey_add(&body)
+        self.send(
+            "sshkey.add",
+            &[("sshkey", public_key.trim().to_owned())],
+            parse_sshkey_add,
+        )
+        .await
     }
 
     /// `reboot`, `stop` or `boot` of the order's VPS (seed §8–10).
     pub async fn power(&self, order_id: &str, action: Power) -> Result<(), CallError> {
-        let body = self
-            .send(action.action(), &[("orderid", order_id.to_owned())])
-            .await?;
-        parse_done(&body)
+        self.send(
+            action.action(),
+            &[("orderid", order_id.to_owned())],
+            parse_done,
+        )
+        .await
     }
 
     /// The one place an HTTP request leaves this client: a urlencoded POST, through
-    /// [`http::send`]. Returns the body of a 2xx answer; never logs bodies or
-    /// parameters (the key is one of them).
-    async fn send(
+    /// [`http::send`], its 2xx answer as `read` reads it. Every error has the API key
+    /// masked; nothing logs bodies or parameters (the key is one of them).
+    async fn send<T>(
         &self,
         action: &'static str,
         params: &[(&str, String)],
-    ) -> Result<String, CallError> {
+        read: fn(&str) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
         let mut form: Vec<(&str, &str)> = vec![
             ("action", action),
             ("cid", &self.client_id),
@@ -220,6 +223,8 @@ impl InfernoApi {
             order_id,
             ..CallLog::default()
         };
-        http::send(&PEER, &self.gate, request, log).await
+        let sent = KnownSecrets::new().with(&self.api_key);
+        let body = http::send(&PEER, &self.gate, request, log, &sent).await?;
+        read(&body).map_err(|e| e.scrubbed(&sent))
     }
 }

@@ -25,7 +25,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate};
+use crate::providers::{CallError, Gate, KnownSecrets};
 
 pub use answers::{Order, OrderItem, Server, Stage, Status};
 pub use bodies::{NewOrder, Os};
@@ -101,23 +101,23 @@ impl KlikkApi {
     /// `order_create` with one item. The answer names the new order; its status may
     /// already ask for payment (1xx: "The invoice is already created if so").
     pub async fn order_create(&self, order: &NewOrder<'_>) -> Result<Order, CallError> {
-        let body = self
-            .send("order_create", &bodies::order_create(order))
-            .await?;
-        parse_order(&body)
+        self.send("order_create", &bodies::order_create(order), parse_order)
+            .await
     }
 
     pub async fn order_status(&self, order_id: &str) -> Result<Order, CallError> {
-        let body = self
-            .send("order_status", &bodies::order_status(order_id))
-            .await?;
-        parse_order_status(&body)
+        self.send(
+            "order_status",
+            &bodies::order_status(order_id),
+            parse_order_status,
+        )
+        .await
     }
 
     /// `order_list`: every order of the account, newest first (GAPS).
     pub async fn order_list(&self) -> Result<Vec<Order>, CallError> {
-        let body = self.send("order_list", &bodies::order_list()).await?;
-        parse_orders(&body)
+        self.send("order_list", &bodies::order_list(), parse_orders)
+            .await
     }
 
     /// `order_cancel` of the whole order, or of one item. "The order items will not be
@@ -128,26 +128,33 @@ impl KlikkApi {
         order_id: &str,
         order_item_id: Option<&str>,
     ) -> Result<(), CallError> {
-        let body = self
-            .send(
-                "order_cancel",
-                &bodies::order_cancel(order_id, order_item_id),
-            )
-            .await?;
-        parse_cancelled(&body)
+        self.send(
+            "order_cancel",
+            &bodies::order_cancel(order_id, order_item_id),
+            parse_cancelled,
+        )
+        .await
     }
 
     /// `server_list` of one order item (`None`: every server of the account).
     pub async fn server_list(&self, order_item_id: Option<&str>) -> Result<Vec<Server>, CallError> {
-        let body = self
-            .send("server_list", &bodies::server_list(order_item_id))
-            .await?;
-        parse_servers(&body)
+        self.send(
+            "server_list",
+            &bodies::server_list(order_item_id),
+            parse_servers,
+        )
+        .await
     }
 
-    /// The one place an HTTP request leaves this client, through [`http::send`].
-    /// Returns the body of a 2xx answer; never logs bodies or credentials.
-    async fn send(&self, action: &'static str, body: &Value) -> Result<String, CallError> {
+    /// The one place an HTTP request leaves this client, through [`http::send`]: the
+    /// 2xx answer as `read` reads it. Every error has the account's token or password
+    /// masked; nothing logs bodies or credentials.
+    async fn send<T>(
+        &self,
+        action: &'static str,
+        body: &Value,
+        read: fn(&str) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
         let request = self
             .http
             .post(self.endpoint.clone())
@@ -173,6 +180,11 @@ impl KlikkApi {
             action: Some(action),
             ..CallLog::default()
         };
-        http::send(&PEER, &self.gate, request, log).await
+        let sent = match &self.auth {
+            Auth::Token(token) => KnownSecrets::new().with(token),
+            Auth::Basic { password, .. } => KnownSecrets::new().with(password),
+        };
+        let body = http::send(&PEER, &self.gate, request, log, &sent).await?;
+        read(&body).map_err(|e| e.scrubbed(&sent))
     }
 }

@@ -379,7 +379,7 @@ fn error_text(v: &Value) -> Option<String> {
         .iter()
         .find_map(|k| v.get(*k).and_then(text))
         .filter(|t| !t.trim().is_empty());
-    Some(own.unwrap_or_else(|| quote(&redacted(v).to_string())))
+    Some(own.unwrap_or_else(|| quote(&v.to_string())))
 }
 
 /// GAPS: an expired or invalid token is an error whose text starts with `auth:`.
@@ -403,53 +403,13 @@ fn rejected(message: String) -> CallError {
     }
 }
 
-/// `BadResponse` quoting the body, with secret-looking values masked: answers such as
-/// `auth/login` and `eq/show` carry a token or the root password.
+/// `BadResponse` quoting the body ([`quote`] masks its secrets: answers such as
+/// `auth/login` and `eq/show` carry a token or the root password).
 fn bad_response(body: &str) -> CallError {
-    let body = match lenient_json::parse(body) {
-        Some(v) => quote(&redacted(&v).to_string()),
-        None => quote(body),
-    };
     CallError::BadResponse {
         provider: PROVIDER,
-        body,
+        body: quote(body),
     }
-}
-
-fn redacted(v: &Value) -> Value {
-    match v {
-        Value::Object(o) => {
-            let password_tag = o
-                .get("tag")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.to_ascii_lowercase().contains("pass"));
-            Value::Object(
-                o.iter()
-                    .map(|(k, val)| {
-                        let secret = is_secret_key(k) || (password_tag && k == "value");
-                        let val = if secret && !val.is_object() && !val.is_array() && !val.is_null()
-                        {
-                            Value::from("[REDACTED]")
-                        } else {
-                            redacted(val)
-                        };
-                        (k.clone(), val)
-                    })
-                    .collect::<Map<_, _>>(),
-            )
-        }
-        Value::Array(l) => Value::Array(l.iter().map(redacted).collect()),
-        other => other.clone(),
-    }
-}
-
-fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    ["token", "pass", "secret", "api_key", "apikey"]
-        .iter()
-        .any(|s| k.contains(s))
-        || k == "pin"
-        || k.ends_with("_pin")
 }
 
 fn money(v: &Value) -> Option<String> {

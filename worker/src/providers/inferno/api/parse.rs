@@ -271,7 +271,7 @@ pub(super) fn http_error(
             message,
             status: Some(status),
         },
-        _ => CallError::from_status(PROVIDER, status, retry_after, &redact_text(body)),
+        _ => CallError::from_status(PROVIDER, status, retry_after, body),
     }
 }
 
@@ -322,7 +322,7 @@ fn fail_text(v: &Value) -> Option<String> {
         .iter()
         .find_map(|k| v.get(*k).and_then(text))
         .filter(|t| !t.trim().is_empty());
-    Some(own.unwrap_or_else(|| quote(&redacted(v).to_string())))
+    Some(own.unwrap_or_else(|| quote(&v.to_string())))
 }
 
 fn is_fail_word(s: &str) -> bool {
@@ -347,51 +347,11 @@ fn rejected(message: String) -> CallError {
     }
 }
 
-/// `BadResponse` quoting the body, with the VPS password and keys masked.
+/// `BadResponse` quoting the body ([`quote`] masks the VPS password and keys).
 fn bad_response(body: &str) -> CallError {
     CallError::BadResponse {
         provider: PROVIDER,
-        body: redact_text(body),
-    }
-}
-
-fn redact_text(body: &str) -> String {
-    match lenient_json::parse(body) {
-        Some(v) if v.is_object() => quote(&redacted(&v).to_string()),
-        _ => quote(
-            &body
-                .lines()
-                .map(|l| {
-                    if l.to_ascii_lowercase().contains("pass") {
-                        "[REDACTED line]"
-                    } else {
-                        l
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-        ),
-    }
-}
-
-fn redacted(v: &Value) -> Value {
-    match v {
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, val)| {
-                    let k_low = k.to_ascii_lowercase();
-                    let secret = k_low.contains("pass") || k_low == "key" || k_low == "api_key";
-                    let val = if secret && !val.is_object() && !val.is_array() {
-                        Value::from("[REDACTED]")
-                    } else {
-                        redacted(val)
-                    };
-                    (k.clone(), val)
-                })
-                .collect(),
-        ),
-        Value::Array(l) => Value::Array(l.iter().map(redacted).collect()),
-        other => other.clone(),
+        body: quote(body),
     }
 }
 

@@ -351,3 +351,45 @@ fn debug_never_shows_credentials() {
         "{debug}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_echoing_what_we_sent_is_quoted_without_the_pin_or_password() {
+    // A PHP error page that repeats the request in its own words (no `key=value`):
+    // only the client knows these are the PIN and the root password.
+    const ECHO: &str =
+        "<b>Fatal error</b>: order failed for pin 1907 with password 'Ech0-Pass!9' (session tok-B)";
+    let fake = FakeHttp::start(vec![
+        ok(FRESH_LOGIN),
+        ok(ECHO),
+        Reply {
+            status: 500,
+            headers: &[],
+            body: ECHO,
+            hang: false,
+        },
+    ])
+    .await;
+    let api = api(&fake, Duration::from_secs(5));
+    let root_pass = SecretString::from("Ech0-Pass!9");
+    let order = OrderInstance {
+        target: OrderTarget::Reinstall { server_id: "42253" },
+        os_id: 180,
+        root_pass: &root_pass,
+        hostname: None,
+        ssh_key: None,
+        soft_id: None,
+        os_name: None,
+        own_os: false,
+        root_size: None,
+        post_install_callback: None,
+        post_install_script: None,
+        jenkins_task: None,
+    };
+    for _ in 0..2 {
+        let text = api.order_instance(&order).await.unwrap_err().to_string();
+        for secret in ["1907", "Ech0-Pass!9", "tok-B"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("order failed for pin [REDACTED]"), "{text}");
+    }
+}

@@ -209,3 +209,23 @@ fn the_client_never_prints_its_key() {
     assert!(!printed.contains("meowmeowmeow"), "{printed}");
     assert!(!printed.contains("S3cure-pass"), "{printed}");
 }
+
+#[tokio::test]
+async fn an_answer_echoing_the_vm_password_or_the_key_is_quoted_without_them() {
+    const ECHO: &str = "<html><body>Internal Server Error: cannot set Vm-Pass-7x for root (apikey meowmeowmeow)</body></html>";
+    let fake = FakeHttp::start(vec![reply(200, ECHO), reply(500, ECHO)]).await;
+    let api = api(&fake);
+    let password = SecretString::from("Vm-Pass-7x");
+    for _ in 0..2 {
+        let text = api
+            .create_vm(None, &create(&password))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !text.contains("Vm-Pass-7x") && !text.contains("meowmeowmeow"),
+            "{text}"
+        );
+        assert!(text.contains("cannot set [REDACTED] for root"), "{text}");
+    }
+}

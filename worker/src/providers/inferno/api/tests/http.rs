@@ -190,3 +190,19 @@ fn the_key_never_shows_in_debug_output() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn an_answer_echoing_the_api_key_is_quoted_without_it() {
+    const ECHO: &str =
+        "Array\n(\n    [result] => maybe\n    [msg] => unknown client 777 with KEY-777\n)\n";
+    let fake = FakeHttp::start(vec![ok(ECHO), reply(503, ECHO)]).await;
+    let api = api(&fake, Duration::from_secs(5));
+    for _ in 0..2 {
+        let text = api.orders().await.unwrap_err().to_string();
+        assert!(!text.contains("KEY-777"), "{text}");
+        assert!(
+            text.contains("unknown client 777 with [REDACTED]"),
+            "{text}"
+        );
+    }
+}

@@ -213,3 +213,28 @@ fn debug_never_shows_credentials() {
         assert!(!debug.contains("tok-secret-1"), "{debug}");
     }
 }
+
+#[tokio::test]
+async fn non_json_answers_are_quoted_without_the_token() {
+    // Klikk's gateway answering HTML, once with a 200 and once with a 500; each
+    // repeats the header we sent.
+    const PAGE: &str = "<html><body><h1>Bad gateway</h1>\n<pre>upstream rejected X-Account-Token: tok-secret-9 (ip 10.0.0.1)\nretry with token tok-secret-9</pre></body></html>";
+    let fake = FakeHttp::start(vec![ok(PAGE), reply(500, PAGE)]).await;
+    let api = api(
+        &fake,
+        Auth::Token("tok-secret-9".into()),
+        Duration::from_secs(5),
+    );
+    let bad = api.order_list().await.unwrap_err();
+    assert!(matches!(bad, CallError::BadResponse { .. }), "{bad:?}");
+    let unknown = api.order_list().await.unwrap_err();
+    assert!(matches!(unknown, CallError::Unknown { .. }), "{unknown:?}");
+    for e in [bad, unknown] {
+        let text = e.to_string();
+        assert!(!text.contains("tok-secret-9"), "{text}");
+        assert!(
+            text.contains("upstream rejected X-Account-Token: [REDACTED]"),
+            "{text}"
+        );
+    }
+}
