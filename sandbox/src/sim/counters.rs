@@ -61,14 +61,22 @@ pub const SUBJECT_PARAMS: [&str; 9] = [
     "description",
 ];
 
+/// Parameters that tell two calls of one action on one subject apart (HOSTKEY's
+/// `eq/boot_dev` with `media=pxe` and with `media=disk` are two different calls).
+pub const QUALIFIER_PARAMS: [&str; 1] = ["media"];
+
 /// Which server, order or invoice a request acts on: the first of
-/// [`SUBJECT_PARAMS`] that `param` finds, as `name=value`.
+/// [`SUBJECT_PARAMS`] that `param` finds, as `name=value`, followed by any
+/// [`QUALIFIER_PARAMS`] it carries (`id=40514 media=pxe`).
 pub fn subject_of(param: impl Fn(&str) -> Option<String>) -> Option<String> {
-    SUBJECT_PARAMS.iter().find_map(|name| {
+    let named = |name: &&str| {
         param(name)
             .filter(|v| !v.is_empty())
             .map(|v| format!("{name}={v}"))
-    })
+    };
+    let mut parts = vec![SUBJECT_PARAMS.iter().find_map(named)?];
+    parts.extend(QUALIFIER_PARAMS.iter().filter_map(named));
+    Some(parts.join(" "))
 }
 
 /// One line of [`CallCounters::all`].
@@ -142,7 +150,7 @@ mod tests {
     #[test]
     fn calls_count_per_subject() {
         let calls = CallCounters::default();
-        let params = [("action", "reinstall"), ("id", "40514")];
+        let params = [("action", "boot_dev"), ("media", "pxe"), ("id", "40514")];
         let get = |name: &str| {
             params
                 .iter()
@@ -150,11 +158,11 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned())
         };
         let subject = subject_of(get);
-        assert_eq!(subject.as_deref(), Some("id=40514"));
-        calls.hit("eq/reinstall", subject.as_deref());
-        calls.hit("eq/reinstall", subject.as_deref());
+        assert_eq!(subject.as_deref(), Some("id=40514 media=pxe"));
+        calls.hit("eq/boot_dev", subject.as_deref());
+        calls.hit("eq/boot_dev", subject.as_deref());
         calls.hit("eq/list", None);
-        assert_eq!(calls.get("eq/reinstall", "id=40514"), 2);
+        assert_eq!(calls.get("eq/boot_dev", "id=40514 media=pxe"), 2);
         assert_eq!(calls.get("eq/list", "-"), 1);
         assert_eq!(calls.all().len(), 2);
         assert_eq!(subject_of(|_| None), None);

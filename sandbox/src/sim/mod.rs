@@ -41,7 +41,9 @@ use serde::Serialize;
 
 pub use callbacks::{CallbackRecord, CallbackSender};
 pub use clock::{SimClock, VirtualTime, sql_date, sql_datetime, unix_millis, unix_secs};
-pub use counters::{CallCount, CallCounters, RequestCounters, SUBJECT_PARAMS, subject_of};
+pub use counters::{
+    CallCount, CallCounters, QUALIFIER_PARAMS, RequestCounters, SUBJECT_PARAMS, subject_of,
+};
 pub use faults::{
     Aftermath, EarlyCall, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang,
     RateLimit, Refusal,
