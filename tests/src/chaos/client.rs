@@ -174,6 +174,35 @@ impl ChaosClient {
         }
     }
 
+    /// A billing webhook `body`, signed with `secret` (Standard Webhooks) under
+    /// `webhook-id: id`; returns the status and the answer.
+    pub async fn billing_webhook(
+        &self,
+        secret: &str,
+        id: &str,
+        body: &Value,
+    ) -> anyhow::Result<(u16, String)> {
+        use provisioner_shared::webhook::{self, WebhookKey};
+        let key = WebhookKey::parse(secret).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let raw = body.to_string();
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let res = self
+            .http
+            .post(format!("{}/v1/webhooks/billing", self.base_url))
+            .header("content-type", "application/json")
+            .header(webhook::HEADER_ID, id)
+            .header(webhook::HEADER_TIMESTAMP, ts.to_string())
+            .header(webhook::HEADER_SIGNATURE, key.sign(id, ts, raw.as_bytes()))
+            .body(raw)
+            .send()
+            .await
+            .context("POST /v1/webhooks/billing")?;
+        let (status, text) = self.read("POST /v1/webhooks/billing", res).await?;
+        Ok((status.as_u16(), text))
+    }
+
     /// `GET /metrics` (no token).
     pub async fn metrics(&self) -> anyhow::Result<String> {
         let res = self

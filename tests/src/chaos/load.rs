@@ -7,13 +7,15 @@ use serde_json::{Value, json};
 
 const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com";
 
-/// The four providers, as the chaos config names their accounts.
+/// The four providers, as the chaos config names their accounts, and the built-in
+/// noop provider (jobs that only hold a worker slot).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Provider {
     Hostkey,
     Klikk,
     Inferno,
     Idcloudhost,
+    Noop,
 }
 
 impl Provider {
@@ -31,6 +33,7 @@ impl Provider {
             Provider::Klikk => "klikk",
             Provider::Inferno => "inferno",
             Provider::Idcloudhost => "idc",
+            Provider::Noop => "noop",
         }
     }
 
@@ -40,6 +43,7 @@ impl Provider {
             Provider::Klikk => "klikk",
             Provider::Inferno => "inferno",
             Provider::Idcloudhost => "idcloudhost",
+            Provider::Noop => "noop",
         }
     }
 
@@ -91,6 +95,7 @@ pub fn provision(
             "order": {"os_name": "ubuntu", "os_version": "22.04-lts", "vcpu": 2, "ram_mb": 2048, "disk_gb": 20},
             "root_password": canaries.root_password(n),
         }),
+        Provider::Noop => json!({"order": {"steps": 3}}),
     };
     body["kind"] = json!("provision");
     body["account"] = json!(provider.account());
@@ -159,6 +164,16 @@ impl Load {
             .await?;
         a.hostname = hostname.to_owned();
         Ok(a)
+    }
+
+    /// Job `n` with a request body of the scenario's own.
+    pub async fn custom(
+        &self,
+        n: usize,
+        provider: Provider,
+        body: Value,
+    ) -> anyhow::Result<Accepted> {
+        self.post(n, provider, body, None).await
     }
 
     async fn post(

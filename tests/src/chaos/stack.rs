@@ -29,7 +29,7 @@ pub struct StackOptions {
     pub workers: usize,
     /// Extra environment of worker `i` (failpoints, `PROVISIONER__…` overrides).
     pub worker_env: Vec<Vec<(String, String)>>,
-    /// `RUST_LOG` of the api and the workers.
+    /// `RUST_LOG` of the api and the workers (env `CHAOS_LOG` overrides it).
     pub rust_log: String,
     pub concurrency: usize,
     pub lease: Duration,
@@ -44,6 +44,8 @@ pub struct StackOptions {
     pub jobs: usize,
     /// Virtual seconds per real second in the simulators.
     pub time_factor: f64,
+    /// `worker.shards` (1: jobs are claimed strictly in the order they fell due).
+    pub shards: u16,
 }
 
 impl Default for StackOptions {
@@ -61,6 +63,7 @@ impl Default for StackOptions {
             rate_limit: "200/s".into(),
             jobs: 0,
             time_factor: 3000.0,
+            shards: 4,
         }
     }
 }
@@ -151,6 +154,10 @@ impl ChaosStack {
         options: StackOptions,
     ) -> anyhow::Result<ChaosStack> {
         let started = Instant::now();
+        let mut options = options;
+        if let Ok(level) = std::env::var("CHAOS_LOG") {
+            options.rust_log = level;
+        }
         let api_binary = binary("provisioner-api")?;
         let worker_binary = binary("provisioner-worker")?;
         let tag = format!("{:06x}", seed.derive("tag") & 0xff_ffff);
@@ -274,6 +281,26 @@ impl ChaosStack {
         }
     }
 
+    /// How long until job `id` is due (negative: overdue), from its score in the
+    /// due-set and Redis's clock; `None` when it is in no due-set (finished, parked).
+    /// A claimed job is due when its lease runs out.
+    pub async fn due_in_ms(&self, id: &str) -> anyhow::Result<Option<i64>> {
+        let keys = provisioner_shared::store::Keys::new(
+            &self.config.redis.namespace,
+            self.config.worker.shards,
+        );
+        let client = redis::Client::open(self.redis.url())?;
+        let mut c = client.get_multiplexed_async_connection().await?;
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(keys.due(keys.shard_of(id)))
+            .arg(id)
+            .query_async(&mut c)
+            .await?;
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut c).await?;
+        let now = secs * 1000 + micros / 1000;
+        Ok(score.map(|s| s as i64 - now))
+    }
+
     /// How many times the workers' failpoints aborted them (their logs say so).
     pub fn failpoint_aborts(&self) -> u64 {
         self.workers
@@ -351,7 +378,7 @@ public_url = "http://127.0.0.1:{api_port}"
 concurrency = {concurrency}
 lease = "{lease}"
 step_timeout = "{step}"
-shards = 4
+shards = {shards}
 max_idle = "100ms"
 shutdown_grace = "2s"
 settle = "{settle}"
@@ -428,6 +455,7 @@ base_url = "http://127.0.0.1:9/"
         step = ms(o.step_timeout),
         settle = ms(o.settle),
         max_attempts = o.max_attempts,
+        shards = o.shards,
         deadline = ms(o.deadline),
         rate = o.rate_limit,
         hk_url = sims.hostkey.base_url(),

@@ -38,6 +38,8 @@ pub struct Settled {
     pub drain: Duration,
     pub lost: Vec<String>,
     pub unsettled: Vec<String>,
+    /// Jobs that `GET /v1/jobs/{id}` shows but the job list (`GET /v1/jobs`) does not.
+    pub unlisted: Vec<String>,
 }
 
 impl Settled {
@@ -62,13 +64,32 @@ pub async fn wait_settled(
 ) -> anyhow::Result<Settled> {
     let start = Instant::now();
     let wanted: BTreeSet<&str> = accepted.iter().map(|a| a.id.as_str()).collect();
+    let mut listed: BTreeSet<String> = BTreeSet::new();
     loop {
         if let Ok(list) = stack.client.list_all().await {
-            let settled = list
+            let mut states: BTreeMap<String, String> = list
                 .iter()
-                .filter(|j| {
-                    j["id"].as_str().is_some_and(|id| wanted.contains(id))
-                        && j["state"].as_str().is_some_and(|s| SETTLED.contains(&s))
+                .filter_map(|j| {
+                    Some((
+                        j["id"].as_str()?.to_owned(),
+                        j["state"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect();
+            listed = states.keys().cloned().collect();
+            // A job the list misses is read on its own (and reported below).
+            for id in wanted.iter().filter(|id| !listed.contains(**id)) {
+                if let Ok(Some(job)) = stack.client.get_job(id).await {
+                    let state = job["state"].as_str().unwrap_or("").to_owned();
+                    states.insert((*id).to_owned(), state);
+                }
+            }
+            let settled = wanted
+                .iter()
+                .filter(|id| {
+                    states
+                        .get(**id)
+                        .is_some_and(|s| SETTLED.contains(&s.as_str()))
                 })
                 .count();
             if settled == wanted.len() {
@@ -93,6 +114,15 @@ pub async fn wait_settled(
                 .lost
                 .push(format!("{} (#{} at {})", a.id, a.n, a.provider.name())),
             Some(job) => {
+                if !listed.contains(&a.id) {
+                    out.unlisted.push(format!(
+                        "{} ({} #{}, {})",
+                        a.id,
+                        a.provider.name(),
+                        a.n,
+                        job["state"].as_str().unwrap_or("?")
+                    ));
+                }
                 let state = job["state"].as_str().unwrap_or("?").to_owned();
                 if !SETTLED.contains(&state.as_str()) {
                     out.unsettled.push(format!(
@@ -228,6 +258,11 @@ pub async fn judge(
         drain: settled.drain,
         lost: settled.lost.clone(),
         unsettled: settled.unsettled.clone(),
+        violations: settled
+            .unlisted
+            .iter()
+            .map(|u| format!("missing from GET /v1/jobs: {u}"))
+            .collect(),
         ..Report::default()
     };
     for a in accepted {
@@ -236,9 +271,39 @@ pub async fn judge(
             .entry(settled.state(&a.id).to_owned())
             .or_default() += 1;
     }
+    let parked: Vec<String> = accepted
+        .iter()
+        .filter(|a| settled.state(&a.id) == "needs_attention")
+        .map(|a| {
+            let job = &settled.jobs[&a.id];
+            format!(
+                "needs_attention: job {} ({}) at {}: {}",
+                a.id,
+                a.provider.name(),
+                job["error"]["step"].as_str().unwrap_or("-"),
+                shorten(job["error"]["message"].as_str().unwrap_or(""), 200)
+            )
+        })
+        .collect();
+    report.notes.extend(parked.iter().take(12).cloned());
+    if parked.len() > 12 {
+        report.notes.push(format!(
+            "… and {} more jobs in needs_attention",
+            parked.len() - 12
+        ));
+    }
     check_ledgers(stack, accepted, settled, &mut report);
     scan_everything(stack, &mut report).await?;
     Ok(report)
+}
+
+/// `text` cut to about `max` characters (provider answers quoted in errors are long).
+pub fn shorten(text: &str, max: usize) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
 }
 
 /// Every server id one job tracks, and a duplicate for any server two jobs track.
@@ -570,4 +635,70 @@ async fn scan_everything(stack: &ChaosStack, report: &mut Report) -> anyhow::Res
         callbacks.len()
     ));
     Ok(())
+}
+
+/// HOSTKEY calls that must reach the provider at most once per job when no worker
+/// crashes: each one either is money, or sends a server into a new install stage.
+pub const HOSTKEY_ONCE: [(&str, &str); 5] = [
+    ("eq/reinstall", ""),
+    ("eq/create_pxe", ""),
+    ("eq/boot_dev", " media=pxe"),
+    ("eq/reboot", ""),
+    ("eq/boot_dev", " media=disk"),
+];
+
+/// Every HOSTKEY call of [`HOSTKEY_ONCE`], order and payment that reached the
+/// simulator more often than the jobs that needed it (by the call counters): each
+/// PXE job sends each of those calls once to its server.
+pub fn hostkey_calls_twice(
+    stack: &ChaosStack,
+    accepted: &[Accepted],
+    settled: &Settled,
+) -> Vec<String> {
+    let sim = &stack.sims.hostkey;
+    let mut twice = Vec::new();
+    let mut pxe_jobs: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for a in accepted.iter().filter(|a| a.provider == Provider::Hostkey) {
+        let job = settled.jobs.get(&a.id);
+        if a.server_id.is_none() {
+            let n = sim.calls("eq/order_instance", &format!("hostname={}", a.hostname));
+            if n > 1 {
+                twice.push(format!(
+                    "job {}: eq/order_instance for {} sent {n} times",
+                    a.id, a.hostname
+                ));
+            }
+        }
+        if let Some(invoice) = job.and_then(|j| j["server"]["invoice_id"].as_str()) {
+            let n = sim.calls("whmcs/apply_credit", &format!("invoice_id={invoice}"));
+            if n > 1 {
+                twice.push(format!(
+                    "job {}: whmcs/apply_credit of invoice {invoice} sent {n} times",
+                    a.id
+                ));
+            }
+        }
+        let runs_pxe = job
+            .and_then(|j| j["steps"].as_array())
+            .is_some_and(|steps| steps.iter().any(|s| s["name"] == "create_pxe"));
+        let server = a
+            .server_id
+            .as_deref()
+            .or_else(|| job.and_then(|j| j["server"]["id"].as_str()));
+        if let (true, Some(server)) = (runs_pxe, server) {
+            pxe_jobs.entry(server.to_owned()).or_default().push(&a.id);
+        }
+    }
+    for (server, jobs) in &pxe_jobs {
+        for (action, qualifier) in HOSTKEY_ONCE {
+            let n = sim.calls(action, &format!("id={server}{qualifier}"));
+            if n as usize > jobs.len() {
+                twice.push(format!(
+                    "{action}{qualifier} on server {server} reached the provider {n} times for {} job(s) {jobs:?}",
+                    jobs.len()
+                ));
+            }
+        }
+    }
+    twice
 }
