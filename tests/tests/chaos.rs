@@ -22,3 +22,5 @@
 
 #[path = "chaos/r1_worker_kills.rs"]
 mod r1_worker_kills;
+#[path = "chaos/r2_redis_kills.rs"]
+mod r2_redis_kills;
