@@ -24,3 +24,5 @@
 mod r1_worker_kills;
 #[path = "chaos/r2_redis_kills.rs"]
 mod r2_redis_kills;
+#[path = "chaos/r3_prefetch.rs"]
+mod r3_prefetch;
