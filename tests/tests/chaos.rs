@@ -26,3 +26,5 @@ mod r1_worker_kills;
 mod r2_redis_kills;
 #[path = "chaos/r3_prefetch.rs"]
 mod r3_prefetch;
+#[path = "chaos/r4_provider_faults.rs"]
+mod r4_provider_faults;
