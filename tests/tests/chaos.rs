@@ -28,3 +28,5 @@ mod r2_redis_kills;
 mod r3_prefetch;
 #[path = "chaos/r4_provider_faults.rs"]
 mod r4_provider_faults;
+#[path = "chaos/r5_sigstop.rs"]
+mod r5_sigstop;
