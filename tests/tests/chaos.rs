@@ -30,3 +30,5 @@ mod r3_prefetch;
 mod r4_provider_faults;
 #[path = "chaos/r5_sigstop.rs"]
 mod r5_sigstop;
+#[path = "chaos/r8_secrets.rs"]
+mod r8_secrets;
