@@ -156,6 +156,7 @@ async fn r3_a_prefetched_job_past_its_lease_runs_no_step_twice() -> anyhow::Resu
         n += 1;
         let mut reinstalls = Vec::new();
         for (server, hostname) in &ready[2 * round..2 * round + 2] {
+            // Due times have millisecond resolution: apart, they are claimed in order.
             tokio::time::sleep(Duration::from_millis(5)).await;
             reinstalls.push(load.hostkey_reinstall(n, server, hostname).await?);
             n += 1;
