@@ -21,7 +21,7 @@ use std::time::Duration;
 
 /// A request that arrives this soon after a 429 was on its way before the client
 /// could know (the gate of another worker let it through just before).
-const IN_FLIGHT_GRACE_MS: u64 = 250;
+const IN_FLIGHT_GRACE_MS: u64 = 100;
 
 fn knobs() -> FaultKnobs {
     FaultKnobs {
