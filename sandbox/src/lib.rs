@@ -2,9 +2,10 @@
 //! throwaway Redis server.
 //!
 //! - [`sim`]: what every simulator is built from: a time-compressed virtual clock,
-//!   runtime fault knobs (500s, 429s, slowness, lost answers, hangs), a ledger of
-//!   everything that moved money or touched a machine, request counters, and serving
-//!   a router on a random loopback port with `/_sandbox/*` control routes.
+//!   runtime fault knobs (500s, 429s, slowness, lost answers, hangs, garbled bodies,
+//!   connections closed without an answer), a ledger of everything that moved money
+//!   or touched a machine, request counters and per-(action, subject) call counters,
+//!   and serving a router on a random loopback port with `/_sandbox/*` control routes.
 //! - [`hostkey`]: the HOSTKEY invapi simulator, faithful to seed `002_…` and
 //!   `GAPS.md` (login tokens, PINs, WHMCS invoices, delivery, the PXE reinstall stages).
 //! - [`klikk`]: the Klikk simulator, faithful to seeds `000_…`/`001_…` and `GAPS.md`

@@ -15,15 +15,19 @@
 //! - [`logs`]: [`CapturedLogs`], the log lines of the processes a test starts.
 //! - [`cluster`]: [`TestCluster`], a private 3-master Redis Cluster and a config on it.
 //! - [`bench`]: `provisioner-bench` (issue 5), whose binary is `src/bin/`.
+//! - [`chaos`]: the chaos target (issue 9): real `redis-server`, `provisioner-api` and
+//!   `provisioner-worker` processes, killed, frozen and faulted; ledgers and call
+//!   counters as evidence; canary secrets looked for everywhere.
 //!
 //! Tests read as a user's story: start Redis, the simulators, the API and a worker;
 //! post a job; wait for its state; look at the simulator's ledger.
 //!
-//! The tests themselves are one binary, `tests/e2e.rs`, with a module per area in
-//! `tests/e2e/`.
+//! The tests themselves are two binaries: `tests/e2e.rs`, with a module per area in
+//! `tests/e2e/`, and `tests/chaos.rs`, with a module per scenario in `tests/chaos/`.
 
 pub mod api;
 pub mod bench;
+pub mod chaos;
 pub mod cluster;
 pub mod config;
 pub mod hooks;

@@ -14,7 +14,7 @@ use axum::routing::any;
 
 use super::HostkeyEvent;
 use super::state::{self, Account, Answer, Params, Refused, refuse};
-use crate::sim::{CallbackSender, SettlerWaker, SimCore, VirtualTime};
+use crate::sim::{CallbackSender, SettlerWaker, SimCore, VirtualTime, subject_of};
 
 /// The resources the simulator serves, each at `/<name>.php`.
 const RESOURCES: [&str; 5] = ["auth", "eq", "whmcs", "eq_callback", "tag"];
@@ -65,8 +65,9 @@ async fn handle(
     };
     let action = params.0.get("action").cloned().unwrap_or_default();
     let name = format!("{resource}/{action}");
+    let subject = subject_of(|p| params.get(p).map(str::to_owned));
     let core = app.core.clone();
-    core.gate(&name, || async move {
+    core.gate(&name, subject.as_deref(), || async move {
         render(app.apply(resource, &action, &method, &params))
     })
     .await

@@ -16,7 +16,7 @@ use serde_json::json;
 use super::IdcloudhostEvent;
 use super::state::{self, Account, Answer, Params, Refusal};
 use super::views;
-use crate::sim::{SimCore, VirtualTime};
+use crate::sim::{SimCore, VirtualTime, subject_of};
 
 /// Everything a request handler needs.
 #[derive(Clone)]
@@ -99,8 +99,11 @@ async fn handle(
         ))));
     };
     let action = format!("{} {route}", method.as_str());
+    let subject = parse_params(query.as_deref(), &body)
+        .ok()
+        .and_then(|p| subject_of(|name| p.get(name).map(str::to_owned)));
     let core = app.core.clone();
-    core.gate(&action, || async move {
+    core.gate(&action, subject.as_deref(), || async move {
         if let Some(refused) = refuse_key(&app, &headers) {
             return (
                 StatusCode::UNAUTHORIZED,

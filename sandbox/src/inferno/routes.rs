@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::InfernoEvent;
 use super::state::{self, Account, Answer, Params, Refused, refuse};
-use crate::sim::{SettlerWaker, SimCore};
+use crate::sim::{SettlerWaker, SimCore, subject_of};
 
 /// Everything a request handler needs.
 #[derive(Clone)]
@@ -54,11 +54,11 @@ async fn api_client(
     } else {
         action.clone()
     };
+    let subject = subject_of(|p| params.get(p).map(str::to_owned));
     let core = app.core.clone();
-    core.gate(
-        &counted,
-        || async move { render(app.apply(&action, &params)) },
-    )
+    core.gate(&counted, subject.as_deref(), || async move {
+        render(app.apply(&action, &params))
+    })
     .await
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::orders::Reply;
 use super::state::{self, Account, Refused, bad_request};
 use super::{API_PATH, KlikkEvent, KlikkOptions};
-use crate::sim::{SettlerWaker, SimCore};
+use crate::sim::{SettlerWaker, SimCore, subject_of};
 
 /// Everything a request handler needs.
 #[derive(Clone)]
@@ -50,8 +50,18 @@ async fn api(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respons
     } else {
         action.clone()
     };
+    // Numbers (`order_id`) and strings (`reference`) alike.
+    let subject = body.as_ref().ok().and_then(|b| {
+        subject_of(|p| {
+            b.get(p).and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+        })
+    });
     let core = app.core.clone();
-    core.gate(&name, || async move {
+    core.gate(&name, subject.as_deref(), || async move {
         render(app.apply(&headers, &action, body))
     })
     .await

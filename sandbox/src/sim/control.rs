@@ -1,6 +1,7 @@
 //! The `/_sandbox/*` routes every simulator serves beside its provider API: the
-//! fault knobs, the ledger, request counters and the clock, for tests in other
-//! languages and for a person poking at the demo with curl.
+//! fault knobs, the ledger, request and call counters, requests that came inside a
+//! `Retry-After`, and the clock, for tests in other languages and for a person
+//! poking at the demo with curl.
 
 use std::time::Duration;
 
@@ -36,10 +37,34 @@ where
             }),
         )
         .with_state(core.requests.clone());
+    let calls = Router::new()
+        .route(
+            "/_sandbox/calls",
+            get(|State(calls): State<super::CallCounters>| async move {
+                Json(json!({ "calls": calls.all() }))
+            }),
+        )
+        .with_state(core.calls.clone());
+    let early = Router::new()
+        .route(
+            "/_sandbox/early_calls",
+            get(|State(faults): State<Faults>| async move {
+                Json(json!({
+                    "too_many_sent": faults.too_many_sent(),
+                    "early_calls": faults.early_calls(),
+                }))
+            }),
+        )
+        .with_state(core.faults.clone());
     let clock = Router::new()
         .route("/_sandbox/clock", get(get_clock).post(set_clock))
         .with_state(core.clock.clone());
-    faults.merge(ledger).merge(requests).merge(clock)
+    faults
+        .merge(ledger)
+        .merge(requests)
+        .merge(calls)
+        .merge(early)
+        .merge(clock)
 }
 
 async fn get_faults(State(faults): State<Faults>) -> Json<FaultsConfig> {

@@ -1,12 +1,18 @@
 //! Fault injection: knobs that make a simulator misbehave the way real providers do
-//! (500s, 429s, slowness, answers lost after the action was applied, hangs, a PHP
-//! warning printed before the answer), so tests can prove the engine's retry,
-//! reconcile and at-most-once rules, and that quoted answers keep their secrets.
+//! (500s, 429s, slowness, answers lost after the action was applied, hangs, garbled
+//! bodies, connections closed without an answer, a PHP warning printed before the
+//! answer), so tests can prove the engine's retry, reconcile and at-most-once rules,
+//! and that quoted answers keep their secrets.
 //!
 //! Knobs exist globally and per action name (e.g. `eq/order_instance`); both apply.
 //! Counted knobs (`rate_limit.next`, `fail_next`, `apply_then_500`, `hang.calls`)
-//! count down as they fire. Randomness comes from a seeded RNG that is drawn from only when an
-//! `error_rate` is set, so a test with the same seed and requests sees the same faults.
+//! count down as they fire. Randomness comes from a seeded RNG that is drawn from only
+//! when a rate knob is set, so a test with the same seed and requests sees the same
+//! faults.
+//!
+//! Every 429 opens a `Retry-After` window for the simulator's account; a request that
+//! arrives inside it is recorded ([`Faults::early_calls`]), so a test can prove that
+//! clients wait as they are told.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -27,6 +33,8 @@ pub struct RateLimit {
     pub max_per_sec: Option<f64>,
     /// The `Retry-After` header value, in seconds (default 1).
     pub retry_after_secs: u64,
+    /// Fraction (0..=1) of requests refused at random.
+    pub rate: f64,
 }
 
 impl Default for RateLimit {
@@ -35,12 +43,14 @@ impl Default for RateLimit {
             next: 0,
             max_per_sec: None,
             retry_after_secs: 1,
+            rate: 0.0,
         }
     }
 }
 
 /// Apply the action, then hold the answer for `ms` milliseconds (the client times
-/// out first), for the next `calls` requests or for all when `calls` is absent.
+/// out first), for the next `calls` requests or for all when `calls` is absent;
+/// with `rate`, only that fraction of them, drawn at random.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Hang {
@@ -48,6 +58,8 @@ pub struct Hang {
     pub ms: u64,
     /// How many of the next requests hang (counts down); `None` = every request.
     pub calls: Option<u32>,
+    /// Fraction (0..=1) of requests that hang; `None` = every one `calls` allows.
+    pub rate: Option<f64>,
 }
 
 /// Text printed before the answer, as a PHP warning or notice is printed ahead of a
@@ -81,14 +93,35 @@ pub struct FaultKnobs {
     pub hang: Option<Hang>,
     /// Apply, then answer with this text in front of the body.
     pub preface: Option<Preface>,
+    /// Fraction (0..=1) of requests applied, then answered HTTP 200 with a truncated
+    /// body (a proxy cut it short): the client cannot read what happened.
+    pub malformed_rate: f64,
+    /// Fraction (0..=1) of requests whose connection is closed without an answer,
+    /// before they are applied.
+    pub reset_rate: f64,
+    /// Fraction (0..=1) of requests applied, then their connection closed without an
+    /// answer.
+    pub apply_then_reset_rate: f64,
 }
 
 impl FaultKnobs {
     fn validate(&self, scope: &str) -> Result<(), FaultsError> {
-        if !(0.0..=1.0).contains(&self.error_rate) {
-            return Err(FaultsError::Invalid(format!(
-                "{scope}.error_rate must be between 0 and 1"
-            )));
+        let rates = [
+            ("error_rate", Some(self.error_rate)),
+            ("malformed_rate", Some(self.malformed_rate)),
+            ("reset_rate", Some(self.reset_rate)),
+            ("apply_then_reset_rate", Some(self.apply_then_reset_rate)),
+            ("rate_limit.rate", self.rate_limit.as_ref().map(|r| r.rate)),
+            ("hang.rate", self.hang.as_ref().and_then(|h| h.rate)),
+        ];
+        for (name, rate) in rates {
+            if let Some(rate) = rate
+                && !(0.0..=1.0).contains(&rate)
+            {
+                return Err(FaultsError::Invalid(format!(
+                    "{scope}.{name} must be between 0 and 1"
+                )));
+            }
         }
         if let Some(rate) = self.rate_limit.as_ref().and_then(|r| r.max_per_sec)
             && !(rate.is_finite() && rate > 0.0)
@@ -135,6 +168,8 @@ pub enum Refusal {
     ServerError,
     /// HTTP 429 with `Retry-After`, nothing applied.
     TooManyRequests { retry_after_secs: u64 },
+    /// The connection is closed without an answer, nothing applied.
+    Reset,
 }
 
 /// What happens after the action was applied.
@@ -146,6 +181,28 @@ pub enum Aftermath {
     ServerError,
     /// The answer is held this long.
     Hang(Duration),
+    /// HTTP 200 with the answer's body cut short.
+    Malformed,
+    /// The connection is closed without an answer although the action was applied.
+    Reset,
+}
+
+/// A request that arrived while a `Retry-After` this simulator had sent was running.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EarlyCall {
+    /// The action requested.
+    pub action: String,
+    /// How long after the 429 it arrived, in milliseconds.
+    pub after_429_ms: u64,
+    /// The `Retry-After` of that 429, in milliseconds.
+    pub retry_after_ms: u64,
+}
+
+/// The last 429 sent: when, and until when its `Retry-After` runs.
+#[derive(Debug, Clone, Copy)]
+struct RetryAfterWindow {
+    sent: Instant,
+    until: Instant,
 }
 
 /// The faults decided for one request.
@@ -188,6 +245,15 @@ struct Inner {
     config: FaultsConfig,
     rng: StdRng,
     buckets: HashMap<String, Bucket>,
+    /// 429s sent so far.
+    too_many_sent: u64,
+    window: Option<RetryAfterWindow>,
+    early: Vec<EarlyCall>,
+}
+
+/// Draws `true` with probability `rate`, touching the RNG only for a rate above 0.
+fn draw(rng: &mut StdRng, rate: f64) -> bool {
+    rate > 0.0 && rng.random::<f64>() >= 1.0 - rate
 }
 
 /// Runtime-mutable fault knobs, shared by a simulator's routes and its Rust handle.
@@ -206,6 +272,9 @@ impl Faults {
                 config: FaultsConfig::default(),
                 rng: StdRng::seed_from_u64(seed),
                 buckets: HashMap::new(),
+                too_many_sent: 0,
+                window: None,
+                early: Vec::new(),
             })),
         }
     }
@@ -264,6 +333,18 @@ impl Faults {
         self.lock().decide(action, Instant::now())
     }
 
+    /// How many 429 answers the knobs have sent.
+    pub fn too_many_sent(&self) -> u64 {
+        self.lock().too_many_sent
+    }
+
+    /// Every request that arrived while the `Retry-After` of a 429 sent before it
+    /// was still running, oldest first. A request the client had already sent when
+    /// the 429 went out shows up here too, a few milliseconds after it.
+    pub fn early_calls(&self) -> Vec<EarlyCall> {
+        self.lock().early.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
@@ -273,10 +354,20 @@ impl Faults {
 
 impl Inner {
     fn decide(&mut self, action: &str, now: Instant) -> FaultPlan {
+        if let Some(window) = self.window
+            && now < window.until
+        {
+            self.early.push(EarlyCall {
+                action: action.to_owned(),
+                after_429_ms: millis(now.saturating_duration_since(window.sent)),
+                retry_after_ms: millis(window.until.saturating_duration_since(window.sent)),
+            });
+        }
         let Inner {
             config,
             rng,
             buckets,
+            ..
         } = self;
         let mut global = std::mem::take(&mut config.global);
         let mut scoped = config.actions.remove(action);
@@ -302,7 +393,7 @@ impl Inner {
                 !bucket.take(rate, now)
             } else {
                 false
-            };
+            } || draw(rng, limit.rate);
             if limited && refusal.is_none() {
                 refusal = Some(Refusal::TooManyRequests {
                     retry_after_secs: limit.retry_after_secs,
@@ -318,12 +409,19 @@ impl Inner {
                 }
             }
         }
-        if refusal.is_none() {
-            let keep = (1.0 - global.error_rate)
-                * (1.0 - scoped.as_ref().map_or(0.0, |knobs| knobs.error_rate));
-            if keep < 1.0 && rng.random::<f64>() >= keep {
-                refusal = Some(Refusal::ServerError);
-            }
+        // A request escapes a rate only when both scopes let it pass.
+        let either = |rate: fn(&FaultKnobs) -> f64| {
+            1.0 - (1.0 - rate(&global)) * (1.0 - scoped.as_ref().map_or(0.0, rate))
+        };
+        let reset_rate = either(|k| k.reset_rate);
+        let error_rate = either(|k| k.error_rate);
+        let apply_then_reset_rate = either(|k| k.apply_then_reset_rate);
+        let malformed_rate = either(|k| k.malformed_rate);
+        if refusal.is_none() && draw(rng, reset_rate) {
+            refusal = Some(Refusal::Reset);
+        }
+        if refusal.is_none() && draw(rng, error_rate) {
+            refusal = Some(Refusal::ServerError);
         }
 
         let mut aftermath = Aftermath::Answer;
@@ -336,11 +434,20 @@ impl Inner {
                 }
             }
         }
+        if aftermath == Aftermath::Answer && refusal.is_none() && draw(rng, apply_then_reset_rate) {
+            aftermath = Aftermath::Reset;
+        }
+        if aftermath == Aftermath::Answer && refusal.is_none() && draw(rng, malformed_rate) {
+            aftermath = Aftermath::Malformed;
+        }
         if aftermath == Aftermath::Answer && refusal.is_none() {
             for knobs in [scoped.as_mut(), Some(&mut global)].into_iter().flatten() {
                 let Some(hang) = knobs.hang.as_mut() else {
                     continue;
                 };
+                if hang.calls == Some(0) || !hang.rate.is_none_or(|rate| draw(rng, rate)) {
+                    continue;
+                }
                 let fires = match hang.calls.as_mut() {
                     None => true,
                     Some(0) => false,
@@ -364,6 +471,14 @@ impl Inner {
         if let Some(knobs) = scoped {
             config.actions.insert(action.to_owned(), knobs);
         }
+        if let Some(Refusal::TooManyRequests { retry_after_secs }) = refusal {
+            self.too_many_sent += 1;
+            let until = now + Duration::from_secs(retry_after_secs);
+            // A later window never shortens a running one.
+            if self.window.is_none_or(|w| w.until <= until) {
+                self.window = Some(RetryAfterWindow { sent: now, until });
+            }
+        }
         FaultPlan {
             delay,
             refusal,
@@ -371,6 +486,10 @@ impl Inner {
             preface,
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -452,6 +571,7 @@ mod tests {
                     next: 2,
                     max_per_sec: None,
                     retry_after_secs: 7,
+                    rate: 0.0,
                 }),
                 ..FaultKnobs::default()
             })
@@ -470,11 +590,15 @@ mod tests {
             config: FaultsConfig::default(),
             rng: StdRng::seed_from_u64(1),
             buckets: HashMap::new(),
+            too_many_sent: 0,
+            window: None,
+            early: Vec::new(),
         };
         inner.config.global.rate_limit = Some(RateLimit {
             next: 0,
             max_per_sec: Some(2.0),
             retry_after_secs: 1,
+            rate: 0.0,
         });
         let t0 = Instant::now();
         let refusals: Vec<bool> = (0..4)
@@ -535,6 +659,7 @@ mod tests {
                     hang: Some(Hang {
                         ms: 5000,
                         calls: Some(1),
+                        rate: None,
                     }),
                     ..FaultKnobs::default()
                 },
@@ -596,5 +721,128 @@ mod tests {
             ..FaultKnobs::default()
         };
         assert!(faults.set_action("eq/show", bad).is_err());
+    }
+
+    #[test]
+    fn malformed_and_resets_draw_from_their_rates() {
+        let faults = Faults::new(7);
+        faults
+            .set_action(
+                "a",
+                FaultKnobs {
+                    malformed_rate: 1.0,
+                    ..FaultKnobs::default()
+                },
+            )
+            .unwrap();
+        faults
+            .set_action(
+                "b",
+                FaultKnobs {
+                    reset_rate: 1.0,
+                    ..FaultKnobs::default()
+                },
+            )
+            .unwrap();
+        faults
+            .set_action(
+                "c",
+                FaultKnobs {
+                    apply_then_reset_rate: 1.0,
+                    ..FaultKnobs::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(plan(&faults, "a").aftermath, Aftermath::Malformed);
+        assert_eq!(plan(&faults, "b").refusal, Some(Refusal::Reset));
+        let c = plan(&faults, "c");
+        assert_eq!((c.refusal, c.aftermath), (None, Aftermath::Reset));
+        assert_eq!(plan(&faults, "d"), plan(&Faults::new(7), "d"));
+    }
+
+    #[test]
+    fn probabilistic_hangs_and_429s_fire_at_about_their_rate() {
+        let faults = Faults::new(3);
+        faults
+            .set_global(FaultKnobs {
+                hang: Some(Hang {
+                    ms: 100,
+                    calls: None,
+                    rate: Some(0.25),
+                }),
+                rate_limit: Some(RateLimit {
+                    rate: 0.25,
+                    ..RateLimit::default()
+                }),
+                ..FaultKnobs::default()
+            })
+            .unwrap();
+        let plans: Vec<FaultPlan> = (0..400).map(|_| plan(&faults, "x")).collect();
+        let hangs = plans
+            .iter()
+            .filter(|p| matches!(p.aftermath, Aftermath::Hang(_)))
+            .count();
+        let limited = plans.iter().filter(|p| p.refusal.is_some()).count();
+        assert!((50..=150).contains(&limited), "{limited} 429s of 400");
+        // hangs are drawn among the requests that were not refused
+        assert!((40..=120).contains(&hangs), "{hangs} hangs of 400");
+        assert_eq!(faults.too_many_sent(), limited as u64);
+    }
+
+    #[test]
+    fn requests_inside_a_retry_after_are_recorded() {
+        let mut inner = Inner {
+            config: FaultsConfig::default(),
+            rng: StdRng::seed_from_u64(1),
+            buckets: HashMap::new(),
+            too_many_sent: 0,
+            window: None,
+            early: Vec::new(),
+        };
+        inner.config.global.rate_limit = Some(RateLimit {
+            next: 1,
+            retry_after_secs: 2,
+            ..RateLimit::default()
+        });
+        let t0 = Instant::now();
+        assert!(inner.decide("first", t0).refusal.is_some());
+        assert!(inner.early.is_empty(), "the 429 itself is not early");
+        inner.decide("eager", t0 + Duration::from_millis(500));
+        inner.decide("patient", t0 + Duration::from_millis(2000));
+        assert_eq!(
+            inner.early,
+            vec![EarlyCall {
+                action: "eager".into(),
+                after_429_ms: 500,
+                retry_after_ms: 2000,
+            }]
+        );
+    }
+
+    #[test]
+    fn rates_outside_zero_to_one_are_refused() {
+        let faults = Faults::new(1);
+        for bad in [
+            FaultKnobs {
+                malformed_rate: -0.1,
+                ..FaultKnobs::default()
+            },
+            FaultKnobs {
+                hang: Some(Hang {
+                    rate: Some(2.0),
+                    ..Hang::default()
+                }),
+                ..FaultKnobs::default()
+            },
+            FaultKnobs {
+                rate_limit: Some(RateLimit {
+                    rate: 1.5,
+                    ..RateLimit::default()
+                }),
+                ..FaultKnobs::default()
+            },
+        ] {
+            assert!(faults.set_global(bad.clone()).is_err(), "{bad:?}");
+        }
     }
 }

@@ -7,10 +7,11 @@ use std::io;
 use axum::Router;
 use serde::Serialize;
 
-use super::{Faults, Ledger, SimClock, SimCore, SimServer};
+use super::{CallCount, Faults, Ledger, SimClock, SimCore, SimServer};
 
 /// A running simulator's server and core. Each `XxxSim` holds one and derefs to it,
-/// so `base_url()`, `ledger()`, `faults()`, `clock()` and `requests(action)` read
+/// so `base_url()`, `ledger()`, `faults()`, `clock()`, `requests(action)` and
+/// `calls(action, subject)` read
 /// the same on all four. Dropping it stops the server.
 #[derive(Debug)]
 pub struct SimHandle<E> {
@@ -56,6 +57,17 @@ impl<E> SimHandle<E> {
     /// Requests received for `action`.
     pub fn requests(&self, action: &str) -> u64 {
         self.core.requests.get(action)
+    }
+
+    /// Requests to `action` on `subject` (`name=value`, e.g. `id=40514`) that
+    /// passed the fault knobs and were applied.
+    pub fn calls(&self, action: &str, subject: &str) -> u64 {
+        self.core.calls.get(action, subject)
+    }
+
+    /// Every (action, subject) applied so far, with its count.
+    pub fn all_calls(&self) -> Vec<CallCount> {
+        self.core.calls.all()
     }
 
     /// Stops the server and waits for it.

@@ -17,7 +17,7 @@
 //!
 //! The shared parts live here: [`SimClock`] (compressed virtual time), [`Faults`]
 //! (runtime knobs), [`Ledger`] (what moved money or touched machines),
-//! [`RequestCounters`], [`SimServer`] (serving on a random port), [`SimHandle`] (a
+//! [`RequestCounters`] and [`CallCounters`], [`SimServer`] (serving on a random port), [`SimHandle`] (a
 //! running simulator's server and core), [`Settler`] (due
 //! state changes without a ticker), [`CallbackSender`], and the `/_sandbox/*`
 //! control routes ([`SimCore::control_routes`]).
@@ -41,10 +41,12 @@ use serde::Serialize;
 
 pub use callbacks::{CallbackRecord, CallbackSender};
 pub use clock::{SimClock, VirtualTime, sql_date, sql_datetime, unix_millis, unix_secs};
-pub use counters::RequestCounters;
+pub use counters::{
+    CallCount, CallCounters, QUALIFIER_PARAMS, RequestCounters, SUBJECT_PARAMS, subject_of,
+};
 pub use faults::{
-    Aftermath, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, Preface, RateLimit,
-    Refusal,
+    Aftermath, EarlyCall, FaultKnobs, FaultPlan, Faults, FaultsConfig, FaultsError, Hang, Preface,
+    RateLimit, Refusal,
 };
 pub use handle::SimHandle;
 pub use ledger::{Ledger, LedgerEntry};
@@ -62,6 +64,8 @@ pub struct SimCore<E> {
     pub ledger: Ledger<E>,
     /// Requests per action.
     pub requests: RequestCounters,
+    /// Applied requests per (action, subject).
+    pub calls: CallCounters,
     /// Fired when the simulator stops.
     pub shutdown: Shutdown,
 }
@@ -79,20 +83,24 @@ where
             clock,
             faults: Faults::new(seed),
             requests: RequestCounters::default(),
+            calls: CallCounters::default(),
             shutdown: Shutdown::default(),
         }
     }
 
     /// `/_sandbox/faults` (GET, POST), `/_sandbox/ledger`, `/_sandbox/requests`,
-    /// `/_sandbox/clock` (GET, POST `{"advance_secs": N, "factor": F}`).
+    /// `/_sandbox/calls`, `/_sandbox/early_calls`, `/_sandbox/clock` (GET, POST
+    /// `{"advance_secs": N, "factor": F}`).
     pub fn control_routes(&self) -> Router {
         control::routes(self)
     }
 
     /// Runs one provider request through counters and faults: counts it under
-    /// `action`, waits if slowed, refuses it (500/429) without calling `apply`, or
-    /// calls `apply` and then answers, answers 500 anyway, or holds the answer.
-    pub async fn gate<F, Fut>(&self, action: &str, apply: F) -> Response
+    /// `action`, waits if slowed, refuses it (500/429, or a connection closed without
+    /// an answer) without calling `apply`, or calls `apply` (counted under `action`
+    /// and `subject`, see [`subject_of`]) and then answers, answers 500 anyway,
+    /// garbles the answer, closes the connection, or holds the answer.
+    pub async fn gate<F, Fut>(&self, action: &str, subject: Option<&str>, apply: F) -> Response
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Response>,
@@ -111,9 +119,14 @@ where
                 tracing::debug!(action, "sandbox fault: 429");
                 return too_many_requests(retry_after_secs);
             }
+            Some(Refusal::Reset) => {
+                tracing::debug!(action, "sandbox fault: connection closed before applying");
+                close_connection();
+            }
             None => {}
         }
         let mut response = apply().await;
+        self.calls.hit(action, subject);
         if let Some(preface) = plan.preface {
             tracing::debug!(action, "sandbox fault: text before the answer");
             response = prefaced(response, preface).await;
@@ -128,6 +141,14 @@ where
                 tracing::debug!(action, "sandbox fault: holding the answer");
                 self.sleep(hold).await;
                 response
+            }
+            Aftermath::Malformed => {
+                tracing::debug!(action, "sandbox fault: answer cut short");
+                truncated(response).await
+            }
+            Aftermath::Reset => {
+                tracing::debug!(action, "sandbox fault: connection closed after applying");
+                close_connection();
             }
         }
     }
@@ -163,6 +184,37 @@ async fn prefaced(response: Response, preface: Preface) -> Response {
         HeaderValue::from_static("text/html; charset=UTF-8"),
     );
     Response::from_parts(parts, axum::body::Body::from(text))
+}
+
+/// A payload for [`close_connection`]'s unwind, so a reader of a core dump or a
+/// debugger knows what it is.
+#[derive(Debug)]
+struct ConnectionClosedByFault;
+
+/// Ends the request without an answer: the handler unwinds with
+/// `resume_unwind` (which, unlike `panic!`, runs no panic hook and prints nothing),
+/// the connection's task ends, and its socket is closed, so the client sees the
+/// connection close before any byte of a response. axum offers no other way for a
+/// handler to drop its connection.
+fn close_connection() -> ! {
+    std::panic::resume_unwind(Box::new(ConnectionClosedByFault))
+}
+
+/// The same answer with HTTP 200 and its body cut in half: never valid JSON (an
+/// object or list loses its closing bracket), and `print_r` text loses its end.
+async fn truncated(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let cut = if bytes.len() > 1 {
+        bytes.slice(..bytes.len() / 2)
+    } else {
+        axum::body::Bytes::from_static(b"{")
+    };
+    parts.status = StatusCode::OK;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(cut))
 }
 
 fn server_error() -> Response {

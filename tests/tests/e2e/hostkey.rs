@@ -270,6 +270,7 @@ async fn a_worker_killed_mid_step_is_taken_over_after_its_lease() -> anyhow::Res
             hang: Some(Hang {
                 ms: 60_000,
                 calls: Some(1),
+                rate: None,
             }),
             ..Default::default()
         },
@@ -311,6 +312,7 @@ async fn a_crash_between_the_order_call_and_saving_its_result_is_reconciled() ->
             hang: Some(Hang {
                 ms: 60_000,
                 calls: Some(1),
+                rate: None,
             }),
             ..Default::default()
         },
@@ -541,6 +543,7 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
             next: 0,
             max_per_sec: Some(20.0),
             retry_after_secs: 1,
+            rate: 0.0,
         }),
         ..Default::default()
     })?;

@@ -223,6 +223,7 @@ async fn a_crash_between_the_create_call_and_saving_its_result_is_reconciled() -
             hang: Some(Hang {
                 ms: 60_000,
                 calls: Some(1),
+                rate: None,
             }),
             ..Default::default()
         },
@@ -515,6 +516,7 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
             next: 0,
             max_per_sec: Some(20.0),
             retry_after_secs: 1,
+            rate: 0.0,
         }),
         ..Default::default()
     })?;

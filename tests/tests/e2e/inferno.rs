@@ -316,6 +316,7 @@ async fn crash_during_the_order(s: &Stack) -> anyhow::Result<String> {
             hang: Some(Hang {
                 ms: 60_000,
                 calls: Some(1),
+                rate: None,
             }),
             ..Default::default()
         },
@@ -478,6 +479,7 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
             next: 5,
             max_per_sec: Some(20.0),
             retry_after_secs: 1,
+            rate: 0.0,
         }),
         ..Default::default()
     })?;
