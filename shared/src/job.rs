@@ -163,6 +163,10 @@ pub struct Outputs {
     /// Provider-specific facts (async keys, VM uuid, order item id).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+    /// Plain sentences about what the job could not do as asked (a root password a
+    /// provider does not take), shown as the job JSON's `warnings`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Why a job failed or needs attention.
@@ -459,6 +463,8 @@ pub struct JobView {
     pub created_at: String,
     pub updated_at: String,
     pub callbacks: Vec<CallbackView>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -536,6 +542,7 @@ impl JobView {
                     error: c.error.clone(),
                 })
                 .collect(),
+            warnings: o.warnings.clone(),
         }
     }
 }

@@ -200,7 +200,6 @@ async fn bad_input_names_the_field_and_writes_nothing() -> anyhow::Result<()> {
         "account",
         "order",
         "hostname",
-        "root_password",
         "order.preset",
         "order.location",
         "order.os_id",

@@ -14,6 +14,7 @@ use crate::engine::{Outcome, StepError};
 use crate::providers::orders::OrderRegistry;
 use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
 use provisioner_shared::config::Account;
+use provisioner_shared::credentials;
 use provisioner_shared::request::{Order, Reinstall};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -247,7 +248,9 @@ impl Inferno {
             }
             if let Some(pw) = &vps.password {
                 let sealed = cx.seal(pw.expose_secret());
-                cx.outputs.secrets.insert("root_password".into(), sealed);
+                cx.outputs
+                    .secrets
+                    .insert(credentials::PROVIDER_PASSWORD.into(), sealed);
             }
             if let Some(main_id) = &vps.main_id {
                 cx.set_extra("vps_main_id", main_id.clone());

@@ -1,0 +1,286 @@
+//! The billing path end to end (issue 10): a billing system sends `service.created`
+//! with a root password for every provider, or none; the customer gets the server's
+//! login back; payment waits follow `[polling]`; a payment deadline cancels the
+//! unpaid order upstream.
+
+use provisioner_shared::Config;
+use provisioner_shared::config::PlanConfig;
+use provisioner_tests::hooks::Delivery;
+use provisioner_tests::providers::{
+    add_hostkey, add_idcloudhost, add_inferno, add_klikk, start_hostkey, start_idcloudhost,
+    start_inferno, start_klikk,
+};
+use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com";
+/// What WHMCS generated for the service.
+const BILLING_PASSWORD: &str = "Wh1cs-Gen3rated!pw";
+
+fn plan(account: &str, order: Value) -> PlanConfig {
+    PlanConfig {
+        account: account.into(),
+        order,
+        reinstall: None,
+    }
+}
+
+fn klikk_order() -> Value {
+    json!({"ram_gb": 0.5, "cpu": 1, "storage_gb": 25, "os": "Debian", "os_version": "10.4", "ip_allow": "203.0.113.0/24"})
+}
+
+fn inferno_order() -> Value {
+    json!({"product_id": 303, "os_template": "centos7-64-default"})
+}
+
+/// `service.created` as WHMCS sends it: with the password it generated.
+fn service_created(service_id: &str, plan: &str, hostname: &str) -> Value {
+    json!({"type": "service.created", "data": {
+        "service_id": service_id, "plan": plan, "hostname": hostname,
+        "root_password": BILLING_PASSWORD, "ssh_keys": [KEY],
+    }})
+}
+
+/// Sends a signed `service.created` and returns the provision job it made.
+async fn provision_by_webhook(api: &TestApi, msg: &str, body: &Value) -> anyhow::Result<String> {
+    let reply = Delivery::signed(msg, body)
+        .send(api)
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    assert_eq!(reply.body["action"], "provision", "{}", reply.text);
+    Ok(reply.body["jobs"][0]
+        .as_str()
+        .expect("the provision job")
+        .to_owned())
+}
+
+async fn enqueue(api: &TestApi, body: &Value) -> anyhow::Result<String> {
+    Ok(api
+        .post_job(body)
+        .await?
+        .expect(StatusCode::ACCEPTED)?
+        .id()
+        .to_owned())
+}
+
+/// Redis, the api on `config`, and a worker whose config knows the api's public URL
+/// (so that providers can reach it: HOSTKEY's callbacks, Klikk's cloud-init).
+async fn api_and_worker(
+    mut config: Config,
+) -> anyhow::Result<(TestApi, provisioner_tests::TestWorker)> {
+    let api = spawn_api(config.clone()).await?;
+    config.api.public_url = Some(api.base_url.parse()?);
+    let worker = spawn_worker(config).await?;
+    Ok((api, worker))
+}
+
+#[tokio::test]
+async fn a_klikk_plan_with_a_root_password_provisions_from_a_signed_service_created()
+-> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_klikk().await?;
+    let mut config = test_config(&redis);
+    add_klikk(&mut config, "klikk", &sim);
+    config
+        .plans
+        .insert("klikk-small".into(), plan("klikk", klikk_order()));
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let body = service_created("5001", "klikk-small", "k1.example.com");
+    let id = provision_by_webhook(&api, "msg_klikk_5001", &body).await?;
+    let job = api.wait_for_state(&id, "succeeded", LONG).await?;
+    assert!(job["server"]["ipv4"].is_string(), "{job}");
+    assert!(
+        !job.to_string().contains(BILLING_PASSWORD),
+        "no secret in the job JSON"
+    );
+    assert_eq!(job["warnings"], json!([]), "{job}");
+
+    // The order carried our cloud-init URL, and the new server fetched it from the
+    // api at its first boot: the document sets the billing system's password.
+    let server: u64 = job["server"]["id"].as_str().unwrap_or("").parse()?;
+    let fetch = wait_until("the server to fetch its cloud-init", LONG, || async {
+        Ok(sim
+            .cloud_init_fetches()
+            .into_iter()
+            .find(|f| f.server_id == server))
+    })
+    .await?;
+    assert!(
+        fetch
+            .url
+            .starts_with(&format!("{}/v1/cloud-init/{id}/", api.base_url)),
+        "{fetch:?}"
+    );
+    assert_eq!(fetch.status, Some(200), "{fetch:?}");
+    assert_eq!(fetch.root_password.as_deref(), Some(BILLING_PASSWORD));
+    assert_eq!(fetch.ssh_keys, vec![KEY.to_owned()]);
+
+    // Another job's token, or none, opens nothing.
+    let wrong = fetch.url.replace(&id, &ulid::Ulid::new().to_string());
+    let res = api.anonymous().get(&wrong).send().await?;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_klikk_provision_without_a_password_gets_a_generated_one_through_cloud_init()
+-> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_klikk().await?;
+    let mut config = test_config(&redis);
+    add_klikk(&mut config, "klikk", &sim);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "klikk", "hostname": "k2.example.com",
+                "order": klikk_order(), "ssh_keys": [KEY]}),
+    )
+    .await?;
+    let job = api.wait_for_state(&id, "succeeded", LONG).await?;
+    let server: u64 = job["server"]["id"].as_str().unwrap_or("").parse()?;
+    let fetch = wait_until("the server to fetch its cloud-init", LONG, || async {
+        Ok(sim
+            .cloud_init_fetches()
+            .into_iter()
+            .find(|f| f.server_id == server))
+    })
+    .await?;
+    let set = fetch.root_password.expect("the document sets a password");
+    assert!(set.len() >= 16, "a strong password: {set}");
+    assert!(!job.to_string().contains(&set), "no secret in the job JSON");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_klikk_order_with_its_own_cloud_init_url_keeps_it_and_warns() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_klikk().await?;
+    let mut config = test_config(&redis);
+    add_klikk(&mut config, "klikk", &sim);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let mut order = klikk_order();
+    order["cloud_init_url"] = json!("https://cloud-init.example.com/mine?id=1");
+    let reply = api
+        .post_job(
+            &json!({"kind": "provision", "account": "klikk", "hostname": "k3.example.com",
+                          "order": order, "root_password": BILLING_PASSWORD}),
+        )
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    let warnings = reply.body["warnings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        warnings.len() == 1
+            && warnings[0]
+                .as_str()
+                .unwrap_or("")
+                .contains("cloud_init_url"),
+        "{}",
+        reply.text
+    );
+    let id = reply.id().to_owned();
+    api.wait_for_state(&id, "succeeded", LONG).await?;
+    let placed = sim
+        .orders()
+        .into_iter()
+        .find(|o| o.reference.as_deref() == Some(id.as_str()))
+        .expect("the job's order");
+    assert_eq!(
+        placed.items[0].cloud_init_url.as_deref(),
+        Some("https://cloud-init.example.com/mine?id=1")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_inferno_plan_with_a_root_password_provisions_from_a_signed_service_created()
+-> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_inferno(true).await?;
+    let mut config = test_config(&redis);
+    add_inferno(&mut config, "inferno", &sim);
+    config
+        .plans
+        .insert("inferno-small".into(), plan("inferno", inferno_order()));
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let body = service_created("5002", "inferno-small", "i1.example.com");
+    let id = provision_by_webhook(&api, "msg_inferno_5002", &body).await?;
+    let job = api.wait_for_state(&id, "succeeded", LONG).await?;
+    assert!(job["server"]["ipv4"].is_string(), "{job}");
+    assert!(!job.to_string().contains(BILLING_PASSWORD));
+    // Inferno sets its own: the job says the given one was not used.
+    let warnings = job["warnings"].as_array().cloned().unwrap_or_default();
+    assert!(
+        warnings.len() == 1
+            && warnings[0]
+                .as_str()
+                .unwrap_or("")
+                .contains("inferno sets the root password itself"),
+        "{job}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hostkey_provision_without_a_root_password_gets_one_meeting_hostkeys_policy()
+-> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let hk = start_hostkey().await?;
+    let mut config = test_config(&redis);
+    add_hostkey(&mut config, "hk-nl", &hk);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    // with a PXE reinstall, whose password policy differs from the order's (seed 002)
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "hk-nl", "hostname": "gen.example.com",
+                "order": {"preset": "vm.pico", "location": "NL", "os_id": 180, "traffic_plan": 25, "deploy_period": "monthly"},
+                "reinstall": {"os_id": 183}}),
+    )
+    .await?;
+    let job = api.wait_for_state(&id, "succeeded", LONG).await?;
+    let server: u64 = job["server"]["id"].as_str().unwrap_or("").parse()?;
+    let set = hk
+        .server(server)
+        .and_then(|s| s.tag("password").map(str::to_owned))
+        .expect("HOSTKEY keeps the root password as a tag");
+    assert!(set.chars().count() >= 8, "{set}");
+    assert!(set.chars().any(|c| c.is_ascii_uppercase()));
+    assert!(set.chars().any(|c| c.is_ascii_lowercase()));
+    assert!(set.chars().any(|c| c.is_ascii_digit()));
+    assert!(set.chars().any(|c| !c.is_ascii_alphanumeric()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idcloudhost_provision_without_a_root_password_gets_one() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let idc = start_idcloudhost().await?;
+    let mut config = test_config(&redis);
+    add_idcloudhost(&mut config, "idc", &idc, true);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "idc", "hostname": "gen.example.com",
+                "order": {"os_name": "ubuntu", "os_version": "22.04-lts", "vcpu": 2, "ram_mb": 2048, "disk_gb": 20}}),
+    )
+    .await?;
+    api.wait_for_state(&id, "succeeded", LONG).await?;
+    Ok(())
+}
