@@ -1,7 +1,8 @@
 //! Bearer tokens and scopes for `/v1`. No header or a malformed one → 401; a token
 //! that matches none of `[api] tokens` → 403 `forbidden`; a token without the scope
 //! the route needs → 403 `forbidden` with `field` = the missing scope. Tokens are
-//! compared in constant time and never logged.
+//! compared in constant time and never logged; the matched token's *name* travels
+//! on to the handler as [`Caller`] (a credentials read records it).
 //!
 //! Every token-guarded route needs exactly one scope ([`required_scope`]): reading
 //! jobs `read`, acting on them `write`, a server's login `credentials`.
@@ -16,6 +17,12 @@ use provisioner_shared::config::{ApiToken, Config, Scope};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// Who called: the name of the token that was accepted (never the token).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub token: String,
+}
+
 /// The scope a token-guarded route needs; `None` for a route this table does not
 /// know (refused: a route nobody mapped is never open by accident).
 pub(crate) fn required_scope(method: &Method, route: &str) -> Option<Scope> {
@@ -24,6 +31,7 @@ pub(crate) fn required_scope(method: &Method, route: &str) -> Option<Scope> {
         "/v1/jobs" if reads => Some(Scope::Read),
         "/v1/jobs" if *method == Method::POST => Some(Scope::Write),
         "/v1/jobs/{id}" | "/v1/jobs/{id}/events" if reads => Some(Scope::Read),
+        "/v1/jobs/{id}/credentials" if reads => Some(Scope::Credentials),
         "/v1/jobs/{id}/cancel" | "/v1/jobs/{id}/retry" | "/v1/jobs/{id}/resolve"
             if *method == Method::POST =>
         {
@@ -35,7 +43,7 @@ pub(crate) fn required_scope(method: &Method, route: &str) -> Option<Scope> {
 
 pub(crate) async fn require_token(
     State(state): State<AppState>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let offered = bearer(req.headers())?;
@@ -70,6 +78,9 @@ pub(crate) async fn require_token(
         )
         .with_field(scope.as_str()));
     }
+    req.extensions_mut().insert(Caller {
+        token: token.name.clone(),
+    });
     Ok(next.run(req).await)
 }
 
@@ -167,7 +178,7 @@ mod tests {
                 );
             }
         }
-        assert!(guarded >= 7, "{guarded} guarded operations");
+        assert!(guarded >= 8, "{guarded} guarded operations");
         assert_eq!(
             required_scope(&Method::DELETE, "/v1/jobs/{id}"),
             None,

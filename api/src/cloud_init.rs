@@ -8,7 +8,8 @@
 //! token does not open it, and a wrong token, an unknown job and a job without such
 //! a document all answer the same 404. It is served while the job runs and for an
 //! hour after it ended (the server may boot just after the order completes), then
-//! no more. It is never cached (`Cache-Control: no-store`) and never logged.
+//! no more. It is never cached (`Cache-Control: no-store`) and never logged; each
+//! fetch is recorded on the job as a credentials read (`via: cloud-init`).
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -19,7 +20,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use provisioner_shared::credentials::{self, PasswordRoute};
-use provisioner_shared::job::Job;
+use provisioner_shared::job::{CredentialRead, CredentialsVia, Job};
 use provisioner_shared::time::Millis;
 use secrecy::ExposeSecret;
 use std::time::Duration;
@@ -51,6 +52,15 @@ async fn cloud_init(
     let Some((password, _)) = sealed else {
         return Err(none());
     };
+    // The document holds the password: its fetch is a credentials read like any.
+    let read = CredentialRead {
+        at: state.store.clock(),
+        via: CredentialsVia::CloudInit,
+        token: None,
+    };
+    if !state.store.log_credential_read(&id, &read).await? {
+        return Err(none());
+    }
     tracing::info!(job_id = %id, "cloud-init document fetched");
     let body = document(&id, password.expose_secret(), &job.spec.request.ssh_keys);
     let mut res = (StatusCode::OK, body).into_response();

@@ -329,6 +329,11 @@ pub struct CallbacksConfig {
     /// One delivery attempt's HTTP timeout.
     #[serde(default = "default_callback_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Add the server's login (`credentials`, as `GET /v1/jobs/{id}/credentials`
+    /// gives it) to the signed callback of a job whose server exists. Off: the
+    /// password then leaves only through the credentials route.
+    #[serde(default)]
+    pub include_credentials: bool,
 }
 
 impl Default for CallbacksConfig {
@@ -340,6 +345,7 @@ impl Default for CallbacksConfig {
             retry_base: default_callback_retry_base(),
             retry_max: default_callback_retry_max(),
             timeout: default_callback_timeout(),
+            include_credentials: false,
         }
     }
 }

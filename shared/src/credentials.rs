@@ -11,15 +11,15 @@
 //! A request without a password gets a generated one (meeting the provider's
 //! [`policy`](crate::password::policy)) where Provisioner sets it; [`prepare`] seals
 //! it into the new job's outputs at enqueue, so every step and the cloud-init
-//! document see the same one.
+//! document see the same one. [`credentials`] says what the customer logs in with.
 
-use crate::job::Outputs;
+use crate::job::{Job, JobState, Outputs};
 use crate::password;
 use crate::provider::ProviderKind;
 use crate::request::{JobKind, JobRequest, Order};
 use crate::secret::{Sealer, SecretError};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 /// `Outputs.secrets`: the password generated at enqueue.
 pub const GENERATED_PASSWORD: &str = "generated_root_password";
@@ -116,5 +116,106 @@ pub fn password_to_set(
     match outputs.secrets.get(GENERATED_PASSWORD) {
         Some(sealed) => Ok(Some((sealer.open(sealed, job_id)?, Source::Generated))),
         None => Ok(None),
+    }
+}
+
+/// A server's login. The password prints as `[REDACTED]` in `Debug`; only the
+/// credentials route (and a callback with `include_credentials`) serialises it.
+#[derive(Debug)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Option<SecretString>,
+    pub source: Option<Source>,
+    pub ssh_keys: Vec<String>,
+}
+
+impl Serialize for Credentials {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Credentials", 4)?;
+        out.serialize_field("username", &self.username)?;
+        out.serialize_field(
+            "password",
+            &self.password.as_ref().map(ExposeSecret::expose_secret),
+        )?;
+        out.serialize_field("source", &self.source)?;
+        out.serialize_field("ssh_keys", &self.ssh_keys)?;
+        out.end()
+    }
+}
+
+/// Why a job has no credentials (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("a {0} job has no credentials: it sets up no login")]
+    NoLogin(JobKind),
+    #[error("{0}")]
+    NotYet(String),
+    #[error("cannot open this job's password: {0}")]
+    Sealed(#[from] SecretError),
+}
+
+/// What the customer logs in to `job`'s server with, once the server exists (for a
+/// reinstall: once it has finished, until then the old login holds).
+pub fn credentials(job: &Job, sealer: &Sealer) -> Result<Credentials, Unavailable> {
+    let req = &job.spec.request;
+    let outputs = &job.run.outputs;
+    match req.kind {
+        JobKind::Deprovision => return Err(Unavailable::NoLogin(req.kind)),
+        JobKind::Provision if outputs.server_id.is_none() => {
+            return Err(Unavailable::NotYet(format!(
+                "the server does not exist yet (the job is {}); its credentials are ready once \
+                 the job's `server.id` is set",
+                job.run.state
+            )));
+        }
+        JobKind::Reinstall if job.run.state != JobState::Succeeded => {
+            return Err(Unavailable::NotYet(format!(
+                "the reinstall has not finished (the job is {}); until it has, the server keeps \
+                 its old login",
+                job.run.state
+            )));
+        }
+        _ => {}
+    }
+    let (password, source) = match route(req) {
+        PasswordRoute::WithOrder => match password_to_set(req, outputs, sealer, job.id())? {
+            Some((p, source)) => (Some(p), Some(source)),
+            None => provider_password(job, sealer)?,
+        },
+        PasswordRoute::CloudInit => {
+            let ordered = outputs
+                .extra
+                .get(CLOUD_INIT_ORDERED)
+                .and_then(serde_json::Value::as_bool)
+                == Some(true);
+            match password_to_set(req, outputs, sealer, job.id())? {
+                Some((p, source)) if ordered => (Some(p), Some(source)),
+                _ => (None, None),
+            }
+        }
+        PasswordRoute::ByProvider => provider_password(job, sealer)?,
+        PasswordRoute::Unknown => (None, None),
+    };
+    let username = match &req.order {
+        Some(Order::Idcloudhost(o)) => o.username.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "root".to_owned());
+    Ok(Credentials {
+        username,
+        password,
+        source,
+        ssh_keys: req.ssh_keys.clone(),
+    })
+}
+
+fn provider_password(
+    job: &Job,
+    sealer: &Sealer,
+) -> Result<(Option<SecretString>, Option<Source>), SecretError> {
+    match job.run.outputs.secrets.get(PROVIDER_PASSWORD) {
+        Some(sealed) => Ok((Some(sealer.open(sealed, job.id())?), Some(Source::Provider))),
+        None => Ok((None, None)),
     }
 }

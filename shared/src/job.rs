@@ -198,6 +198,29 @@ pub struct CallbackAttempt {
     pub error: Option<String>,
 }
 
+/// How a job's credentials were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialsVia {
+    /// `GET /v1/jobs/{id}/credentials`, by the named token.
+    Api,
+    /// In the completion callback (`[callbacks] include_credentials`).
+    Callback,
+    /// The server fetched its cloud-init document (Klikk).
+    CloudInit,
+}
+
+/// One read of a job's credentials, kept (like the callback log) in the job hash's
+/// own field (`crl`), so that recording it never races the holder's compare-and-set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialRead {
+    pub at: Millis,
+    pub via: CredentialsVia,
+    /// The name of the token that read them (`via` = api); never the token.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
 /// The mutable part of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
@@ -279,6 +302,8 @@ pub struct Job {
     /// Delivery attempts of the job's outbound callbacks, oldest first (empty for a
     /// job as claimed: the engine has no use for them).
     pub callbacks: Vec<CallbackAttempt>,
+    /// Reads of the job's credentials, oldest first (empty for a job as claimed).
+    pub credential_reads: Vec<CredentialRead>,
 }
 
 impl Job {
@@ -465,6 +490,15 @@ pub struct JobView {
     pub callbacks: Vec<CallbackView>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    #[serde(default)]
+    pub credential_reads: Vec<CredentialReadView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredentialReadView {
+    pub at: String,
+    pub via: CredentialsVia,
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -543,6 +577,15 @@ impl JobView {
                 })
                 .collect(),
             warnings: o.warnings.clone(),
+            credential_reads: job
+                .credential_reads
+                .iter()
+                .map(|r| CredentialReadView {
+                    at: r.at.to_rfc3339(),
+                    via: r.via,
+                    token: r.token.clone(),
+                })
+                .collect(),
         }
     }
 }

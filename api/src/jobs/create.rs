@@ -140,6 +140,7 @@ pub(crate) async fn create_job(
         version: 1,
         signals: Signals::default(),
         callbacks: Vec::new(),
+        credential_reads: Vec::new(),
     };
     match state.store.enqueue(&spec, &run).await {
         Ok(true) => {

@@ -5,7 +5,7 @@
 
 use provisioner_shared::Config;
 use provisioner_shared::config::PlanConfig;
-use provisioner_tests::hooks::Delivery;
+use provisioner_tests::hooks::{Delivery, Receiver};
 use provisioner_tests::providers::{
     add_hostkey, add_idcloudhost, add_inferno, add_klikk, start_hostkey, start_idcloudhost,
     start_inferno, start_klikk,
@@ -120,6 +120,18 @@ async fn a_klikk_plan_with_a_root_password_provisions_from_a_signed_service_crea
     assert_eq!(fetch.root_password.as_deref(), Some(BILLING_PASSWORD));
     assert_eq!(fetch.ssh_keys, vec![KEY.to_owned()]);
 
+    // The customer's login is the one the server's cloud-init set.
+    let login = api.credentials(&id).await?.expect(StatusCode::OK)?;
+    assert_eq!(login.body["password"], BILLING_PASSWORD, "{}", login.text);
+    assert_eq!(login.body["source"], "given");
+    assert_eq!(login.body["username"], "root");
+    let job = api.get_job(&id).await?.body;
+    let via: Vec<&str> = job["credential_reads"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["via"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(via, ["cloud-init", "api"], "{job}");
+
     // Another job's token, or none, opens nothing.
     let wrong = fetch.url.replace(&id, &ulid::Ulid::new().to_string());
     let res = api.anonymous().get(&wrong).send().await?;
@@ -155,6 +167,9 @@ async fn a_klikk_provision_without_a_password_gets_a_generated_one_through_cloud
     let set = fetch.root_password.expect("the document sets a password");
     assert!(set.len() >= 16, "a strong password: {set}");
     assert!(!job.to_string().contains(&set), "no secret in the job JSON");
+    let login = api.credentials(&id).await?.expect(StatusCode::OK)?;
+    assert_eq!(login.body["password"], set.as_str());
+    assert_eq!(login.body["source"], "generated");
     Ok(())
 }
 
@@ -191,6 +206,13 @@ async fn a_klikk_order_with_its_own_cloud_init_url_keeps_it_and_warns() -> anyho
     );
     let id = reply.id().to_owned();
     api.wait_for_state(&id, "succeeded", LONG).await?;
+    // That document is not ours: no password to give back.
+    let login = api.credentials(&id).await?.expect(StatusCode::OK)?;
+    assert!(
+        login.body["password"].is_null() && login.body["source"].is_null(),
+        "{}",
+        login.text
+    );
     let placed = sim
         .orders()
         .into_iter()
@@ -263,6 +285,9 @@ async fn a_hostkey_provision_without_a_root_password_gets_one_meeting_hostkeys_p
     assert!(set.chars().any(|c| c.is_ascii_lowercase()));
     assert!(set.chars().any(|c| c.is_ascii_digit()));
     assert!(set.chars().any(|c| !c.is_ascii_alphanumeric()));
+    let login = api.credentials(&id).await?.expect(StatusCode::OK)?;
+    assert_eq!(login.body["password"], set.as_str(), "{}", login.text);
+    assert_eq!(login.body["source"], "generated");
     Ok(())
 }
 
@@ -282,5 +307,143 @@ async fn an_idcloudhost_provision_without_a_root_password_gets_one() -> anyhow::
     )
     .await?;
     api.wait_for_state(&id, "succeeded", LONG).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_credentials_give_back_the_password_inferno_set() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_inferno(true).await?;
+    let mut config = test_config(&redis);
+    add_inferno(&mut config, "inferno", &sim);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "inferno", "hostname": "i2.example.com",
+                "order": inferno_order(), "ssh_keys": [KEY]}),
+    )
+    .await?;
+    let job = api.wait_for_state(&id, "succeeded", LONG).await?;
+    let order: u64 = job["server"]["id"].as_str().unwrap_or("").parse()?;
+    let vps = sim.order(order).and_then(|o| o.vps).expect("the VPS");
+    let reply = api.credentials(&id).await?.expect(StatusCode::OK)?;
+    assert_eq!(
+        reply.body["password"],
+        vps.password.as_str(),
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.body["source"], "provider");
+    assert_eq!(reply.body["username"], "root");
+    assert_eq!(reply.body["ssh_keys"], json!([KEY]));
+    assert_eq!(reply.headers["cache-control"], "no-store", "never cached");
+
+    // The read is on the job: when, and which token's name; never the password.
+    let job = api.get_job(&id).await?.expect(StatusCode::OK)?.body;
+    let reads = job["credential_reads"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(reads.len(), 1, "{job}");
+    assert_eq!(reads[0]["via"], "api");
+    assert_eq!(reads[0]["token"], "billing");
+    assert!(reads[0]["at"].is_string());
+    assert!(!job.to_string().contains(&vps.password), "{job}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn credentials_need_the_scope_and_the_server() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_klikk().await?;
+    sim.set_auto_pay(false);
+    let mut config = test_config(&redis);
+    add_klikk(&mut config, "klikk", &sim);
+    let (api, _worker) = api_and_worker(config).await?;
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "klikk", "hostname": "scope.example.com",
+                "order": klikk_order(), "root_password": BILLING_PASSWORD}),
+    )
+    .await?;
+    wait_until("the job to await payment", LONG, || async {
+        let job = api.get_job(&id).await?.body;
+        Ok((job["state"] == "waiting").then_some(()))
+    })
+    .await?;
+
+    // The plain token reads and writes jobs, but not a server's login.
+    let refused = api.get(&format!("/v1/jobs/{id}/credentials")).await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert_eq!(refused.error_code(), Some("forbidden"));
+    assert_eq!(refused.error_field(), Some("credentials"));
+    assert!(!refused.text.contains(BILLING_PASSWORD));
+
+    // The right token, before the server exists: a clear 409.
+    let early = api.credentials(&id).await?;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
+    assert_eq!(early.error_code(), Some("not_ready"));
+    assert!(
+        early.error_message().contains("does not exist yet"),
+        "{}",
+        early.text
+    );
+
+    // Neither is a read.
+    let job = api.get_job(&id).await?.body;
+    assert_eq!(job["credential_reads"], json!([]), "{job}");
+    let unknown = api.credentials(&ulid::Ulid::new().to_string()).await?;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_completion_callback_carries_the_login_only_with_include_credentials()
+-> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    for include in [false, true] {
+        let redis = TestRedis::start().await?;
+        let idc = start_idcloudhost().await?;
+        let receiver = Receiver::start(|_| 200).await?;
+        let mut config = test_config(&redis);
+        add_idcloudhost(&mut config, "idc", &idc, true);
+        config.callbacks.include_credentials = include;
+        let (api, _worker) = api_and_worker(config).await?;
+        let id = enqueue(
+            &api,
+            &json!({"kind": "provision", "account": "idc", "hostname": "cb.example.com",
+                    "order": {"os_name": "ubuntu", "os_version": "22.04-lts", "vcpu": 2, "ram_mb": 2048, "disk_gb": 20},
+                    "root_password": BILLING_PASSWORD, "callback_url": receiver.url}),
+        )
+        .await?;
+        api.wait_for_state(&id, "succeeded", LONG).await?;
+        let got = wait_until("the callback", LONG, || async {
+            Ok(receiver.received().into_iter().next())
+        })
+        .await?;
+        assert!(got.verifies(), "signed (include_credentials = {include})");
+        let sent = got.json();
+        assert_eq!(sent["id"], id.as_str());
+        let job = wait_until("the callback attempt on the job", LONG, || async {
+            let job = api.get_job(&id).await?.body;
+            let attempts = job["callbacks"].as_array().map_or(0, Vec::len);
+            Ok((attempts == 1).then_some(job))
+        })
+        .await?;
+        assert!(!job.to_string().contains(BILLING_PASSWORD));
+        if include {
+            assert_eq!(sent["credentials"]["password"], BILLING_PASSWORD, "{sent}");
+            assert_eq!(sent["credentials"]["source"], "given");
+            assert_eq!(sent["credentials"]["username"], "root");
+            assert_eq!(job["credential_reads"][0]["via"], "callback", "{job}");
+        } else {
+            assert!(sent.get("credentials").is_none(), "off by default: {sent}");
+            assert!(!String::from_utf8_lossy(&got.body).contains(BILLING_PASSWORD));
+            assert_eq!(job["credential_reads"], json!([]));
+        }
+    }
     Ok(())
 }
