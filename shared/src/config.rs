@@ -248,9 +248,10 @@ pub struct PollingConfig {
     pub initial: Duration,
     #[serde(default = "default_poll_max", with = "humantime_serde")]
     pub max: Duration,
-    /// Interval while a job waits for an invoice to be paid outside.
-    #[serde(default = "default_poll_payment", with = "humantime_serde")]
-    pub payment: Duration,
+    /// The ceiling of the poll interval while a job waits for an invoice paid
+    /// outside, instead of `max`; unset, payment waits grow to `max` like every wait.
+    #[serde(default, with = "humantime_serde")]
+    pub payment: Option<Duration>,
 }
 
 impl Default for PollingConfig {
@@ -258,7 +259,7 @@ impl Default for PollingConfig {
         PollingConfig {
             initial: default_poll_initial(),
             max: default_poll_max(),
-            payment: default_poll_payment(),
+            payment: None,
         }
     }
 }
@@ -486,9 +487,6 @@ fn default_poll_initial() -> Duration {
 }
 fn default_poll_max() -> Duration {
     Duration::from_secs(60)
-}
-fn default_poll_payment() -> Duration {
-    Duration::from_secs(600)
 }
 fn default_max_attempts() -> u32 {
     8
@@ -769,6 +767,9 @@ impl Config {
                 "polling.initial",
                 "must be more than 0 and at most polling.max",
             ));
+        }
+        if self.polling.payment.is_some_and(|p| p.is_zero()) {
+            return Err(ConfigError::new("polling.payment", "must be more than 0"));
         }
         if self.retry.max_attempts == 0 {
             return Err(ConfigError::new("retry.max_attempts", "must be at least 1"));
@@ -1175,6 +1176,25 @@ tokens = [
         assert!(e.message.contains("`role`"), "{e}");
         let e = with(r#"[{ name = "n", token = "x" }, { name = "n", token = "y" }]"#);
         assert_eq!(e.key, "api.tokens[1].name");
+    }
+
+    #[test]
+    fn polling_payment_is_an_optional_ceiling() {
+        let c = Config::from_toml_with_env(&base(), &[]).unwrap();
+        assert_eq!(
+            c.polling.payment, None,
+            "no default: payment waits grow to max"
+        );
+        let env = [("PROVISIONER__POLLING__PAYMENT".to_owned(), "10m".to_owned())];
+        let c = Config::from_toml_with_env(&base(), &env).unwrap();
+        assert_eq!(
+            c.polling.payment,
+            Some(Duration::from_secs(600)),
+            "the key is still taken"
+        );
+        let env = [("PROVISIONER__POLLING__PAYMENT".to_owned(), "0s".to_owned())];
+        let e = Config::from_toml_with_env(&base(), &env).unwrap_err();
+        assert_eq!(e.key, "polling.payment");
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5
 /// The secret `test_config` signs outbound job callbacks with.
 pub const CALLBACK_SECRET: &str = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtOTg3NjU0MzIx";
 
-/// A valid config for `redis`'s namespace: polling every 50–100 ms, retries from
+/// A valid config for `redis`'s namespace: polling every 50–100 ms (payment waits too), retries from
 /// 50 ms, a 3 s lease, 4 shards, a fresh `secrets.key`, private callback URLs
 /// allowed, two API tokens ([`API_TOKEN`], plain; [`CREDENTIALS_TOKEN`], with the
 /// `credentials` scope), billing webhooks signed with
@@ -58,7 +58,6 @@ settle = "300ms"
 [polling]
 initial = "50ms"
 max = "100ms"
-payment = "100ms"
 
 [retry]
 max_attempts = 5

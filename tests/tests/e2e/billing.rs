@@ -4,7 +4,7 @@
 //! unpaid order upstream.
 
 use provisioner_shared::Config;
-use provisioner_shared::config::PlanConfig;
+use provisioner_shared::config::{PlanConfig, PollingConfig};
 use provisioner_tests::hooks::{Delivery, Receiver};
 use provisioner_tests::providers::{
     add_hostkey, add_idcloudhost, add_inferno, add_klikk, start_hostkey, start_idcloudhost,
@@ -445,5 +445,72 @@ async fn a_completion_callback_carries_the_login_only_with_include_credentials()
             assert_eq!(job["credential_reads"], json!([]));
         }
     }
+    Ok(())
+}
+
+/// Waits until the job waits for its payment.
+async fn wait_for_payment_wait(api: &TestApi, id: &str) -> anyhow::Result<Value> {
+    wait_until("the job to await payment", LONG, || async {
+        let job = api.get_job(id).await?.body;
+        let waiting = job["state"] == "waiting"
+            && job["note"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("awaiting payment"));
+        Ok(waiting.then_some(job))
+    })
+    .await
+}
+
+/// `[polling]` as a deployment that sets only `initial` and `max` has it.
+fn polling(initial: Duration, max: Duration) -> PollingConfig {
+    PollingConfig {
+        initial,
+        max,
+        ..PollingConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn a_payment_made_outside_is_seen_within_polling_max() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_klikk().await?;
+    sim.set_auto_pay(false);
+    let mut config = test_config(&redis);
+    add_klikk(&mut config, "klikk", &sim);
+    config.polling = polling(Duration::from_millis(50), Duration::from_millis(200));
+    config.deadlines.payment = Duration::from_secs(3600);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "klikk", "hostname": "paid.example.com",
+                "order": klikk_order(), "ssh_keys": [KEY]}),
+    )
+    .await?;
+    wait_for_payment_wait(&api, &id).await?;
+    let order = sim
+        .orders()
+        .into_iter()
+        .find(|o| o.reference.as_deref() == Some(id.as_str()))
+        .expect("the job's order");
+    // The customer pays at Klikk; nobody tells us (no webhook, no retry).
+    assert!(sim.mark_paid(order.id));
+    // `polling.max` is 200 ms: the next poll, however many came before, is at most
+    // that far away (10 s is fifty of them).
+    wait_until(
+        "the job to see the payment",
+        Duration::from_secs(10),
+        || async {
+            let job = api.get_job(&id).await?.body;
+            let past = job["steps"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["name"] == "await_payment"))
+                .is_some_and(|s| s["state"] == "done");
+            Ok(past.then_some(()))
+        },
+    )
+    .await?;
+    api.wait_for_state(&id, "succeeded", LONG).await?;
     Ok(())
 }

@@ -381,7 +381,6 @@ impl Engine {
             request: &spec.request,
             now,
             sealer: &self.sealer,
-            payment_poll: self.settings.polling.payment,
             callback_url: cb,
             public: self
                 .provider_callbacks

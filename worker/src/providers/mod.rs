@@ -50,8 +50,6 @@ pub struct JobEnv<'a> {
     /// Redis time at the start of the step.
     pub now: Millis,
     pub sealer: &'a Sealer,
-    /// How often to poll while an invoice waits to be paid outside (`polling.payment`).
-    pub payment_poll: Duration,
     /// Where the provider may POST when an install completes (cuts the wait short).
     pub callback_url: Option<&'a str>,
     /// `api.public_url` and the key of per-job URL tokens, when configured.
@@ -66,7 +64,6 @@ pub struct StepCx<'a> {
     pub outputs: &'a mut Outputs,
     /// Redis time at the start of the step.
     pub now: Millis,
-    pub payment_poll: Duration,
     pub callback_url: Option<&'a str>,
     public: Option<(&'a str, &'a CallbackTokens)>,
     sealer: &'a Sealer,
@@ -80,7 +77,6 @@ impl<'a> StepCx<'a> {
             step,
             outputs,
             now: env.now,
-            payment_poll: env.payment_poll,
             callback_url: env.callback_url,
             public: env.public,
             sealer: env.sealer,

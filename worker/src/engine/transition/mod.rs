@@ -109,10 +109,26 @@ pub fn deadline(run: &RunState, provider: ProviderKind, s: &Settings) -> Option<
     }
 }
 
-/// The poll interval after the n-th wait (1-based): initial × 2^(n−1), capped, ±10 %.
-pub fn poll_interval(s: &Settings, polls: u32, jitter: &mut impl Jitter) -> Duration {
+/// The ceiling of a step's poll interval: `polling.max`, or for a payment wait
+/// `polling.payment` when it is set. Every poll of a waiting order is a provider
+/// call, so a high ceiling saves calls and a low one sees a payment sooner.
+pub fn poll_ceiling(s: &Settings, span: Option<Span>) -> Duration {
+    match (span, s.polling.payment) {
+        (Some(Span::Payment), Some(payment)) => payment,
+        _ => s.polling.max,
+    }
+}
+
+/// The poll interval after the n-th wait (1-based): initial × 2^(n−1), capped at
+/// `ceiling`, ±10 %.
+pub fn poll_interval(
+    s: &Settings,
+    ceiling: Duration,
+    polls: u32,
+    jitter: &mut impl Jitter,
+) -> Duration {
     let base = s.polling.initial.as_millis() as u64;
-    let cap = s.polling.max.as_millis() as u64;
+    let cap = ceiling.as_millis() as u64;
     let exp = polls.saturating_sub(1).min(30);
     let d = base.saturating_mul(1u64 << exp).min(cap);
     let spread = jitter.up_to(Duration::from_millis(d / 5)).as_millis() as u64;
@@ -169,7 +185,8 @@ pub fn apply(
             step.detail = Some(note.clone());
             run.note = Some(note);
             run.state = JobState::Waiting;
-            let mut delay = after.unwrap_or_else(|| poll_interval(s, step.polls, jitter));
+            let ceiling = poll_ceiling(s, def.span);
+            let mut delay = after.unwrap_or_else(|| poll_interval(s, ceiling, step.polls, jitter));
             // Wake up at the deadline at the latest, so it is noticed on time.
             if let Some((at, _)) = limit {
                 delay = delay.min(at.since(now)).max(Duration::from_millis(1));

@@ -17,7 +17,7 @@ fn settings() -> Settings {
         polling: PollingConfig {
             initial: Duration::from_secs(5),
             max: Duration::from_secs(60),
-            payment: Duration::from_secs(600),
+            payment: None,
         },
         retry: RetryConfig {
             max_attempts: 3,
@@ -383,12 +383,60 @@ fn cancel_before_anything_was_created_just_ends() {
     assert!(run.steps.iter().all(|st| st.state == StepState::Skipped));
 }
 
+/// The delays of `n` payment waits of a Klikk job (`await_payment`, span payment).
+fn payment_wait_delays(s: &Settings, n: u64) -> Vec<u64> {
+    let mut req = request(false);
+    req.provider = ProviderKind::Klikk;
+    let mut run = RunState::new(vec!["order".into(), "await_payment".into()], Millis(0));
+    run.cursor = 1;
+    begin(&mut run, req.provider, Millis(0), s);
+    (0..n)
+        .map(|i| {
+            match apply(
+                &mut run,
+                req.provider,
+                Outcome::wait("awaiting payment"),
+                Millis(i * 1000),
+                s,
+                &mut Fixed(0),
+            ) {
+                Next::After(d) => d.as_secs(),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn payment_waits_grow_like_every_wait_up_to_polling_max() {
+    // no polling.payment: the ceiling is polling.max (60 s), as for any wait
+    assert_eq!(
+        payment_wait_delays(&settings(), 7),
+        vec![4, 9, 18, 36, 54, 54, 54]
+    );
+    // polling.payment set: it is the ceiling of payment waits instead
+    let mut s = settings();
+    s.polling.payment = Some(Duration::from_secs(600));
+    assert_eq!(
+        payment_wait_delays(&s, 9),
+        vec![4, 9, 18, 36, 72, 144, 288, 540, 540]
+    );
+    s.polling.payment = Some(Duration::from_secs(20));
+    assert_eq!(payment_wait_delays(&s, 4), vec![4, 9, 18, 18]);
+    // ... and only of payment waits
+    assert_eq!(
+        poll_ceiling(&s, Some(Span::Delivery)),
+        Duration::from_secs(60)
+    );
+    assert_eq!(poll_ceiling(&s, None), Duration::from_secs(60));
+}
+
 #[test]
 fn poll_interval_and_backoff_stay_within_their_caps() {
     let s = settings();
     let mut rng = rand::rng();
     for n in 1..40 {
-        assert!(poll_interval(&s, n, &mut rng) <= Duration::from_secs(66));
+        assert!(poll_interval(&s, s.polling.max, n, &mut rng) <= Duration::from_secs(66));
         assert!(backoff(&s, n, &mut rng) <= Duration::from_secs(300));
     }
 }

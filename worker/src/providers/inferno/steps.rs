@@ -158,7 +158,8 @@ impl Inferno {
     }
 
     /// Waits while the order is Pending: customers pay Inferno outside the API (GAPS),
-    /// so only an `invoice.paid` webhook, an operator's retry or the next poll moves on.
+    /// so only an `invoice.paid` webhook, an operator's retry or the next poll (which
+    /// grows like every wait, to `polling.payment` when set) moves on.
     async fn await_payment(&self, cx: &mut StepCx<'_>) -> Outcome {
         let id = tri!(order_id(cx));
         self.ensure_claimed(cx, &id).await;
@@ -177,17 +178,14 @@ impl Inferno {
             cx.outputs.invoice_id = order.invoice_id.clone();
         }
         match &order.status {
-            OrderStatus::Pending => Outcome::Wait {
-                after: Some(cx.payment_poll),
-                note: format!(
-                    "awaiting payment: order {id} is Pending{} (paid outside the API)",
-                    order
-                        .invoice_id
-                        .as_deref()
-                        .map(|i| format!(", invoice {i}"))
-                        .unwrap_or_default()
-                ),
-            },
+            OrderStatus::Pending => Outcome::wait(format!(
+                "awaiting payment: order {id} is Pending{} (paid outside the API)",
+                order
+                    .invoice_id
+                    .as_deref()
+                    .map(|i| format!(", invoice {i}"))
+                    .unwrap_or_default()
+            )),
             s if s.is_dead() => Outcome::fail(format!(
                 "order {id} is {} at Inferno: nothing can be installed on it",
                 s.as_str()

@@ -2,7 +2,7 @@
 //!
 //! Provision: order (money: `order_create` with `reference` = the job id) →
 //! await_payment (`order_status` while 1xx: Klikk has no pay call, so the invoice is
-//! paid outside; `polling.payment` apart, cut short by an operator retry or an
+//! paid outside; polled like every wait (its ceiling `polling.payment` when set), cut short by an operator retry or an
 //! `invoice.paid` webhook) → await_delivery (while 2xx) → collect (`server_list` of the
 //! order item). Deprovision: cancel_order (the server's order item, found through
 //! `server_list` and `order_list`). A cancelled provision cancels its order.
@@ -235,10 +235,9 @@ impl Klikk {
         let (id, order) = tri!(self.status(cx).await);
         let status = order.status().map(|s| s.stage());
         match status {
-            Some(Stage::AwaitingPayment) => Outcome::Wait {
-                after: Some(cx.payment_poll),
-                note: format!("awaiting payment: {} (order {id})", said(&order)),
-            },
+            Some(Stage::AwaitingPayment) => {
+                Outcome::wait(format!("awaiting payment: {} (order {id})", said(&order)))
+            }
             Some(Stage::Pending | Stage::Completed) => {
                 cx.detail(format!("order {id} paid: {}", said(&order)));
                 Outcome::Next
