@@ -294,6 +294,9 @@ pub struct DeadlinesConfig {
     pub install: Duration,
     #[serde(default = "default_payment", with = "humantime_serde")]
     pub payment: Duration,
+    /// What becomes of an unpaid order when the payment deadline fails its job.
+    #[serde(default)]
+    pub on_payment_timeout: PaymentTimeout,
 }
 
 impl Default for DeadlinesConfig {
@@ -302,6 +305,27 @@ impl Default for DeadlinesConfig {
             delivery: default_delivery(),
             install: default_install(),
             payment: default_payment(),
+            on_payment_timeout: PaymentTimeout::default(),
+        }
+    }
+}
+
+/// `[deadlines] on_payment_timeout`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentTimeout {
+    /// Cancel the unpaid order upstream (Klikk `order_cancel`, Inferno `cancel`).
+    #[default]
+    Cancel,
+    /// Leave it: the customer may still pay it, and an operator retry resumes.
+    Keep,
+}
+
+impl PaymentTimeout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentTimeout::Cancel => "cancel",
+            PaymentTimeout::Keep => "keep",
         }
     }
 }

@@ -7,8 +7,8 @@ use provisioner_shared::Config;
 use provisioner_shared::config::{PlanConfig, PollingConfig};
 use provisioner_tests::hooks::{Delivery, Receiver};
 use provisioner_tests::providers::{
-    add_hostkey, add_idcloudhost, add_inferno, add_klikk, start_hostkey, start_idcloudhost,
-    start_inferno, start_klikk,
+    add_hostkey, add_idcloudhost, add_inferno, add_klikk, klikk_ledger, start_hostkey,
+    start_idcloudhost, start_inferno, start_klikk,
 };
 use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
 use reqwest::StatusCode;
@@ -512,5 +512,70 @@ async fn a_payment_made_outside_is_seen_within_polling_max() -> anyhow::Result<(
     )
     .await?;
     api.wait_for_state(&id, "succeeded", LONG).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_klikk_payment_timeout_cancels_the_unpaid_order() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_klikk().await?;
+    sim.set_auto_pay(false);
+    let mut config = test_config(&redis);
+    add_klikk(&mut config, "klikk", &sim);
+    config.deadlines.payment = Duration::from_secs(2);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "klikk", "hostname": "unpaid.example.com",
+                "order": klikk_order(), "ssh_keys": [KEY]}),
+    )
+    .await?;
+    let job = api.wait_for_state(&id, "failed", LONG).await?;
+    let order = sim
+        .orders()
+        .into_iter()
+        .find(|o| o.reference.as_deref() == Some(id.as_str()))
+        .expect("the job's order");
+    assert_eq!(order.status, 900, "cancelled at Klikk: {job}");
+    assert_eq!(klikk_ledger(&sim).cancels, 1);
+    let message = job["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("payment (2s) deadline ran out")
+            && message.contains("on_payment_timeout = \"cancel\"")
+            && message.contains("cancel_unpaid: order")
+            && message.contains("cancelled at Klikk"),
+        "{message}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_inferno_payment_timeout_cancels_the_pending_order() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let sim = start_inferno(false).await?;
+    let mut config = test_config(&redis);
+    add_inferno(&mut config, "inferno", &sim);
+    config.deadlines.payment = Duration::from_secs(2);
+    let (api, _worker) = api_and_worker(config).await?;
+
+    let id = enqueue(
+        &api,
+        &json!({"kind": "provision", "account": "inferno", "hostname": "unpaid.example.com",
+                "order": inferno_order(), "ssh_keys": [KEY]}),
+    )
+    .await?;
+    let job = api.wait_for_state(&id, "failed", LONG).await?;
+    let order: u64 = job["server"]["order_id"].as_str().unwrap_or("").parse()?;
+    let status = sim.order(order).map(|o| o.status);
+    assert_eq!(
+        status,
+        Some(provisioner_sandbox::inferno::OrderStatus::Cancelled),
+        "{job}"
+    );
+    let message = job["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("cancelled"), "{message}");
     Ok(())
 }

@@ -4,6 +4,7 @@
 use provisioner_sandbox::klikk::{KlikkOptions, KlikkSim, OrderSnapshot, OsChoice};
 use provisioner_sandbox::sim::{FaultKnobs, Hang, RateLimit};
 use provisioner_shared::Config;
+use provisioner_shared::config::PaymentTimeout;
 use provisioner_tests::providers::{
     KlikkLedger, add_klikk, add_klikk_basic, klikk_ledger, start_klikk,
 };
@@ -227,8 +228,13 @@ async fn an_unpaid_order_waits_until_an_operator_retry_after_payment() -> anyhow
 }
 
 #[tokio::test]
-async fn a_payment_that_never_comes_fails_at_the_payment_deadline() -> anyhow::Result<()> {
-    let s = stack_with(|c| c.deadlines.payment = Duration::from_secs(2)).await?;
+async fn a_payment_that_never_comes_fails_at_the_deadline_and_keep_leaves_the_order()
+-> anyhow::Result<()> {
+    let s = stack_with(|c| {
+        c.deadlines.payment = Duration::from_secs(2);
+        c.deadlines.on_payment_timeout = PaymentTimeout::Keep;
+    })
+    .await?;
     s.sim.set_auto_pay(false);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = enqueue(&s.api, &provision("never.example.com")).await?;
@@ -239,8 +245,13 @@ async fn a_payment_that_never_comes_fails_at_the_payment_deadline() -> anyhow::R
         message.contains("payment (2s) deadline ran out") && message.contains("awaiting payment"),
         "{message}"
     );
+    assert!(
+        message.contains("kept at klikk") && message.contains("on_payment_timeout = \"keep\""),
+        "{message}"
+    );
     assert_eq!(step(&job, "await_delivery")["state"], "skipped");
     assert_eq!(order_of(&s.sim, &id).status, 100, "still unpaid at Klikk");
+    assert_eq!(klikk_ledger(&s.sim).cancels, 0);
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 use super::Settings;
 use super::outcome::{Outcome, StepError};
+use provisioner_shared::config::PaymentTimeout;
 use provisioner_shared::job::{Ending, JobError, JobState, RunState, StepRecord, StepState};
 use provisioner_shared::plan::{self, Role, Span, StepDef};
 use provisioner_shared::time::Millis;
@@ -169,6 +170,10 @@ pub fn apply(
             step.finished_at = Some(now);
             step.intent = None;
             run.note = None;
+            if def.role == Role::Compensation {
+                let done = step.detail.clone().unwrap_or_else(|| "done".into());
+                tell_the_error(run, def, &done);
+            }
             advance(run, provider)
         }
         Outcome::Wait { after, note } => {
@@ -176,7 +181,10 @@ pub fn apply(
             if let Some((at, span)) = &limit
                 && now >= *at
             {
-                let msg = format!("the {span} deadline ran out while waiting: {note}");
+                let mut msg = format!("the {span} deadline ran out while waiting: {note}");
+                if def.span == Some(Span::Payment) && !is_cleanup(def) {
+                    msg.push_str(&payment_timeout(run, provider, s));
+                }
                 return apply(run, provider, Outcome::fail(msg), now, s, jitter);
             }
             let step = &mut run.steps[cursor];
@@ -265,6 +273,9 @@ fn fail(
             },
         );
     }
+    if def.role == Role::Compensation {
+        tell_the_error(run, def, &format!("failed: {}", error.message));
+    }
     let step = &mut run.steps[cursor];
     step.state = StepState::Failed;
     step.finished_at = Some(now);
@@ -282,6 +293,50 @@ fn fail(
         run.ending = Some(Ending::Failed);
     }
     advance(run, provider)
+}
+
+fn is_cleanup(def: &StepDef) -> bool {
+    matches!(def.role, Role::Finalizer | Role::Compensation)
+}
+
+/// What a payment deadline does to the unpaid order of a provision that placed one
+/// (`[deadlines] on_payment_timeout`): with "cancel", the provider's cleanup steps
+/// are appended (they run as the job fails, like a cancel's compensation); with
+/// "keep", nothing. Returns the words the job's error adds, saying which.
+fn payment_timeout(run: &mut RunState, provider: ProviderKind, s: &Settings) -> String {
+    let cleanup = plan::payment_timeout_cleanup(provider);
+    let Some(order) = run.outputs.order_id.clone() else {
+        return String::new();
+    };
+    if cleanup.is_empty() || run.steps.iter().any(|st| cleanup.contains(&st.name)) {
+        return String::new();
+    }
+    let setting = s.deadlines.on_payment_timeout;
+    match setting {
+        PaymentTimeout::Cancel => {
+            run.steps
+                .extend(cleanup.into_iter().map(StepRecord::pending));
+            format!(
+                "; cancelling its unpaid order {order} at {provider} \
+                 (deadlines.on_payment_timeout = \"{}\")",
+                setting.as_str()
+            )
+        }
+        PaymentTimeout::Keep => format!(
+            "; its unpaid order {order} is kept at {provider} \
+             (deadlines.on_payment_timeout = \"{}\"): once it is paid, retry the job, or \
+             cancel the order there",
+            setting.as_str()
+        ),
+    }
+}
+
+/// Adds how a compensation step ended to the job's error, so that the error of a
+/// job that failed says what was undone (a cancel has no error to add to).
+fn tell_the_error(run: &mut RunState, def: &StepDef, outcome: &str) {
+    if let Some(e) = run.error.as_mut() {
+        e.message.push_str(&format!("; {}: {outcome}", def.name));
+    }
 }
 
 fn attention(run: &mut RunState, cursor: usize, error: StepError) -> Next {

@@ -4,7 +4,8 @@
 //! Provision: ssh_keys → order (money) → await_payment → check_install (`run=0`) →
 //! install (`run=1`, once) → await_active. Reinstall: ssh_keys → check_install →
 //! install → await_active. Deprovision: cancel_order. A provision cancelled after its
-//! order runs compensate_cancel. An Inferno server is named by its order id: that is
+//! order runs compensate_cancel, one failed by its payment deadline cancel_unpaid
+//! (the same: a Pending order is cancelled, a paid one kept). An Inferno server is named by its order id: that is
 //! the job's `server.id`, and what a reinstall or deprovision takes as `server_id`.
 //!
 //! The money and once steps (`order`, `install`) are in [`super::money`].
@@ -380,7 +381,8 @@ impl Provider for Inferno {
             "check_install" => self.check_install(cx).await,
             "await_active" => self.await_active(cx).await,
             "cancel_order" => self.cancel_order(cx).await,
-            "compensate_cancel" => self.compensate_cancel(cx).await,
+            // Both cancel only a Pending (unpaid) order: the API can do no more.
+            "compensate_cancel" | "cancel_unpaid" => self.compensate_cancel(cx).await,
             other => Outcome::fail(format!("inferno has no step `{other}`")),
         }
     }

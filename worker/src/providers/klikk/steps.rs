@@ -5,7 +5,8 @@
 //! paid outside; polled like every wait (its ceiling `polling.payment` when set), cut short by an operator retry or an
 //! `invoice.paid` webhook) → await_delivery (while 2xx) → collect (`server_list` of the
 //! order item). Deprovision: cancel_order (the server's order item, found through
-//! `server_list` and `order_list`). A cancelled provision cancels its order.
+//! `server_list` and `order_list`). A cancelled provision cancels its order; one
+//! failed by its payment deadline cancels it while still unpaid (cancel_unpaid).
 //!
 //! Klikk takes no root password: the order's `cloud_init_url` points at the job's
 //! cloud-init document, which the api serves and which sets the password and the SSH
@@ -368,6 +369,32 @@ impl Klikk {
         }
     }
 
+    /// The payment deadline failed the job: cancel its order if it still awaits
+    /// payment (1xx). One paid meanwhile is kept: it is the customer's now.
+    async fn cancel_unpaid(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let (id, order) = tri!(self.status(cx).await);
+        match order.status().map(|s| s.stage()) {
+            Some(Stage::AwaitingPayment) => match self.api.order_cancel(&id, None).await {
+                Ok(()) => {
+                    cx.detail(format!("order {id} cancelled at Klikk: it was never paid"));
+                    Outcome::Next
+                }
+                Err(e) => e.into(),
+            },
+            Some(Stage::Cancelled) => {
+                cx.detail(format!("order {id} is already cancelled at Klikk"));
+                Outcome::Next
+            }
+            _ => {
+                cx.detail(format!(
+                    "order {id} no longer awaits payment ({}): kept",
+                    said(&order)
+                ));
+                Outcome::Next
+            }
+        }
+    }
+
     /// A cancelled provision: cancel the whole order we placed (it holds one item).
     async fn compensate(&self, cx: &mut StepCx<'_>) -> Outcome {
         let Some(id) = cx.outputs.order_id.clone() else {
@@ -402,6 +429,7 @@ impl Provider for Klikk {
             "collect" => self.collect(cx).await,
             "cancel_order" => self.cancel_order(cx).await,
             "compensate_cancel" => self.compensate(cx).await,
+            "cancel_unpaid" => self.cancel_unpaid(cx).await,
             other => Outcome::fail(format!("klikk has no step `{other}`")),
         }
     }
