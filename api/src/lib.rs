@@ -8,6 +8,8 @@
 //!   (verified on the raw body, de-duplicated by `webhook-id`).
 //! - `provider_callbacks`: `/v1/callbacks/{id}/{token}`, a provider's "install done"
 //!   that makes the job's wait end now.
+//! - `cloud_init`: `/v1/cloud-init/{id}/{token}`, the document that sets a Klikk
+//!   server's root password and SSH keys when it first boots.
 //! - `health`: `/healthz` (the process) and `/readyz` (Redis answers).
 //! - `metrics`: `/metrics` in Prometheus text format (this process's counters, the
 //!   schedule read from Redis, the workers' flushed counters) and the layer that
@@ -23,6 +25,7 @@
 //! `provisioner_shared::store`, and the workers pick them up from Redis.
 
 mod auth;
+mod cloud_init;
 mod error;
 mod extract;
 mod health;
@@ -95,7 +98,8 @@ impl AppState {
 }
 
 /// The whole router. Token-guarded `/v1` routes sit behind `auth`; routes that
-/// carry their own proof (billing webhooks, provider callbacks) and the public ones
+/// carry their own proof (billing webhooks, provider callbacks, cloud-init
+/// documents) and the public ones
 /// (metrics, OpenAPI, dashboard) are merged beside them, outside that layer.
 pub fn app(state: AppState) -> Router {
     let guarded =
@@ -111,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .merge(guarded)
         .merge(webhooks::routes())
         .merge(provider_callbacks::routes())
+        .merge(cloud_init::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.api.body_limit))

@@ -209,9 +209,11 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         opts.speed
     );
 
-    let config = Config::from_toml_with_env(&config_text(&redis_url, &namespace, &sims), &[])?;
+    let mut config = Config::from_toml_with_env(&config_text(&redis_url, &namespace, &sims), &[])?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_url = format!("http://{}", listener.local_addr()?);
+    // Providers reach the api here: HOSTKEY's callbacks, Klikk's cloud-init document.
+    config.api.public_url = api_url.parse().ok();
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(provisioner_api::serve(
         config.clone(),
@@ -254,6 +256,7 @@ async fn post_job(http: &reqwest::Client, api_url: &str, body: Value) -> Result<
 async fn billing_webhook(http: &reqwest::Client, api_url: &str) -> Result<String, DemoError> {
     let body = json!({"type": "service.created", "data": {
         "service_id": "1234", "plan": "vps-small", "hostname": "k1.example.com",
+        "root_password": "Wh1cs-Gen3rated!pw",
         "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyOnly ops@example.com"]
     }})
     .to_string();

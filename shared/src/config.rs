@@ -6,7 +6,7 @@ use crate::provider::ProviderKind;
 use crate::secret::{CallbackTokens, ConfigSecret, Sealer};
 use crate::webhook::WebhookKey;
 use serde::{Deserialize, Deserializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -136,8 +136,10 @@ impl RedisConfig {
 pub struct ApiConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    #[serde(default, deserialize_with = "secrets_string_or_list")]
-    pub tokens: Vec<ConfigSecret>,
+    /// Bearer tokens for `/v1`: plain strings (rights `read` + `write`), or tables
+    /// with a name and scopes (`api_tokens`).
+    #[serde(default, deserialize_with = "api_tokens")]
+    pub tokens: Vec<ApiToken>,
     /// Standard Webhooks secrets for `POST /v1/webhooks/billing`: one, or a list
     /// while a sender rotates its secret (a delivery passes with any of them).
     #[serde(default, deserialize_with = "one_or_list")]
@@ -161,6 +163,60 @@ impl Default for ApiConfig {
             body_limit: default_body_limit(),
             idempotency_ttl: default_idempotency_ttl(),
         }
+    }
+}
+
+/// What an API token may do. Every token-guarded route needs one scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Read jobs: get, list, follow.
+    Read,
+    /// Act: enqueue, cancel, retry, resolve.
+    Write,
+    /// Read a server's login (`GET /v1/jobs/{id}/credentials`).
+    Credentials,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Credentials];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Credentials => "credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One accepted bearer token: its name (recorded where it acts, e.g. on a
+/// credentials read; never the token), the secret, and what it may do.
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub token: ConfigSecret,
+    pub scopes: BTreeSet<Scope>,
+}
+
+impl ApiToken {
+    /// What a plain token string may do: today's rights, so existing configs keep
+    /// working.
+    pub fn plain_scopes() -> BTreeSet<Scope> {
+        BTreeSet::from([Scope::Read, Scope::Write])
+    }
+
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
     }
 }
 
@@ -234,9 +290,10 @@ pub struct PollingConfig {
     pub initial: Duration,
     #[serde(default = "default_poll_max", with = "humantime_serde")]
     pub max: Duration,
-    /// Interval while a job waits for an invoice to be paid outside.
-    #[serde(default = "default_poll_payment", with = "humantime_serde")]
-    pub payment: Duration,
+    /// The ceiling of the poll interval while a job waits for an invoice paid
+    /// outside, instead of `max`; unset, payment waits grow to `max` like every wait.
+    #[serde(default, with = "humantime_serde")]
+    pub payment: Option<Duration>,
 }
 
 impl Default for PollingConfig {
@@ -244,7 +301,7 @@ impl Default for PollingConfig {
         PollingConfig {
             initial: default_poll_initial(),
             max: default_poll_max(),
-            payment: default_poll_payment(),
+            payment: None,
         }
     }
 }
@@ -279,6 +336,9 @@ pub struct DeadlinesConfig {
     pub install: Duration,
     #[serde(default = "default_payment", with = "humantime_serde")]
     pub payment: Duration,
+    /// What becomes of an unpaid order when the payment deadline fails its job.
+    #[serde(default)]
+    pub on_payment_timeout: PaymentTimeout,
 }
 
 impl Default for DeadlinesConfig {
@@ -287,6 +347,27 @@ impl Default for DeadlinesConfig {
             delivery: default_delivery(),
             install: default_install(),
             payment: default_payment(),
+            on_payment_timeout: PaymentTimeout::default(),
+        }
+    }
+}
+
+/// `[deadlines] on_payment_timeout`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentTimeout {
+    /// Cancel the unpaid order upstream (Klikk `order_cancel`, Inferno `cancel`).
+    #[default]
+    Cancel,
+    /// Leave it: the customer may still pay it, and an operator retry resumes.
+    Keep,
+}
+
+impl PaymentTimeout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentTimeout::Cancel => "cancel",
+            PaymentTimeout::Keep => "keep",
         }
     }
 }
@@ -315,6 +396,11 @@ pub struct CallbacksConfig {
     /// One delivery attempt's HTTP timeout.
     #[serde(default = "default_callback_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Add the server's login (`credentials`, as `GET /v1/jobs/{id}/credentials`
+    /// gives it) to the signed callback of a job whose server exists. Off: the
+    /// password then leaves only through the credentials route.
+    #[serde(default)]
+    pub include_credentials: bool,
 }
 
 impl Default for CallbacksConfig {
@@ -326,6 +412,7 @@ impl Default for CallbacksConfig {
             retry_base: default_callback_retry_base(),
             retry_max: default_callback_retry_max(),
             timeout: default_callback_timeout(),
+            include_credentials: false,
         }
     }
 }
@@ -470,9 +557,6 @@ fn default_poll_initial() -> Duration {
 fn default_poll_max() -> Duration {
     Duration::from_secs(60)
 }
-fn default_poll_payment() -> Duration {
-    Duration::from_secs(600)
-}
 fn default_max_attempts() -> u32 {
     8
 }
@@ -539,22 +623,105 @@ fn one_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConfigSecret>, D::
     })
 }
 
-fn secrets_string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ConfigSecret>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Many(Vec<ConfigSecret>),
-        One(ConfigSecret),
+/// `[api] tokens`: one string (comma-separated: an env override), or a list whose
+/// items are strings or tables `{ name = "billing", token = "..." | { env = ... } |
+/// { file = ... }, scopes = ["read", "write", "credentials"] }`. A string has the
+/// scopes `read` and `write` and the name `tokens[i]`; a table without `scopes` too.
+fn api_tokens<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ApiToken>, D::Error> {
+    use serde::de::Error;
+    let plain = |i: usize, token: ConfigSecret| ApiToken {
+        name: format!("tokens[{i}]"),
+        token,
+        scopes: ApiToken::plain_scopes(),
+    };
+    let items = match toml::Value::deserialize(d)? {
+        toml::Value::String(s) => {
+            return Ok(s
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .enumerate()
+                .map(|(i, p)| plain(i, ConfigSecret::from(p)))
+                .collect());
+        }
+        toml::Value::Array(items) => items,
+        other @ toml::Value::Table(_) => vec![other],
+        _ => {
+            return Err(D::Error::custom(
+                "expected a token, a list of tokens, or tables { name, token, scopes }",
+            ));
+        }
+    };
+    let mut tokens = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let at = |field: &str, e: &dyn std::fmt::Display| {
+            D::Error::custom(format!("tokens[{i}]{field}: {e}"))
+        };
+        // A string, or `{ env = ... }` / `{ file = ... }`: a plain token.
+        let toml::Value::Table(mut table) = item else {
+            let secret = ConfigSecret::deserialize(item).map_err(|e| at("", &e))?;
+            tokens.push(plain(i, secret));
+            continue;
+        };
+        if table.contains_key("env") || table.contains_key("file") {
+            let secret =
+                ConfigSecret::deserialize(toml::Value::Table(table)).map_err(|e| at("", &e))?;
+            tokens.push(plain(i, secret));
+            continue;
+        }
+        if let Some(key) = table
+            .keys()
+            .find(|k| !matches!(k.as_str(), "name" | "token" | "scopes"))
+        {
+            return Err(at(
+                "",
+                &format!("`{key}` is not one of name, token, scopes"),
+            ));
+        }
+        let token = table
+            .remove("token")
+            .ok_or_else(|| at(".token", &"is required"))?;
+        let token = ConfigSecret::deserialize(token).map_err(|e| at(".token", &e))?;
+        let name = match table.remove("name") {
+            None => format!("tokens[{i}]"),
+            Some(toml::Value::String(n)) if !n.trim().is_empty() => n.trim().to_owned(),
+            Some(_) => return Err(at(".name", &"must be a non-empty string")),
+        };
+        let scopes = match table.remove("scopes") {
+            None => ApiToken::plain_scopes(),
+            Some(toml::Value::Array(list)) => {
+                let mut scopes = BTreeSet::new();
+                for (j, v) in list.iter().enumerate() {
+                    let scope = v.as_str().and_then(Scope::parse).ok_or_else(|| {
+                        at(
+                            &format!(".scopes[{j}]"),
+                            &format!("`{v}` is not one of read, write, credentials"),
+                        )
+                    })?;
+                    scopes.insert(scope);
+                }
+                if scopes.is_empty() {
+                    return Err(at(
+                        ".scopes",
+                        &"must list at least one of read, write, credentials",
+                    ));
+                }
+                scopes
+            }
+            Some(_) => {
+                return Err(at(
+                    ".scopes",
+                    &"must be a list such as [\"read\", \"credentials\"]",
+                ));
+            }
+        };
+        tokens.push(ApiToken {
+            name,
+            token,
+            scopes,
+        });
     }
-    Ok(match Repr::deserialize(d)? {
-        Repr::Many(v) => v,
-        Repr::One(s) => s
-            .expose()
-            .split(',')
-            .map(|p| ConfigSecret::from(p.trim()))
-            .filter(|p| !p.expose().is_empty())
-            .collect(),
-    })
+    Ok(tokens)
 }
 
 impl Config {
@@ -678,6 +845,9 @@ impl Config {
                 "must be more than 0 and at most polling.max",
             ));
         }
+        if self.polling.payment.is_some_and(|p| p.is_zero()) {
+            return Err(ConfigError::new("polling.payment", "must be more than 0"));
+        }
         if self.retry.max_attempts == 0 {
             return Err(ConfigError::new("retry.max_attempts", "must be at least 1"));
         }
@@ -697,6 +867,21 @@ impl Config {
             Some(k) => {
                 Sealer::from_base64(&k.0)
                     .map_err(|e| ConfigError::new("secrets.key", e.to_string()))?;
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, t) in self.api.tokens.iter().enumerate() {
+            if t.token.expose().is_empty() {
+                return Err(ConfigError::new(
+                    format!("api.tokens[{i}].token"),
+                    "must not be empty",
+                ));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(ConfigError::new(
+                    format!("api.tokens[{i}].name"),
+                    format!("`{}` is used twice", t.name),
+                ));
             }
         }
         for (i, s) in self.api.webhook_secret.iter().enumerate() {
@@ -992,6 +1177,101 @@ pin = "1234"
         )];
         let e = Config::from_toml_with_env(&base(), &bad).unwrap_err();
         assert_eq!(e.key, "callbacks.secret");
+    }
+
+    #[test]
+    fn tokens_are_plain_strings_or_tables_with_scopes() {
+        let file = std::env::temp_dir().join(format!("prov-token-{}", std::process::id()));
+        std::fs::write(&file, "from-file\n").unwrap();
+        let text = base().replace(
+            "[secrets]",
+            &format!(
+                r#"[api]
+tokens = [
+  "legacy-token",
+  {{ name = "billing", token = "billing-token", scopes = ["read", "write", "credentials"] }},
+  {{ name = "monitor", token = {{ file = "{}" }}, scopes = ["read"] }},
+  {{ token = "unnamed" }},
+  {{ file = "{}" }},
+]
+[secrets]"#,
+                file.display(),
+                file.display()
+            ),
+        );
+        let c = Config::from_toml_with_env(&text, &[]).unwrap();
+        std::fs::remove_file(file).ok();
+        let t = &c.api.tokens;
+        assert_eq!(t.len(), 5);
+        assert_eq!(
+            (t[4].name.as_str(), t[4].token.expose()),
+            ("tokens[4]", "from-file")
+        );
+        assert_eq!(
+            t[4].scopes,
+            ApiToken::plain_scopes(),
+            "the deploy example's form"
+        );
+        assert_eq!(
+            (t[0].name.as_str(), t[0].token.expose()),
+            ("tokens[0]", "legacy-token")
+        );
+        assert_eq!(t[0].scopes, ApiToken::plain_scopes());
+        assert_eq!(t[1].name, "billing");
+        assert!(t[1].allows(Scope::Credentials) && t[1].allows(Scope::Write));
+        assert_eq!(t[2].token.expose(), "from-file");
+        assert!(t[2].allows(Scope::Read) && !t[2].allows(Scope::Write));
+        assert_eq!(t[3].name, "tokens[3]");
+        assert!(!t[3].allows(Scope::Credentials));
+        assert!(!format!("{c:?}").contains("billing-token"));
+
+        // an env override in the old comma-separated form keeps working
+        let env = [("PROVISIONER__API__TOKENS".to_owned(), "a,b".to_owned())];
+        let c = Config::from_toml_with_env(&base(), &env).unwrap();
+        let names: Vec<&str> = c.api.tokens.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["tokens[0]", "tokens[1]"]);
+        assert!(c.api.tokens.iter().all(|t| !t.allows(Scope::Credentials)));
+    }
+
+    #[test]
+    fn bad_token_entries_name_the_item() {
+        let with = |tokens: &str| {
+            let text = base().replace("[secrets]", &format!("[api]\ntokens = {tokens}\n[secrets]"));
+            Config::from_toml_with_env(&text, &[]).unwrap_err()
+        };
+        let e = with(r#"[{ token = "x", scopes = ["read", "admin"] }]"#);
+        assert_eq!(e.key, "api.tokens");
+        assert!(
+            e.message.contains("tokens[0].scopes[1]") && e.message.contains("admin"),
+            "{e}"
+        );
+        let e = with(r#"["a", { name = "n", scopes = ["read"] }]"#);
+        assert!(e.message.contains("tokens[1].token: is required"), "{e}");
+        let e = with(r#"[{ token = "x", scopes = [] }]"#);
+        assert!(e.message.contains("tokens[0].scopes"), "{e}");
+        let e = with(r#"[{ token = "x", role = "admin" }]"#);
+        assert!(e.message.contains("`role`"), "{e}");
+        let e = with(r#"[{ name = "n", token = "x" }, { name = "n", token = "y" }]"#);
+        assert_eq!(e.key, "api.tokens[1].name");
+    }
+
+    #[test]
+    fn polling_payment_is_an_optional_ceiling() {
+        let c = Config::from_toml_with_env(&base(), &[]).unwrap();
+        assert_eq!(
+            c.polling.payment, None,
+            "no default: payment waits grow to max"
+        );
+        let env = [("PROVISIONER__POLLING__PAYMENT".to_owned(), "10m".to_owned())];
+        let c = Config::from_toml_with_env(&base(), &env).unwrap();
+        assert_eq!(
+            c.polling.payment,
+            Some(Duration::from_secs(600)),
+            "the key is still taken"
+        );
+        let env = [("PROVISIONER__POLLING__PAYMENT".to_owned(), "0s".to_owned())];
+        let e = Config::from_toml_with_env(&base(), &env).unwrap_err();
+        assert_eq!(e.key, "polling.payment");
     }
 
     #[test]

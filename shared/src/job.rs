@@ -167,6 +167,10 @@ pub struct Outputs {
     /// Provider-specific facts (async keys, VM uuid, order item id).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+    /// Plain sentences about what the job could not do as asked (a root password a
+    /// provider does not take), shown as the job JSON's `warnings`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Why a job failed or needs attention.
@@ -196,6 +200,29 @@ pub struct CallbackAttempt {
     pub status: Option<u16>,
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// How a job's credentials were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialsVia {
+    /// `GET /v1/jobs/{id}/credentials`, by the named token.
+    Api,
+    /// In the completion callback (`[callbacks] include_credentials`).
+    Callback,
+    /// The server fetched its cloud-init document (Klikk).
+    CloudInit,
+}
+
+/// One read of a job's credentials, kept (like the callback log) in the job hash's
+/// own field (`crl`), so that recording it never races the holder's compare-and-set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CredentialRead {
+    pub at: Millis,
+    pub via: CredentialsVia,
+    /// The name of the token that read them (`via` = api); never the token.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// The mutable part of a job.
@@ -299,6 +326,8 @@ pub struct Job {
     /// Delivery attempts of the job's outbound callbacks, oldest first (empty for a
     /// job as claimed: the engine has no use for them).
     pub callbacks: Vec<CallbackAttempt>,
+    /// Reads of the job's credentials, oldest first (empty for a job as claimed).
+    pub credential_reads: Vec<CredentialRead>,
 }
 
 impl Job {
@@ -535,6 +564,17 @@ pub struct JobView {
     pub created_at: String,
     pub updated_at: String,
     pub callbacks: Vec<CallbackView>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub credential_reads: Vec<CredentialReadView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CredentialReadView {
+    pub at: String,
+    pub via: CredentialsVia,
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -610,6 +650,16 @@ impl JobView {
                     at: c.at.to_rfc3339(),
                     status: c.status,
                     error: c.error.clone(),
+                })
+                .collect(),
+            warnings: o.warnings.clone(),
+            credential_reads: job
+                .credential_reads
+                .iter()
+                .map(|r| CredentialReadView {
+                    at: r.at.to_rfc3339(),
+                    via: r.via,
+                    token: r.token.clone(),
                 })
                 .collect(),
         }

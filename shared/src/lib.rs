@@ -7,7 +7,9 @@
 //! - [`job`]: the job record in Redis and the job JSON the API shows.
 //! - [`store`]: keys, Lua scripts and commands on Redis: enqueue, claim, commit, signal.
 //! - [`secret`]: encryption of secrets at rest, secret values in the config, and the
-//!   per-job tokens of provider callback URLs.
+//!   per-job tokens of provider callback and cloud-init URLs.
+//! - [`password`]: root passwords generated to each provider's policy.
+//! - [`credentials`]: how a job's root password reaches its server, per provider.
 //! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
 //! - [`failpoint`]: named crash and stall points, armed at run time for the chaos tests.
 //!
@@ -15,9 +17,11 @@
 //! [`store`].
 
 pub mod config;
+pub mod credentials;
 pub mod failpoint;
 pub mod job;
 pub mod net_guard;
+pub mod password;
 pub mod plan;
 pub mod provider;
 pub mod request;

@@ -107,6 +107,7 @@ const KLIKK: &[StepDef] = &[
     step("collect", Action, Some(Delivery)),
     step("cancel_order", Action, None),
     step("compensate_cancel", Compensation, None),
+    step("cancel_unpaid", Compensation, None),
 ];
 
 /// Inferno (seed 003).
@@ -121,6 +122,7 @@ const INFERNO: &[StepDef] = &[
     step("await_active", Action, Some(Install)),
     step("cancel_order", Action, None),
     step("compensate_cancel", Compensation, None),
+    step("cancel_unpaid", Compensation, None),
 ];
 
 /// IDCloudHost (seed 004).
@@ -225,6 +227,17 @@ pub fn compensation(req: &JobRequest) -> Vec<String> {
     }
 }
 
+/// Steps appended when the payment deadline fails a provision whose order is
+/// unpaid upstream (`[deadlines] on_payment_timeout = "cancel"`): the providers that
+/// wait for a payment made outside (Klikk, Inferno) cancel the order if it is still
+/// unpaid. HOSTKEY and IDCloudHost pay from the account's credit: none.
+pub fn payment_timeout_cleanup(provider: ProviderKind) -> Vec<String> {
+    match provider {
+        ProviderKind::Klikk | ProviderKind::Inferno => vec!["cancel_unpaid".to_owned()],
+        _ => vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,7 +267,12 @@ mod tests {
                         post_install_script: None,
                         callback_url: None,
                     };
-                    for name in plan(&req).iter().chain(compensation(&req).iter()) {
+                    let cleanup = payment_timeout_cleanup(provider);
+                    for name in plan(&req)
+                        .iter()
+                        .chain(compensation(&req).iter())
+                        .chain(cleanup.iter())
+                    {
                         assert!(step_def(provider, name).is_some(), "{provider} {name}");
                     }
                 }

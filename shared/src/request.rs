@@ -324,23 +324,9 @@ impl JobRequest {
                 if p != ProviderKind::Noop && self.hostname.is_none() {
                     return Err(FieldError::new("hostname", "is required for a provision"));
                 }
-                match p {
-                    ProviderKind::Hostkey | ProviderKind::Idcloudhost
-                        if self.root_password.is_none() =>
-                    {
-                        return Err(FieldError::new(
-                            "root_password",
-                            format!("is required for a provision at {p}"),
-                        ));
-                    }
-                    ProviderKind::Klikk | ProviderKind::Inferno if self.root_password.is_some() => {
-                        return Err(FieldError::new(
-                            "root_password",
-                            format!("{p} does not take a root password; give ssh_keys instead"),
-                        ));
-                    }
-                    _ => {}
-                }
+                // `root_password` is optional at every provider (crate::credentials):
+                // one is generated where we set it, and a provider that sets its own
+                // gets the job a warning instead of a refusal.
                 if self.reinstall.is_some() && p != ProviderKind::Hostkey {
                     return Err(FieldError::new(
                         "reinstall",
@@ -373,24 +359,10 @@ impl JobRequest {
                     }
                     _ => {}
                 }
-                if p == ProviderKind::Hostkey {
-                    if self.hostname.is_none() {
-                        return Err(FieldError::new(
-                            "hostname",
-                            "is required for a reinstall at hostkey",
-                        ));
-                    }
-                    if self.root_password.is_none() {
-                        return Err(FieldError::new(
-                            "root_password",
-                            "is required for a reinstall at hostkey",
-                        ));
-                    }
-                }
-                if p == ProviderKind::Idcloudhost && self.root_password.is_none() {
+                if p == ProviderKind::Hostkey && self.hostname.is_none() {
                     return Err(FieldError::new(
-                        "root_password",
-                        "is required for a reinstall at idcloudhost",
+                        "hostname",
+                        "is required for a reinstall at hostkey",
                     ));
                 }
             }
@@ -990,7 +962,6 @@ token = "t"
             ("account", "account"),
             ("order", "order"),
             ("hostname", "hostname"),
-            ("root_password", "root_password"),
             ("order.preset", "order.preset"),
             ("order.location", "order.location"),
             ("order.os_id", "order.os_id"),
@@ -1034,6 +1005,27 @@ token = "t"
         let mut v = good();
         v["order"]["colour"] = json!("red");
         assert_eq!(parse(&v).unwrap_err().field, "order.colour");
+    }
+
+    #[test]
+    fn a_root_password_is_optional_and_taken_at_every_provider() {
+        let mut v = good();
+        v.as_object_mut().unwrap().remove("root_password");
+        assert!(parse(&v).unwrap().root_password.is_none());
+        let klikk = json!({
+            "kind": "provision", "account": "klikk", "hostname": "k1.example.com",
+            "root_password": "S3cure!pass",
+            "order": {"ram_gb": 0.5, "cpu": 1, "storage_gb": 25, "os": "Debian", "ip_allow": "192.168.0.0/24"}
+        });
+        assert!(parse(&klikk).unwrap().root_password.is_some());
+        let reinstall = json!({
+            "kind": "reinstall", "account": "hk-nl", "server_id": "40514",
+            "hostname": "web-1.example.com", "reinstall": {"os_id": 183}
+        });
+        assert!(parse(&reinstall).unwrap().root_password.is_none());
+        let mut weak = klikk.clone();
+        weak["root_password"] = json!("password");
+        assert_eq!(parse(&weak).unwrap_err().field, "root_password");
     }
 
     #[test]

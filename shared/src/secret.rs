@@ -116,10 +116,13 @@ impl Sealer {
     }
 }
 
-/// Tokens of provider callback URLs (`/v1/callbacks/{id}/{token}`): derived, never
-/// stored. The token of a job is the hex of HMAC-SHA256 keyed with the `[secrets]
-/// key` bytes over `"provider-callback:" + job id`, so the api can check a URL the
-/// worker built without either writing anything, and a token opens only its job.
+/// Tokens of the per-job URLs a provider is given: the provider callback
+/// (`/v1/callbacks/{id}/{token}`) and the cloud-init document
+/// (`/v1/cloud-init/{id}/{token}`). Derived, never stored: a token is the hex of
+/// HMAC-SHA256 keyed with the `[secrets] key` bytes over a label of its purpose and
+/// the job id (`"provider-callback:" + id`, `"cloud-init:" + id`), so the api can
+/// check a URL the worker built without either writing anything, a token opens only
+/// its job, and a callback token does not open the document holding a password.
 #[derive(Clone)]
 pub struct CallbackTokens {
     key: secrecy::SecretSlice<u8>,
@@ -143,25 +146,37 @@ impl CallbackTokens {
         Ok(CallbackTokens { key: bytes.into() })
     }
 
-    fn mac(&self, job_id: &str) -> hmac::Hmac<sha2::Sha256> {
+    fn mac(&self, purpose: Purpose, job_id: &str) -> hmac::Hmac<sha2::Sha256> {
         use hmac::Mac;
         let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(self.key.expose_secret())
             .expect("HMAC takes a key of any length");
-        mac.update(b"provider-callback:");
+        mac.update(purpose.label());
         mac.update(job_id.as_bytes());
         mac
     }
 
-    /// The token of `job_id`: 64 lowercase hex digits.
-    pub fn token(&self, job_id: &str) -> String {
+    fn token_for(&self, purpose: Purpose, job_id: &str) -> String {
         use hmac::Mac;
         use std::fmt::Write;
-        let digest = self.mac(job_id).finalize().into_bytes();
+        let digest = self.mac(purpose, job_id).finalize().into_bytes();
         let mut out = String::with_capacity(64);
         for b in digest {
             let _ = write!(out, "{b:02x}");
         }
         out
+    }
+
+    fn verify_for(&self, purpose: Purpose, job_id: &str, token: &str) -> bool {
+        use hmac::Mac;
+        let Some(bytes) = decode_hex(token) else {
+            return false;
+        };
+        self.mac(purpose, job_id).verify_slice(&bytes).is_ok()
+    }
+
+    /// The provider callback token of `job_id`: 64 lowercase hex digits.
+    pub fn token(&self, job_id: &str) -> String {
+        self.token_for(Purpose::ProviderCallback, job_id)
     }
 
     /// The URL a provider calls for `job_id`: `{public_url}/v1/callbacks/{id}/{token}`
@@ -174,13 +189,40 @@ impl CallbackTokens {
         )
     }
 
-    /// Whether `token` is `job_id`'s, compared in constant time.
+    /// Whether `token` is `job_id`'s provider callback token, compared in constant time.
     pub fn verify(&self, job_id: &str, token: &str) -> bool {
-        use hmac::Mac;
-        let Some(bytes) = decode_hex(token) else {
-            return false;
-        };
-        self.mac(job_id).verify_slice(&bytes).is_ok()
+        self.verify_for(Purpose::ProviderCallback, job_id, token)
+    }
+
+    /// The URL a server fetches its cloud-init document from:
+    /// `{public_url}/v1/cloud-init/{id}/{token}`.
+    pub fn cloud_init_url(&self, public_url: &str, job_id: &str) -> String {
+        format!(
+            "{}/v1/cloud-init/{job_id}/{}",
+            public_url.trim_end_matches('/'),
+            self.token_for(Purpose::CloudInit, job_id)
+        )
+    }
+
+    /// Whether `token` is `job_id`'s cloud-init token, compared in constant time.
+    pub fn verify_cloud_init(&self, job_id: &str, token: &str) -> bool {
+        self.verify_for(Purpose::CloudInit, job_id, token)
+    }
+}
+
+/// What a derived token is for: each has its own HMAC label.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    ProviderCallback,
+    CloudInit,
+}
+
+impl Purpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Purpose::ProviderCallback => b"provider-callback:",
+            Purpose::CloudInit => b"cloud-init:",
+        }
     }
 }
 
@@ -307,6 +349,19 @@ mod tests {
         let other = CallbackTokens::from_base64(&Sealer::generate_key()).unwrap();
         assert!(!other.verify("01JD0000000000000000000000", &t));
         assert!(!format!("{tokens:?}").contains(key.expose_secret()));
+    }
+
+    #[test]
+    fn a_callback_token_does_not_open_the_cloud_init_document() {
+        let tokens = CallbackTokens::from_base64(&Sealer::generate_key()).unwrap();
+        let id = "01JD0000000000000000000000";
+        let url = tokens.cloud_init_url("https://p.example.com/base/", id);
+        let token = url.rsplit('/').next().unwrap();
+        assert!(url.starts_with(&format!("https://p.example.com/base/v1/cloud-init/{id}/")));
+        assert!(tokens.verify_cloud_init(id, token));
+        assert!(!tokens.verify(id, token), "not a provider callback token");
+        assert!(!tokens.verify_cloud_init(id, &tokens.token(id)));
+        assert!(!tokens.verify_cloud_init("01JD0000000000000000000001", token));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `spawn_api`: the real API (`provisioner_api::serve`) on 127.0.0.1:0 in a task,
 //! and a client for it.
 
-use crate::config::API_TOKEN;
+use crate::config::{API_TOKEN, CREDENTIALS_TOKEN};
 use crate::wait_until;
 use anyhow::{Context, bail};
 use provisioner_api::ApiError;
@@ -175,6 +175,18 @@ impl TestApi {
 
     pub async fn get_job(&self, id: &str) -> anyhow::Result<Reply> {
         self.get(&format!("/v1/jobs/{id}")).await
+    }
+
+    /// `GET /v1/jobs/{id}/credentials` with [`CREDENTIALS_TOKEN`] (the plain test
+    /// token lacks the `credentials` scope).
+    pub async fn credentials(&self, id: &str) -> anyhow::Result<Reply> {
+        let res = self
+            .anonymous()
+            .get(self.url(&format!("/v1/jobs/{id}/credentials")))
+            .bearer_auth(CREDENTIALS_TOKEN)
+            .send()
+            .await?;
+        Reply::read(res).await
     }
 
     /// `GET /v1/jobs?{query}`.

@@ -10,15 +10,20 @@ use provisioner_shared::secret::{ConfigSecret, Sealer};
 /// The one bearer token `test_config` accepts.
 pub const API_TOKEN: &str = "test-token-9f2c1e";
 
+/// A second token `test_config` accepts, named `billing`, that may also read a
+/// server's credentials (scopes read, write, credentials).
+pub const CREDENTIALS_TOKEN: &str = "test-billing-token-4d7a0b";
+
 /// The Standard Webhooks secret `test_config` accepts billing webhooks with.
 pub const WEBHOOK_SECRET: &str = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0wMTIzNDU2Nzg5";
 
 /// The secret `test_config` signs outbound job callbacks with.
 pub const CALLBACK_SECRET: &str = "whsec_dGVzdC1jYWxsYmFjay1zZWNyZXQtOTg3NjU0MzIx";
 
-/// A valid config for `redis`'s namespace: polling every 50–100 ms, retries from
+/// A valid config for `redis`'s namespace: polling every 50–100 ms (payment waits too), retries from
 /// 50 ms, a 3 s lease, 4 shards, a fresh `secrets.key`, private callback URLs
-/// allowed, one API token ([`API_TOKEN`]), billing webhooks signed with
+/// allowed, two API tokens ([`API_TOKEN`], plain; [`CREDENTIALS_TOKEN`], with the
+/// `credentials` scope), billing webhooks signed with
 /// [`WEBHOOK_SECRET`], job callbacks signed with [`CALLBACK_SECRET`] and retried from
 /// 50 ms for 10 s, and no accounts (add them with `config.accounts.push(account(..))`).
 pub fn test_config(redis: &TestRedis) -> Config {
@@ -36,7 +41,7 @@ namespace = "{ns}"
 
 [api]
 listen = "127.0.0.1:0"
-tokens = ["{API_TOKEN}"]
+tokens = ["{API_TOKEN}", {{ name = "billing", token = "{CREDENTIALS_TOKEN}", scopes = ["read", "write", "credentials"] }}]
 webhook_secret = "{WEBHOOK_SECRET}"
 body_limit = 65536
 idempotency_ttl = "10m"
@@ -53,7 +58,6 @@ settle = "300ms"
 [polling]
 initial = "50ms"
 max = "100ms"
-payment = "100ms"
 
 [retry]
 max_attempts = 5

@@ -39,7 +39,9 @@ pub mod worker;
 
 pub use api::{Reply, TestApi, spawn_api};
 pub use cluster::TestCluster;
-pub use config::{API_TOKEN, CALLBACK_SECRET, WEBHOOK_SECRET, account, test_config};
+pub use config::{
+    API_TOKEN, CALLBACK_SECRET, CREDENTIALS_TOKEN, WEBHOOK_SECRET, account, test_config,
+};
 pub use logs::CapturedLogs;
 pub use redis::TestRedis;
 pub use store::{connect_store, force_state};

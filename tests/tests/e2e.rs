@@ -4,6 +4,7 @@
 //!
 //! - `api`: the HTTP contract — auth, errors, validation, enqueue, idempotency.
 //! - `api_jobs`: listing, cancel, retry, resolve, the server lock and job events.
+//! - `billing`: the billing path: root passwords per provider, credentials, payment waits.
 //! - `hostkey`: HOSTKEY end to end through the worker and the simulator.
 //! - `idcloudhost`: IDCloudHost end to end through the worker and the simulator.
 //! - `inferno`: Inferno end to end through the worker and the simulator.
@@ -21,6 +22,8 @@
 mod api;
 #[path = "e2e/api_jobs.rs"]
 mod api_jobs;
+#[path = "e2e/billing.rs"]
+mod billing;
 #[path = "e2e/callbacks.rs"]
 mod callbacks;
 #[path = "e2e/cluster.rs"]

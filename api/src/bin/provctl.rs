@@ -4,6 +4,7 @@
 //! provctl [--url URL] [--token TOKEN] COMMAND
 //!   list [--state S] [--account A] [--reference R] [--limit N] [--cursor C]
 //!   get ID | watch ID | cancel ID | retry ID
+//!   credentials ID   (the server's login; needs a token with the `credentials` scope)
 //!   resolve ID adopt [ORDER_ID] | resolve ID reorder | resolve ID fail
 //!   submit FILE|- [--idempotency-key KEY]
 //! ```
@@ -19,6 +20,7 @@ use std::time::Duration;
 const USAGE: &str = "usage: provctl [--url URL] [--token TOKEN] COMMAND
   list [--state S] [--account A] [--reference R] [--limit N] [--cursor C]
   get ID | watch ID | cancel ID | retry ID
+  credentials ID   (the server's login; needs a token with the `credentials` scope)
   resolve ID adopt [ORDER_ID] | resolve ID reorder | resolve ID fail
   submit FILE|- [--idempotency-key KEY]
 env: PROVISIONER_URL, PROVISIONER_TOKEN";
@@ -119,6 +121,9 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
             print(&c.send(c.get("/v1/jobs").query(&query)).await?);
         }
         (Some("get"), Some(id)) => print(&c.send(c.get(&format!("/v1/jobs/{id}"))).await?),
+        (Some("credentials"), Some(id)) => {
+            print(&c.send(c.get(&format!("/v1/jobs/{id}/credentials"))).await?)
+        }
         (Some("cancel"), Some(id)) => {
             print(&c.send(c.post(&format!("/v1/jobs/{id}/cancel"))).await?)
         }

@@ -11,6 +11,7 @@ use crate::extract::JsonObject;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use provisioner_shared::credentials;
 use provisioner_shared::job::{Job, JobSpec, RunState, Signals};
 use provisioner_shared::plan;
 use provisioner_shared::request::{FieldError, JobKind, JobRequest, ParseContext};
@@ -143,7 +144,9 @@ pub(crate) async fn create_job(
         request,
         holds,
     };
-    let run = RunState::new(plan::plan(&spec.request), now);
+    let mut run = RunState::new(plan::plan(&spec.request), now);
+    // A generated root password (sealed) and the warnings a given one calls for.
+    credentials::prepare(&spec.request, &state.sealer, job_id, &mut run.outputs);
     if let Some(lock) = &lock {
         lock.confirm(state)
             .await
@@ -156,6 +159,7 @@ pub(crate) async fn create_job(
         fence: String::new(),
         signals: Signals::default(),
         callbacks: Vec::new(),
+        credential_reads: Vec::new(),
     };
     match state.store.enqueue(&spec, &run).await {
         Ok(true) => {

@@ -4,11 +4,14 @@
 //! - [`list`]: `GET /v1/jobs`, paging an index newest first.
 //! - [`actions`]: cancel, retry, resolve.
 //! - [`events`]: `GET /v1/jobs/{id}/events` as server-sent events.
+//! - [`credentials`]: `GET /v1/jobs/{id}/credentials`, a server's login.
 //!
-//! Every response body here is a `JobView`, which carries no secret.
+//! Every response body here is a `JobView`, which carries no secret, except the
+//! credentials route's (only for a token with the `credentials` scope).
 
 mod actions;
 pub(crate) mod create;
+mod credentials;
 mod events;
 mod idempotency;
 mod list;
@@ -35,6 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/jobs/{id}/retry", post(actions::retry))
         .route("/v1/jobs/{id}/resolve", post(actions::resolve))
         .route("/v1/jobs/{id}/events", get(events::events))
+        .route("/v1/jobs/{id}/credentials", get(credentials::credentials))
 }
 
 async fn get_job(

@@ -33,7 +33,11 @@
 //!   the items as not renewed. Unknown orders or items answer 404. The answer is an
 //!   empty 200 (seeds).
 //! - `server_list` with `order_item_id` 0 or absent lists every server.
+//! - A new server whose item has a `cloud_init_url` fetches it at its first boot
+//!   (when the order completes), from loopback, and the simulator records what the
+//!   document sets ([`KlikkSim::cloud_init_fetches`]; `cloud_init.rs`).
 
+mod cloud_init;
 mod orders;
 mod routes;
 mod state;
@@ -49,6 +53,7 @@ use serde::Serialize;
 
 use crate::sim::{Settler, SimCore, SimHandle};
 
+pub use cloud_init::{CloudConfig, CloudInitFetch, read_cloud_config};
 pub use state::OS_CATALOGUE;
 
 /// The path the API is served at (the account's `base_url` is `base_url() + API_PATH`).
@@ -160,6 +165,7 @@ pub struct ItemSnapshot {
     pub ipv4: bool,
     pub ip_allow: String,
     pub authorized_keys: Option<String>,
+    pub cloud_init_url: Option<String>,
     pub status: i64,
     /// `order_cancel` reached it: it is not renewed.
     pub cancel_requested: bool,
@@ -196,6 +202,7 @@ pub struct KlikkSim {
     sim: SimHandle<KlikkEvent>,
     state: Arc<Mutex<state::Account>>,
     settler: Settler,
+    cloud_init: cloud_init::CloudInitFetcher,
     options: KlikkOptions,
 }
 
@@ -221,10 +228,17 @@ impl KlikkSim {
         let core = SimCore::new(options.time_factor, options.seed);
         let account = state::Account::new(options.clone(), core.ledger.clone());
         let state = Arc::new(Mutex::new(account));
+        let cloud_init = cloud_init::CloudInitFetcher::new();
         let settler = {
             let state = Arc::clone(&state);
+            let cloud_init = cloud_init.clone();
             Settler::spawn(core.clock.clone(), core.shutdown.clone(), move |now| {
-                state::lock(&state).settle(now)
+                let mut account = state::lock(&state);
+                let next = account.settle(now);
+                for (server_id, url) in account.take_boots() {
+                    cloud_init.fetch(server_id, url);
+                }
+                next
             })
         };
         let app = routes::App {
@@ -237,6 +251,7 @@ impl KlikkSim {
             sim,
             state,
             settler,
+            cloud_init,
             options,
         })
     }
@@ -299,14 +314,25 @@ impl KlikkSim {
         self.settled().server_snapshots()
     }
 
+    /// The cloud-init documents new servers fetched, and what each sets (fetches in
+    /// flight are not listed yet).
+    pub fn cloud_init_fetches(&self) -> Vec<CloudInitFetch> {
+        drop(self.settled());
+        self.cloud_init.records()
+    }
+
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
         self.sim.shutdown().await;
     }
 
+    /// The profile with due changes applied (and new servers' documents fetched).
     fn settled(&self) -> std::sync::MutexGuard<'_, state::Account> {
         let mut account = state::lock(&self.state);
         account.settle(self.clock().now());
+        for (server_id, url) in account.take_boots() {
+            self.cloud_init.fetch(server_id, url);
+        }
         account
     }
 }

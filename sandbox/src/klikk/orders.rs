@@ -145,19 +145,20 @@ fn read_item(item: &Value, at: &str) -> Result<Item, Refused> {
             Ok,
         )?,
     };
-    if let Some(url) = features
+    let cloud_init_url = match features
         .and_then(|f| f.get("cloud_init_url"))
         .filter(|u| !u.is_null())
     {
-        let ok = url
-            .as_str()
-            .is_some_and(|u| u.starts_with("https://") || u.starts_with("http://"));
-        if !ok {
-            return bad_request(format!(
-                "{at}.features.cloud_init_url must be an http(s) URL"
-            ));
-        }
-    }
+        None => None,
+        Some(url) => match url.as_str() {
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => Some(u.to_owned()),
+            _ => {
+                return bad_request(format!(
+                    "{at}.features.cloud_init_url must be an http(s) URL"
+                ));
+            }
+        },
+    };
     let authorized_keys = sshd
         .and_then(|s| s.get("authorized_keys"))
         .and_then(Value::as_str)
@@ -173,6 +174,7 @@ fn read_item(item: &Value, at: &str) -> Result<Item, Refused> {
         ipv4,
         ip_allow,
         authorized_keys,
+        cloud_init_url,
         cancelled: false,
         cancel_requested: false,
         server_id: None,

@@ -57,6 +57,8 @@ pub struct Item {
     pub ipv4: bool,
     pub ip_allow: String,
     pub authorized_keys: Option<String>,
+    /// Fetched by the item's server when it first boots.
+    pub cloud_init_url: Option<String>,
     pub cancelled: bool,
     pub cancel_requested: bool,
     pub server_id: Option<u64>,
@@ -118,6 +120,8 @@ pub struct Account {
     pub next_item_id: u64,
     next_server_id: u64,
     next_address: u32,
+    /// New servers whose cloud-init document is yet to be fetched: (server, URL).
+    boots: Vec<(u64, String)>,
 }
 
 /// Locks the profile, surviving a panicked holder (the data stays usable for tests).
@@ -134,6 +138,7 @@ impl Account {
             next_item_id: opts.first_item_id,
             next_server_id: opts.first_server_id,
             next_address: 0,
+            boots: Vec::new(),
             opts,
             ledger,
             orders: BTreeMap::new(),
@@ -180,9 +185,10 @@ impl Account {
                 item.ram_gb,
                 item.storage_gb,
                 item.ipv4,
+                item.cloud_init_url.clone(),
             ));
         }
-        for (item_id, name, cpu, ram_gb, storage_gb, wants_ipv4) in created {
+        for (item_id, name, cpu, ram_gb, storage_gb, wants_ipv4, cloud_init_url) in created {
             let server_id = self.next_server_id;
             self.next_server_id += 1;
             let n = self.next_address;
@@ -208,6 +214,9 @@ impl Account {
                 .and_then(|o| o.items.iter_mut().find(|i| i.id == item_id))
             {
                 item.server_id = Some(server_id);
+            }
+            if let Some(url) = cloud_init_url {
+                self.boots.push((server_id, url));
             }
             self.ledger.record_at(
                 KlikkEvent::ServerCreated {
@@ -246,6 +255,11 @@ impl Account {
         Ok(self.orders[&order_id].status())
     }
 
+    /// The new servers whose cloud-init documents are to be fetched now.
+    pub fn take_boots(&mut self) -> Vec<(u64, String)> {
+        std::mem::take(&mut self.boots)
+    }
+
     // ---- views for Rust ----------------------------------------------------------
 
     pub fn order_ids(&self) -> Vec<u64> {
@@ -273,6 +287,7 @@ impl Account {
                     ipv4: item.ipv4,
                     ip_allow: item.ip_allow.clone(),
                     authorized_keys: item.authorized_keys.clone(),
+                    cloud_init_url: item.cloud_init_url.clone(),
                     status: order.item_status(item).0,
                     cancel_requested: item.cancel_requested,
                     server_id: item.server_id,

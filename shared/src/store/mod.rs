@@ -15,6 +15,9 @@
 //!   the worker gives them their expiry when it ends (`holds.rs`).
 //! - `/metrics` reads each shard's due-set in one script, and the workers' step and
 //!   callback counters from one hash they add deltas to (`stats.rs`).
+//! - Logs that writers other than the job's holder append to (callback attempts,
+//!   credential reads) are fields of their own (`cbl`, `crl`), appended by
+//!   `append_log.lua`, which never touches `v`.
 
 mod conn;
 mod durable;
@@ -28,11 +31,11 @@ pub use conn::RedisConn;
 pub use durable::Replication;
 pub use holds::{Held, Holds, Taken};
 pub use keys::{CALLBACK_PREFIX, Keys, callback_owner};
-pub use outbox::CALLBACK_LOG_CAP;
+pub use outbox::{CALLBACK_LOG_CAP, CREDENTIAL_READ_CAP};
 pub use stats::{ShardFigures, WorkerStat};
 
 use crate::config::RedisConfig;
-use crate::job::{CallbackAttempt, Job, JobSpec, JobState, RunState, Signals};
+use crate::job::{CallbackAttempt, CredentialRead, Job, JobSpec, JobState, RunState, Signals};
 use crate::time::Millis;
 use futures::StreamExt;
 use redis::{AsyncCommands, Script, Value};
@@ -78,7 +81,7 @@ struct Scripts {
     cas: Script,
     cad: Script,
     rate: Script,
-    callback_log: Script,
+    append_log: Script,
     held: Script,
 }
 
@@ -93,7 +96,7 @@ impl Scripts {
             cas: Script::new(include_str!("lua/cas.lua")),
             rate: Script::new(include_str!("lua/rate.lua")),
             cad: Script::new(include_str!("lua/cad.lua")),
-            callback_log: Script::new(include_str!("lua/callback_log.lua")),
+            append_log: Script::new(include_str!("lua/append_log.lua")),
             held: Script::new(include_str!("lua/held.lua")),
         }
     }
@@ -186,13 +189,15 @@ pub enum SignalOutcome {
     },
 }
 
-/// A job hash's `v`, `req`, `run`, `sc`, `sp`, `cbl` and `f` fields, as HMGET returns them.
+/// A job hash's `v`, `req`, `run`, `sc`, `sp`, `cbl`, `crl` and `f` fields, as HMGET
+/// returns them.
 type RecordFields = (
     Option<u64>,
     Option<String>,
     Option<String>,
     Option<u64>,
     Option<u64>,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -209,52 +214,46 @@ pub struct RawJob {
     pub signals: Signals,
     /// The callback attempt log (`cbl`), when there is one.
     pub callbacks_json: Option<String>,
+    /// The credential read log (`crl`), when there is one.
+    pub credential_reads_json: Option<String>,
 }
 
 impl RawJob {
     pub fn decode(&self) -> Result<Job, StoreError> {
-        decode_job(
-            &self.id,
-            self.version,
-            &self.fence,
-            &self.spec_json,
-            &self.run_json,
-            self.signals,
-            self.callbacks_json.as_deref(),
-        )
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt {
+            id: self.id.clone(),
+            reason: e.to_string(),
+        };
+        Ok(Job {
+            spec: serde_json::from_str::<JobSpec>(&self.spec_json).map_err(corrupt)?,
+            run: serde_json::from_str::<RunState>(&self.run_json).map_err(corrupt)?,
+            version: self.version,
+            fence: self.fence.clone(),
+            signals: self.signals,
+            callbacks: decode_log::<CallbackAttempt>(&self.id, "callback", &self.callbacks_json),
+            credential_reads: decode_log::<CredentialRead>(
+                &self.id,
+                "credential read",
+                &self.credential_reads_json,
+            ),
+        })
     }
 }
 
-fn decode_job(
+/// A log field of the job hash; one that does not decode must not hide the job.
+fn decode_log<T: serde::de::DeserializeOwned>(
     id: &str,
-    version: u64,
-    fence: &str,
-    spec: &str,
-    run: &str,
-    signals: Signals,
-    callbacks: Option<&str>,
-) -> Result<Job, StoreError> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
-        id: id.to_owned(),
-        reason: e.to_string(),
-    };
-    // A log that does not decode must not hide the job itself.
-    let callbacks = callbacks
+    what: &str,
+    raw: &Option<String>,
+) -> Vec<T> {
+    raw.as_deref()
         .map(|c| {
-            serde_json::from_str::<Vec<CallbackAttempt>>(c).unwrap_or_else(|e| {
-                tracing::warn!(job_id = id, error = %e, "ignoring a callback log that does not decode");
+            serde_json::from_str::<Vec<T>>(c).unwrap_or_else(|e| {
+                tracing::warn!(job_id = id, log = what, error = %e, "ignoring a log that does not decode");
                 Vec::new()
             })
         })
-        .unwrap_or_default();
-    Ok(Job {
-        spec: serde_json::from_str::<JobSpec>(spec).map_err(corrupt)?,
-        run: serde_json::from_str::<RunState>(run).map_err(corrupt)?,
-        version,
-        fence: fence.to_owned(),
-        signals,
-        callbacks,
-    })
+        .unwrap_or_default()
 }
 
 fn int(v: &Value) -> Option<i64> {
@@ -453,6 +452,7 @@ impl Store {
             let id = text(&chunk[0]).ok_or_else(|| unexpected("claim: id"))?;
             jobs.push(RawJob {
                 callbacks_json: None,
+                credential_reads_json: None,
                 version: int(&chunk[1]).ok_or_else(|| unexpected("claim: version"))? as u64,
                 fence: fence.clone(),
                 spec_json: text(&chunk[2]).ok_or_else(|| unexpected("claim: spec"))?,
@@ -580,11 +580,11 @@ impl Store {
         let mut c = self.conn.clone();
         let f: RecordFields = redis::cmd("HMGET")
             .arg(self.keys.job(id))
-            .arg(&["v", "req", "run", "sc", "sp", "cbl", "f"])
+            .arg(&["v", "req", "run", "sc", "sp", "cbl", "crl", "f"])
             .query_async(&mut c)
             .await?;
         match f {
-            (Some(version), Some(spec_json), Some(run_json), sc, sp, cbl, fence) => {
+            (Some(version), Some(spec_json), Some(run_json), sc, sp, cbl, crl, fence) => {
                 Ok(Some(RawJob {
                     id: id.to_owned(),
                     version,
@@ -596,6 +596,7 @@ impl Store {
                         pokes: sp.unwrap_or(0),
                     },
                     callbacks_json: cbl,
+                    credential_reads_json: crl,
                 }))
             }
             _ => Ok(None),

@@ -6,13 +6,16 @@
 //! (`claim.lua` leases it and returns its `req` = payload and `run` = delivery
 //! state), and its deliverer commits it with the same compare-and-set: retried
 //! later, or finished. Every attempt is appended to the job's own callback log
-//! (`cbl`), which never touches the job's version.
+//! (`cbl`), which never touches the job's version; reads of the job's credentials
+//! go to a log of their own (`crl`) the same way.
 
 use super::{Commit, CommitOutcome, Schedule, Store, StoreError};
-use crate::job::{CallbackAttempt, JobState};
+use crate::job::{CallbackAttempt, CredentialRead, JobState};
 
 /// Attempts kept in a job's callback log (the oldest go first).
 pub const CALLBACK_LOG_CAP: usize = 50;
+/// Reads kept in a job's credential read log (the oldest go first).
+pub const CREDENTIAL_READ_CAP: usize = 100;
 
 impl Store {
     /// Saves a claimed callback record's delivery state if `version` is still the
@@ -48,13 +51,38 @@ impl Store {
         attempt: &CallbackAttempt,
     ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(attempt).expect("a callback attempt serialises");
+        self.append_log(job_id, "cbl", &json, CALLBACK_LOG_CAP)
+            .await
+    }
+
+    /// Records one read of `job_id`'s credentials (`crl`). False when the job's
+    /// record is gone; a caller must then not hand the credentials out.
+    pub async fn log_credential_read(
+        &self,
+        job_id: &str,
+        read: &CredentialRead,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(read).expect("a credential read serialises");
+        self.append_log(job_id, "crl", &json, CREDENTIAL_READ_CAP)
+            .await
+    }
+
+    /// `append_log.lua`: one entry onto a log field of the job hash, never `v`.
+    async fn append_log(
+        &self,
+        job_id: &str,
+        field: &str,
+        entry: &str,
+        cap: usize,
+    ) -> Result<bool, StoreError> {
         let mut c = self.conn.clone();
         let len: i64 = self
             .scripts
-            .callback_log
+            .append_log
             .key(self.keys.job(job_id))
-            .arg(json)
-            .arg(CALLBACK_LOG_CAP)
+            .arg(field)
+            .arg(entry)
+            .arg(cap)
             .invoke_async(&mut c)
             .await?;
         Ok(len > 0)

@@ -2,6 +2,8 @@
 //! enqueue and idempotency keys.
 
 use crate::{hostkey_provision, noop_provision, start};
+use provisioner_shared::config::{ApiToken, Scope};
+use provisioner_shared::secret::ConfigSecret;
 use provisioner_shared::store::Keys;
 use provisioner_tests::{Reply, TestApi, TestRedis, spawn_api, test_config, wait_until};
 use redis::AsyncCommands;
@@ -133,6 +135,70 @@ async fn v1_needs_a_valid_bearer_token() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Tokens with scopes beside the plain test token (read + write).
+fn scoped(name: &str, token: &str, scopes: &[Scope]) -> ApiToken {
+    ApiToken {
+        name: name.to_owned(),
+        token: ConfigSecret::from(token),
+        scopes: scopes.iter().copied().collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_token_acts_only_within_its_scopes() -> anyhow::Result<()> {
+    let redis = TestRedis::start().await?;
+    let mut config = test_config(&redis);
+    config.accounts.push(provisioner_tests::account(
+        "noop",
+        provisioner_shared::ProviderKind::Noop,
+        "http://127.0.0.1:9/",
+    ));
+    config
+        .api
+        .tokens
+        .push(scoped("monitor", "monitor-token", &[Scope::Read]));
+    config
+        .api
+        .tokens
+        .push(scoped("robot", "robot-token", &[Scope::Write]));
+    let api = spawn_api(config).await?;
+    let anon = api.anonymous();
+    let as_token = |token: &'static str, req: reqwest::RequestBuilder| async move {
+        Reply::read(req.bearer_auth(token).send().await?).await
+    };
+
+    // read-only: may look, may not act; the refusal names the missing scope
+    as_token("monitor-token", anon.get(api.url("/v1/jobs")))
+        .await?
+        .expect(StatusCode::OK)?;
+    let body = noop_provision("noop", None);
+    let r = as_token("monitor-token", anon.post(api.url("/v1/jobs")).json(&body)).await?;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    assert_eq!(r.error_code(), Some("forbidden"));
+    assert_eq!(r.error_field(), Some("write"));
+    assert!(
+        r.error_message().contains("`write` scope") && r.error_message().contains("monitor"),
+        "{}",
+        r.text
+    );
+    assert_nothing_written(&redis, &api).await?;
+
+    // write-only: may act, may not read
+    let made = as_token("robot-token", anon.post(api.url("/v1/jobs")).json(&body))
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    let job = format!("/v1/jobs/{}", made.id());
+    let r = as_token("robot-token", anon.get(api.url(&job))).await?;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.error_field(), Some("read"));
+    let r = as_token("robot-token", anon.get(api.url(&format!("{job}/events")))).await?;
+    assert_eq!(r.error_field(), Some("read"), "{}", r.text);
+
+    // a plain token string keeps both
+    api.get(&job).await?.expect(StatusCode::OK)?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn unknown_routes_methods_and_jobs_answer_in_the_error_shape() -> anyhow::Result<()> {
     let (_redis, api) = start().await?;
@@ -200,7 +266,6 @@ async fn bad_input_names_the_field_and_writes_nothing() -> anyhow::Result<()> {
         "account",
         "order",
         "hostname",
-        "root_password",
         "order.preset",
         "order.location",
         "order.os_id",

@@ -1,7 +1,7 @@
 //! Inferno end to end: the real worker and api against the Inferno simulator, over
 //! real HTTP and a real Redis.
 
-use provisioner_sandbox::inferno::{InfernoSim, OrderStatus, PrintRLayout};
+use provisioner_sandbox::inferno::{InfernoOptions, InfernoSim, OrderStatus, PrintRLayout};
 use provisioner_sandbox::sim::{FaultKnobs, Hang, RateLimit};
 use provisioner_tests::providers::{InfernoLedger, add_inferno, inferno_ledger, start_inferno};
 use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
@@ -24,9 +24,16 @@ async fn stack_with(
     auto_pay: bool,
     tune: impl FnOnce(&mut provisioner_shared::Config),
 ) -> anyhow::Result<Stack> {
+    stack_on(start_inferno(auto_pay).await?, tune).await
+}
+
+/// [`stack_with`] on a simulator of the test's own.
+async fn stack_on(
+    sim: InfernoSim,
+    tune: impl FnOnce(&mut provisioner_shared::Config),
+) -> anyhow::Result<Stack> {
     provisioner_tests::init_tracing();
     let redis = TestRedis::start().await?;
-    let sim = start_inferno(auto_pay).await?;
     let mut config = test_config(&redis);
     add_inferno(&mut config, "inferno", &sim);
     tune(&mut config);
@@ -254,8 +261,21 @@ async fn deprovision_of_an_active_order_is_refused_at_enqueue() -> anyhow::Resul
 #[tokio::test]
 async fn a_job_awaits_payment_until_an_operator_retries_after_the_customer_paid()
 -> anyhow::Result<()> {
-    // polls for payment an hour apart: only the operator's retry can move the job on time
-    let s = stack_with(false, |c| c.polling.payment = Duration::from_secs(3600)).await?;
+    // every poll an hour apart, and an install that is done at once: only the
+    // operator's retry can move the job on time
+    let sim = InfernoSim::start(InfernoOptions {
+        time_factor: 3000.0,
+        auto_pay: false,
+        install_duration: Duration::ZERO,
+        ..InfernoOptions::default()
+    })
+    .await?;
+    let s = stack_on(sim, |c| {
+        c.polling.initial = Duration::from_secs(3600);
+        c.polling.max = Duration::from_secs(3600);
+        c.deadlines.payment = Duration::from_secs(3600);
+    })
+    .await?;
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = post(&s, &provision("unpaid.example.com")).await?;
     let job = wait_for_note(&s, &id, "awaiting payment: order 47000 is Pending").await?;

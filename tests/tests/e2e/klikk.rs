@@ -1,9 +1,10 @@
 //! Klikk end to end: the real worker and api against the Klikk simulator, over real
 //! HTTP and a real Redis.
 
-use provisioner_sandbox::klikk::{KlikkSim, OrderSnapshot, OsChoice};
+use provisioner_sandbox::klikk::{KlikkOptions, KlikkSim, OrderSnapshot, OsChoice};
 use provisioner_sandbox::sim::{FaultKnobs, Hang, RateLimit};
 use provisioner_shared::Config;
+use provisioner_shared::config::PaymentTimeout;
 use provisioner_tests::providers::{
     KlikkLedger, add_klikk, add_klikk_basic, klikk_ledger, start_klikk,
 };
@@ -24,9 +25,13 @@ struct Stack {
 /// Redis, the Klikk simulator, and the api with two accounts on it: `klikk` (token)
 /// and `klikk-basic` (HTTP Basic). `tune` adjusts the config first.
 async fn stack_with(tune: impl FnOnce(&mut Config)) -> anyhow::Result<Stack> {
+    stack_on(start_klikk().await?, tune).await
+}
+
+/// [`stack_with`] on a simulator of the test's own.
+async fn stack_on(sim: KlikkSim, tune: impl FnOnce(&mut Config)) -> anyhow::Result<Stack> {
     provisioner_tests::init_tracing();
     let redis = TestRedis::start().await?;
-    let sim = start_klikk().await?;
     let mut config = test_config(&redis);
     add_klikk(&mut config, "klikk", &sim);
     add_klikk_basic(&mut config, "klikk-basic", &sim);
@@ -181,10 +186,18 @@ async fn the_os_goes_by_name_or_by_id_and_basic_auth_works_too() -> anyhow::Resu
 
 #[tokio::test]
 async fn an_unpaid_order_waits_until_an_operator_retry_after_payment() -> anyhow::Result<()> {
-    // Polls for payment an hour apart and a payment deadline far away: the job can
-    // only go on within the test because the retry pokes it.
-    let s = stack_with(|c| {
-        c.polling.payment = Duration::from_secs(3600);
+    // Every poll an hour apart, a payment deadline far away, and a paid order that
+    // completes at once: the job can only go on within the test because the retry
+    // pokes it.
+    let sim = KlikkSim::start(KlikkOptions {
+        time_factor: 3000.0,
+        provisioning: Duration::ZERO,
+        ..KlikkOptions::default()
+    })
+    .await?;
+    let s = stack_on(sim, |c| {
+        c.polling.initial = Duration::from_secs(3600);
+        c.polling.max = Duration::from_secs(3600);
         c.deadlines.payment = Duration::from_secs(3600);
     })
     .await?;
@@ -215,8 +228,13 @@ async fn an_unpaid_order_waits_until_an_operator_retry_after_payment() -> anyhow
 }
 
 #[tokio::test]
-async fn a_payment_that_never_comes_fails_at_the_payment_deadline() -> anyhow::Result<()> {
-    let s = stack_with(|c| c.deadlines.payment = Duration::from_secs(2)).await?;
+async fn a_payment_that_never_comes_fails_at_the_deadline_and_keep_leaves_the_order()
+-> anyhow::Result<()> {
+    let s = stack_with(|c| {
+        c.deadlines.payment = Duration::from_secs(2);
+        c.deadlines.on_payment_timeout = PaymentTimeout::Keep;
+    })
+    .await?;
     s.sim.set_auto_pay(false);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = enqueue(&s.api, &provision("never.example.com")).await?;
@@ -227,8 +245,13 @@ async fn a_payment_that_never_comes_fails_at_the_payment_deadline() -> anyhow::R
         message.contains("payment (2s) deadline ran out") && message.contains("awaiting payment"),
         "{message}"
     );
+    assert!(
+        message.contains("kept at klikk") && message.contains("on_payment_timeout = \"keep\""),
+        "{message}"
+    );
     assert_eq!(step(&job, "await_delivery")["state"], "skipped");
     assert_eq!(order_of(&s.sim, &id).status, 100, "still unpaid at Klikk");
+    assert_eq!(klikk_ledger(&s.sim).cancels, 0);
     Ok(())
 }
 

@@ -251,7 +251,7 @@ async fn metrics_count_requests_jobs_webhooks_schedule_and_worker_steps_without_
 }
 
 /// The contract's routes (CONTRACT.md, "HTTP API").
-const CONTRACT_ROUTES: [(&str, &str); 15] = [
+const CONTRACT_ROUTES: [(&str, &str); 16] = [
     ("post", "/v1/jobs"),
     ("get", "/v1/jobs"),
     ("get", "/v1/jobs/{id}"),
@@ -262,6 +262,7 @@ const CONTRACT_ROUTES: [(&str, &str); 15] = [
     ("post", "/v1/webhooks/billing"),
     ("post", "/v1/callbacks/{id}/{token}"),
     ("get", "/v1/callbacks/{id}/{token}"),
+    ("get", "/v1/cloud-init/{id}/{token}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

@@ -14,6 +14,10 @@
 //! Signing is Standard Webhooks with `[callbacks] secret`: `webhook-id` is stable
 //! across the retries of one callback (receivers de-duplicate on it), the timestamp
 //! and signature are fresh for each attempt.
+//!
+//! With `[callbacks] include_credentials`, each attempt adds the server's login
+//! (`credentials`) to the body as it is sent: the record in Redis never holds the
+//! password, and every attempt that carries it is recorded as a credentials read.
 
 mod address;
 
@@ -23,7 +27,11 @@ pub use address::{
 
 use crate::metrics::{CallbackResult, WorkerMetrics};
 use provisioner_shared::config::Config;
-use provisioner_shared::job::{CallbackAttempt, Job, JobState, JobView};
+use provisioner_shared::credentials;
+use provisioner_shared::job::{
+    CallbackAttempt, CredentialRead, CredentialsVia, Job, JobState, JobView,
+};
+use provisioner_shared::secret::Sealer;
 use provisioner_shared::store::{ClaimedJob, CommitOutcome, Schedule, Store, callback_owner};
 use provisioner_shared::time::Millis;
 use provisioner_shared::webhook::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, WebhookKey};
@@ -88,6 +96,8 @@ pub struct Callbacks {
     allow_private: bool,
     policy: RetryPolicy,
     metrics: Arc<WorkerMetrics>,
+    /// Opens the login for callbacks that carry it (`include_credentials`).
+    credentials: Option<Sealer>,
 }
 
 /// How long and how often a callback is retried (`[callbacks]`).
@@ -167,6 +177,7 @@ impl Callbacks {
                 max: cb.retry_max,
             },
             metrics,
+            credentials: cb.include_credentials.then(|| config.sealer()),
         }))
     }
 
@@ -200,7 +211,8 @@ impl Callbacks {
         let now = self.store.clock();
         let first = *delivery.first_at.get_or_insert(now);
         delivery.attempts += 1;
-        let (status, mut error) = match self.send(&claimed.id, &payload, now).await {
+        let body = self.body_for(&job_id, &payload, now).await;
+        let (status, mut error) = match self.send(&claimed.id, &payload.url, &body, now).await {
             Ok(Answer { status, .. }) if (200..300).contains(&status) => (Some(status), None),
             Ok(Answer { status, body }) if body.is_empty() => {
                 (Some(status), Some(format!("answered {status}")))
@@ -264,20 +276,79 @@ impl Callbacks {
         }
     }
 
+    /// The body of this attempt: the payload's job JSON, with the server's login
+    /// added when `include_credentials` is on and the server exists. The read is
+    /// recorded before anything is sent; when it cannot be, the login stays out.
+    async fn body_for(&self, job_id: &str, payload: &Payload, now: Millis) -> String {
+        let Some(sealer) = &self.credentials else {
+            return payload.body.clone();
+        };
+        let job = match self
+            .store
+            .load(job_id)
+            .await
+            .map(|raw| raw.map(|r| r.decode()))
+        {
+            Ok(Some(Ok(job))) => job,
+            Ok(None) => return payload.body.clone(),
+            Ok(Some(Err(e))) => {
+                tracing::warn!(job_id, error = %e, "callback without credentials: the job does not decode");
+                return payload.body.clone();
+            }
+            Err(e) => {
+                tracing::warn!(job_id, error = %e, "callback without credentials: cannot load the job");
+                return payload.body.clone();
+            }
+        };
+        let login = match credentials::credentials(&job, sealer) {
+            Ok(login) => login,
+            // No server (yet), or a deprovision: nothing to add.
+            Err(credentials::Unavailable::NotYet(_) | credentials::Unavailable::NoLogin(_)) => {
+                return payload.body.clone();
+            }
+            Err(e) => {
+                tracing::warn!(job_id, error = %e, "callback without credentials");
+                return payload.body.clone();
+            }
+        };
+        let Ok(serde_json::Value::Object(mut view)) = serde_json::from_str(&payload.body) else {
+            return payload.body.clone();
+        };
+        let read = CredentialRead {
+            at: now,
+            via: CredentialsVia::Callback,
+            token: None,
+        };
+        match self.store.log_credential_read(job_id, &read).await {
+            Ok(true) => {}
+            Ok(false) => return payload.body.clone(),
+            Err(e) => {
+                tracing::warn!(job_id, error = %e, "callback without credentials: cannot record the read");
+                return payload.body.clone();
+            }
+        }
+        view.insert(
+            "credentials".into(),
+            serde_json::to_value(&login).expect("credentials serialise"),
+        );
+        serde_json::Value::Object(view).to_string()
+    }
+
     /// One signed POST. `Err` is why nothing was answered (or nothing sent).
     async fn send(
         &self,
         record_id: &str,
-        payload: &Payload,
+        url: &str,
+        body: &str,
         now: Millis,
     ) -> Result<Answer, String> {
         let Some(key) = &self.key else {
             return Err("callbacks.secret is not configured on this worker: cannot sign".into());
         };
-        let url = check_literal(&payload.url, self.allow_private).map_err(|e| e.to_string())?;
+        let url = check_literal(url, self.allow_private).map_err(|e| e.to_string())?;
         let id = webhook_id(record_id);
         let timestamp = (now.0 / 1000) as i64;
-        let signature = key.sign(&id, timestamp, payload.body.as_bytes());
+        let signature = key.sign(&id, timestamp, body.as_bytes());
         let res = self
             .http
             .post(url)
@@ -285,7 +356,7 @@ impl Callbacks {
             .header(HEADER_ID, id)
             .header(HEADER_TIMESTAMP, timestamp.to_string())
             .header(HEADER_SIGNATURE, signature)
-            .body(payload.body.clone())
+            .body(body.to_owned())
             .send()
             .await
             .map_err(|e| error_chain(&e.without_url()))?;

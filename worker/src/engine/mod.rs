@@ -148,7 +148,8 @@ pub struct Engine {
     sealer: Sealer,
     settings: Settings,
     hints: Arc<DueHints>,
-    /// `api.public_url` and the token key, when providers may call us back.
+    /// `api.public_url` and the token key, when providers may call us back (and
+    /// fetch a job's cloud-init document).
     provider_callbacks: Option<(String, CallbackTokens)>,
     /// Step outcomes counted for `/metrics` (flushed to Redis by the worker, not here).
     metrics: Arc<WorkerMetrics>,
@@ -470,8 +471,11 @@ impl Engine {
             request: &spec.request,
             now,
             sealer: &self.sealer,
-            payment_poll: self.settings.polling.payment,
             callback_url: cb,
+            public: self
+                .provider_callbacks
+                .as_ref()
+                .map(|(base, tokens)| (base.as_str(), tokens)),
         };
         let RunState {
             steps,

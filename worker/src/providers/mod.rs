@@ -33,8 +33,9 @@ pub use redact::KnownSecrets;
 
 use crate::engine::Outcome;
 use provisioner_shared::config::{Account, Config};
+use provisioner_shared::credentials;
 use provisioner_shared::job::{Outputs, StepRecord};
-use provisioner_shared::secret::{Sealed, Sealer};
+use provisioner_shared::secret::{CallbackTokens, Sealed, Sealer};
 use provisioner_shared::store::Store;
 use provisioner_shared::time::Millis;
 use provisioner_shared::{JobRequest, ProviderKind};
@@ -52,10 +53,10 @@ pub struct JobEnv<'a> {
     /// Redis time at the start of the step.
     pub now: Millis,
     pub sealer: &'a Sealer,
-    /// How often to poll while an invoice waits to be paid outside (`polling.payment`).
-    pub payment_poll: Duration,
     /// Where the provider may POST when an install completes (cuts the wait short).
     pub callback_url: Option<&'a str>,
+    /// `api.public_url` and the key of per-job URL tokens, when configured.
+    pub public: Option<(&'a str, &'a CallbackTokens)>,
 }
 
 /// What one step of one job may see and change.
@@ -66,8 +67,8 @@ pub struct StepCx<'a> {
     pub outputs: &'a mut Outputs,
     /// Redis time at the start of the step.
     pub now: Millis,
-    pub payment_poll: Duration,
     pub callback_url: Option<&'a str>,
+    public: Option<(&'a str, &'a CallbackTokens)>,
     sealer: &'a Sealer,
 }
 
@@ -79,8 +80,8 @@ impl<'a> StepCx<'a> {
             step,
             outputs,
             now: env.now,
-            payment_poll: env.payment_poll,
             callback_url: env.callback_url,
+            public: env.public,
             sealer: env.sealer,
         }
     }
@@ -96,13 +97,27 @@ impl<'a> StepCx<'a> {
         self.sealer.seal(secret, self.job_id)
     }
 
-    /// The request's root password, opened.
+    /// The root password this job sets: the request's, else the one generated for
+    /// it at enqueue; opened.
     pub fn root_password(&self) -> Result<Option<SecretString>, Outcome> {
-        self.request
-            .root_password
-            .as_ref()
-            .map(|s| self.open(s))
-            .transpose()
+        credentials::password_to_set(self.request, self.outputs, self.sealer, self.job_id)
+            .map(|found| found.map(|(password, _)| password))
+            .map_err(|e| Outcome::fail(format!("cannot open a secret of this job: {e}")))
+    }
+
+    /// Where a server of this job fetches its cloud-init document (the api serves
+    /// it), when `api.public_url` is configured.
+    pub fn cloud_init_url(&self) -> Option<String> {
+        self.public
+            .map(|(base, tokens)| tokens.cloud_init_url(base, self.job_id))
+    }
+
+    /// Records a plain warning on the job (once: a step may run again).
+    pub fn warn(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !self.outputs.warnings.contains(&text) {
+            self.outputs.warnings.push(text);
+        }
     }
 
     /// The server this job works on: the one it ordered, or the one it was given.

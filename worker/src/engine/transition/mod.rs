@@ -4,6 +4,7 @@
 
 use super::Settings;
 use super::outcome::{Outcome, StepError};
+use provisioner_shared::config::PaymentTimeout;
 use provisioner_shared::job::{Ending, JobError, JobState, RunState, StepRecord, StepState};
 use provisioner_shared::plan::{self, Role, Span, StepDef};
 use provisioner_shared::time::Millis;
@@ -109,10 +110,26 @@ pub fn deadline(run: &RunState, provider: ProviderKind, s: &Settings) -> Option<
     }
 }
 
-/// The poll interval after the n-th wait (1-based): initial × 2^(n−1), capped, ±10 %.
-pub fn poll_interval(s: &Settings, polls: u32, jitter: &mut impl Jitter) -> Duration {
+/// The ceiling of a step's poll interval: `polling.max`, or for a payment wait
+/// `polling.payment` when it is set. Every poll of a waiting order is a provider
+/// call, so a high ceiling saves calls and a low one sees a payment sooner.
+pub fn poll_ceiling(s: &Settings, span: Option<Span>) -> Duration {
+    match (span, s.polling.payment) {
+        (Some(Span::Payment), Some(payment)) => payment,
+        _ => s.polling.max,
+    }
+}
+
+/// The poll interval after the n-th wait (1-based): initial × 2^(n−1), capped at
+/// `ceiling`, ±10 %.
+pub fn poll_interval(
+    s: &Settings,
+    ceiling: Duration,
+    polls: u32,
+    jitter: &mut impl Jitter,
+) -> Duration {
     let base = s.polling.initial.as_millis() as u64;
-    let cap = s.polling.max.as_millis() as u64;
+    let cap = ceiling.as_millis() as u64;
     let exp = polls.saturating_sub(1).min(30);
     let d = base.saturating_mul(1u64 << exp).min(cap);
     let spread = jitter.up_to(Duration::from_millis(d / 5)).as_millis() as u64;
@@ -153,6 +170,10 @@ pub fn apply(
             step.finished_at = Some(now);
             step.intent = None;
             run.note = None;
+            if def.role == Role::Compensation {
+                let done = step.detail.clone().unwrap_or_else(|| "done".into());
+                tell_the_error(run, def, &done);
+            }
             advance(run, provider)
         }
         Outcome::Wait { after, note } => {
@@ -160,7 +181,10 @@ pub fn apply(
             if let Some((at, span)) = &limit
                 && now >= *at
             {
-                let msg = format!("the {span} deadline ran out while waiting: {note}");
+                let mut msg = format!("the {span} deadline ran out while waiting: {note}");
+                if def.span == Some(Span::Payment) && !is_cleanup(def) {
+                    msg.push_str(&payment_timeout(run, provider, s));
+                }
                 return apply(run, provider, Outcome::fail(msg), now, s, jitter);
             }
             let step = &mut run.steps[cursor];
@@ -169,7 +193,8 @@ pub fn apply(
             step.detail = Some(note.clone());
             run.note = Some(note);
             run.state = JobState::Waiting;
-            let mut delay = after.unwrap_or_else(|| poll_interval(s, step.polls, jitter));
+            let ceiling = poll_ceiling(s, def.span);
+            let mut delay = after.unwrap_or_else(|| poll_interval(s, ceiling, step.polls, jitter));
             // Wake up at the deadline at the latest, so it is noticed on time.
             if let Some((at, _)) = limit {
                 delay = delay.min(at.since(now)).max(Duration::from_millis(1));
@@ -234,7 +259,9 @@ fn fail(
             },
         );
     }
-    if def.role == Role::Compensation {
+    // A cancelled job that cannot cancel what it created may leave a server billed;
+    // the cleanup after a payment timeout only leaves an unpaid order, and says so.
+    if def.role == Role::Compensation && run.ending == Some(Ending::Cancelled) {
         let reason = format!(
             "could not cancel what this job created at the provider ({}): {}; it may still be billed: \
              retry to run the cancellation again, or cancel it at the provider and resolve with fail",
@@ -263,6 +290,9 @@ fn fail(
             },
         );
     }
+    if def.role == Role::Compensation {
+        tell_the_error(run, def, &format!("failed: {}", error.message));
+    }
     let step = &mut run.steps[cursor];
     step.state = StepState::Failed;
     step.finished_at = Some(now);
@@ -280,6 +310,50 @@ fn fail(
         run.ending = Some(Ending::Failed);
     }
     advance(run, provider)
+}
+
+fn is_cleanup(def: &StepDef) -> bool {
+    matches!(def.role, Role::Finalizer | Role::Compensation)
+}
+
+/// What a payment deadline does to the unpaid order of a provision that placed one
+/// (`[deadlines] on_payment_timeout`): with "cancel", the provider's cleanup steps
+/// are appended (they run as the job fails, like a cancel's compensation); with
+/// "keep", nothing. Returns the words the job's error adds, saying which.
+fn payment_timeout(run: &mut RunState, provider: ProviderKind, s: &Settings) -> String {
+    let cleanup = plan::payment_timeout_cleanup(provider);
+    let Some(order) = run.outputs.order_id.clone() else {
+        return String::new();
+    };
+    if cleanup.is_empty() || run.steps.iter().any(|st| cleanup.contains(&st.name)) {
+        return String::new();
+    }
+    let setting = s.deadlines.on_payment_timeout;
+    match setting {
+        PaymentTimeout::Cancel => {
+            run.steps
+                .extend(cleanup.into_iter().map(StepRecord::pending));
+            format!(
+                "; cancelling its unpaid order {order} at {provider} \
+                 (deadlines.on_payment_timeout = \"{}\")",
+                setting.as_str()
+            )
+        }
+        PaymentTimeout::Keep => format!(
+            "; its unpaid order {order} is kept at {provider} \
+             (deadlines.on_payment_timeout = \"{}\"): once it is paid, retry the job, or \
+             cancel the order there",
+            setting.as_str()
+        ),
+    }
+}
+
+/// Adds how a compensation step ended to the job's error, so that the error of a
+/// job that failed says what was undone (a cancel has no error to add to).
+fn tell_the_error(run: &mut RunState, def: &StepDef, outcome: &str) {
+    if let Some(e) = run.error.as_mut() {
+        e.message.push_str(&format!("; {}: {outcome}", def.name));
+    }
 }
 
 fn attention(run: &mut RunState, cursor: usize, error: StepError) -> Next {

@@ -1,6 +1,6 @@
 use super::*;
 use provisioner_shared::JobKind;
-use provisioner_shared::config::{DeadlinesConfig, PollingConfig, RetryConfig};
+use provisioner_shared::config::{DeadlinesConfig, PaymentTimeout, PollingConfig, RetryConfig};
 use provisioner_shared::request::{HostkeyOrder, Order, Reinstall};
 
 struct Fixed(u64);
@@ -18,7 +18,7 @@ fn settings() -> Settings {
         polling: PollingConfig {
             initial: Duration::from_secs(5),
             max: Duration::from_secs(60),
-            payment: Duration::from_secs(600),
+            payment: None,
         },
         retry: RetryConfig {
             max_attempts: 3,
@@ -29,6 +29,7 @@ fn settings() -> Settings {
             delivery: Duration::from_secs(7200),
             install: Duration::from_secs(10800),
             payment: Duration::from_secs(3 * 86400),
+            on_payment_timeout: PaymentTimeout::Cancel,
         },
         retention: Duration::ZERO,
         settle: Duration::from_secs(30),
@@ -386,12 +387,176 @@ fn cancel_before_anything_was_created_just_ends() {
     assert!(run.steps.iter().all(|st| st.state == StepState::Skipped));
 }
 
+/// The delays of `n` payment waits of a Klikk job (`await_payment`, span payment).
+fn payment_wait_delays(s: &Settings, n: u64) -> Vec<u64> {
+    let mut req = request(false);
+    req.provider = ProviderKind::Klikk;
+    let mut run = RunState::new(vec!["order".into(), "await_payment".into()], Millis(0));
+    run.cursor = 1;
+    begin(&mut run, req.provider, Millis(0), s);
+    (0..n)
+        .map(|i| {
+            match apply(
+                &mut run,
+                req.provider,
+                Outcome::wait("awaiting payment"),
+                Millis(i * 1000),
+                s,
+                &mut Fixed(0),
+            ) {
+                Next::After(d) => d.as_secs(),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn payment_waits_grow_like_every_wait_up_to_polling_max() {
+    // no polling.payment: the ceiling is polling.max (60 s), as for any wait
+    assert_eq!(
+        payment_wait_delays(&settings(), 7),
+        vec![4, 9, 18, 36, 54, 54, 54]
+    );
+    // polling.payment set: it is the ceiling of payment waits instead
+    let mut s = settings();
+    s.polling.payment = Some(Duration::from_secs(600));
+    assert_eq!(
+        payment_wait_delays(&s, 9),
+        vec![4, 9, 18, 36, 72, 144, 288, 540, 540]
+    );
+    s.polling.payment = Some(Duration::from_secs(20));
+    assert_eq!(payment_wait_delays(&s, 4), vec![4, 9, 18, 18]);
+    // ... and only of payment waits
+    assert_eq!(
+        poll_ceiling(&s, Some(Span::Delivery)),
+        Duration::from_secs(60)
+    );
+    assert_eq!(poll_ceiling(&s, None), Duration::from_secs(60));
+}
+
+/// A Klikk provision whose order 7300 is placed and waits for its payment.
+fn klikk_awaiting_payment(s: &Settings) -> (JobRequest, RunState) {
+    let mut req = request(false);
+    req.provider = ProviderKind::Klikk;
+    let mut run = RunState::new(
+        ["order", "await_payment", "await_delivery", "collect"]
+            .map(String::from)
+            .to_vec(),
+        Millis(0),
+    );
+    run.steps[0].state = StepState::Done;
+    run.outputs.order_id = Some("7300".into());
+    run.cursor = 1;
+    begin(&mut run, req.provider, Millis(0), s);
+    (req, run)
+}
+
+#[test]
+fn a_payment_timeout_cancels_the_unpaid_order_unless_told_to_keep_it() {
+    let s = settings();
+    let (req, mut run) = klikk_awaiting_payment(&s);
+    let late = Millis(3 * 86_400_000);
+    let wait = Outcome::wait("awaiting payment");
+    let next = apply(
+        &mut run,
+        req.provider,
+        wait.clone(),
+        late,
+        &s,
+        &mut Fixed(0),
+    );
+    // failing, with the cleanup to run first
+    assert_eq!(next, Next::Continue);
+    assert_eq!(at(&run), "cancel_unpaid");
+    assert_eq!(run.ending, Some(Ending::Failed));
+    let message = run.error.as_ref().unwrap().message.clone();
+    assert!(
+        message.contains("payment (3days) deadline ran out")
+            && message.contains("cancelling its unpaid order 7300 at klikk"),
+        "{message}"
+    );
+    run.steps[run.cursor].detail = Some("order 7300 cancelled at Klikk".into());
+    let next = apply(
+        &mut run,
+        req.provider,
+        Outcome::Next,
+        late,
+        &s,
+        &mut Fixed(0),
+    );
+    assert_eq!(next, Next::Finish);
+    assert_eq!(run.state, JobState::Failed);
+    let e = run.error.as_ref().unwrap();
+    assert_eq!(e.step, "await_payment", "the first error stays the job's");
+    assert!(
+        e.message
+            .ends_with("; cancel_unpaid: order 7300 cancelled at Klikk"),
+        "{}",
+        e.message
+    );
+
+    let mut keep = settings();
+    keep.deadlines.on_payment_timeout = PaymentTimeout::Keep;
+    let (req, mut run) = klikk_awaiting_payment(&keep);
+    let next = apply(
+        &mut run,
+        req.provider,
+        wait.clone(),
+        late,
+        &keep,
+        &mut Fixed(0),
+    );
+    assert_eq!(next, Next::Finish);
+    assert!(!run.steps.iter().any(|st| st.name == "cancel_unpaid"));
+    assert!(
+        run.error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("order 7300 is kept at klikk"),
+        "{:?}",
+        run.error
+    );
+
+    // no order placed: nothing to cancel, nothing said
+    let (req, mut run) = klikk_awaiting_payment(&s);
+    run.outputs.order_id = None;
+    assert_eq!(
+        apply(&mut run, req.provider, wait, late, &s, &mut Fixed(0)),
+        Next::Finish
+    );
+    assert!(!run.error.as_ref().unwrap().message.contains("unpaid order"));
+}
+
+#[test]
+fn a_failed_cleanup_is_told_in_the_jobs_error() {
+    let s = settings();
+    let (req, mut run) = klikk_awaiting_payment(&s);
+    let late = Millis(3 * 86_400_000);
+    let wait = Outcome::wait("awaiting payment");
+    apply(&mut run, req.provider, wait, late, &s, &mut Fixed(0));
+    assert_eq!(at(&run), "cancel_unpaid");
+    let refused = Outcome::fail("klikk refused: Order 7300 not found");
+    assert_eq!(
+        apply(&mut run, req.provider, refused, late, &s, &mut Fixed(0)),
+        Next::Finish
+    );
+    let e = run.error.as_ref().unwrap();
+    assert!(
+        e.message
+            .ends_with("; cancel_unpaid: failed: klikk refused: Order 7300 not found"),
+        "{}",
+        e.message
+    );
+}
+
 #[test]
 fn poll_interval_and_backoff_stay_within_their_caps() {
     let s = settings();
     let mut rng = rand::rng();
     for n in 1..40 {
-        assert!(poll_interval(&s, n, &mut rng) <= Duration::from_secs(66));
+        assert!(poll_interval(&s, s.polling.max, n, &mut rng) <= Duration::from_secs(66));
         assert!(backoff(&s, n, &mut rng) <= Duration::from_secs(300));
     }
 }

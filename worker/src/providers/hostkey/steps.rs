@@ -12,6 +12,7 @@ use super::api::{
 use crate::engine::Outcome;
 use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
 use provisioner_shared::config::Account;
+use provisioner_shared::credentials;
 use provisioner_shared::request::{Order, Reinstall};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -271,7 +272,9 @@ impl Hostkey {
         }
         if let Some(pw) = &info.password {
             let sealed = cx.seal(secrecy::ExposeSecret::expose_secret(pw));
-            cx.outputs.secrets.insert("root_password".into(), sealed);
+            cx.outputs
+                .secrets
+                .insert(credentials::PROVIDER_PASSWORD.into(), sealed);
         }
         cx.detail(format!(
             "server {id}{}",

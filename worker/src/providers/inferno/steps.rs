@@ -4,7 +4,8 @@
 //! Provision: ssh_keys → order (money) → await_payment → check_install (`run=0`) →
 //! install (`run=1`, once) → await_active. Reinstall: ssh_keys → check_install →
 //! install → await_active. Deprovision: cancel_order. A provision cancelled after its
-//! order runs compensate_cancel. An Inferno server is named by its order id: that is
+//! order runs compensate_cancel, one failed by its payment deadline cancel_unpaid
+//! (the same: a Pending order is cancelled, a paid one kept). An Inferno server is named by its order id: that is
 //! the job's `server.id`, and what a reinstall or deprovision takes as `server_id`.
 //!
 //! The money and once steps (`order`, `install`) are in [`super::money`].
@@ -14,6 +15,7 @@ use crate::engine::{Outcome, StepError};
 use crate::providers::orders::OrderRegistry;
 use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
 use provisioner_shared::config::Account;
+use provisioner_shared::credentials;
 use provisioner_shared::request::{Order, Reinstall};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -157,7 +159,8 @@ impl Inferno {
     }
 
     /// Waits while the order is Pending: customers pay Inferno outside the API (GAPS),
-    /// so only an `invoice.paid` webhook, an operator's retry or the next poll moves on.
+    /// so only an `invoice.paid` webhook, an operator's retry or the next poll (which
+    /// grows like every wait, to `polling.payment` when set) moves on.
     async fn await_payment(&self, cx: &mut StepCx<'_>) -> Outcome {
         let id = tri!(order_id(cx));
         self.ensure_claimed(cx, &id).await;
@@ -176,17 +179,14 @@ impl Inferno {
             cx.outputs.invoice_id = order.invoice_id.clone();
         }
         match &order.status {
-            OrderStatus::Pending => Outcome::Wait {
-                after: Some(cx.payment_poll),
-                note: format!(
-                    "awaiting payment: order {id} is Pending{} (paid outside the API)",
-                    order
-                        .invoice_id
-                        .as_deref()
-                        .map(|i| format!(", invoice {i}"))
-                        .unwrap_or_default()
-                ),
-            },
+            OrderStatus::Pending => Outcome::wait(format!(
+                "awaiting payment: order {id} is Pending{} (paid outside the API)",
+                order
+                    .invoice_id
+                    .as_deref()
+                    .map(|i| format!(", invoice {i}"))
+                    .unwrap_or_default()
+            )),
             s if s.is_dead() => Outcome::fail(format!(
                 "order {id} is {} at Inferno: nothing can be installed on it",
                 s.as_str()
@@ -247,7 +247,9 @@ impl Inferno {
             }
             if let Some(pw) = &vps.password {
                 let sealed = cx.seal(pw.expose_secret());
-                cx.outputs.secrets.insert("root_password".into(), sealed);
+                cx.outputs
+                    .secrets
+                    .insert(credentials::PROVIDER_PASSWORD.into(), sealed);
             }
             if let Some(main_id) = &vps.main_id {
                 cx.set_extra("vps_main_id", main_id.clone());
@@ -379,7 +381,8 @@ impl Provider for Inferno {
             "check_install" => self.check_install(cx).await,
             "await_active" => self.await_active(cx).await,
             "cancel_order" => self.cancel_order(cx).await,
-            "compensate_cancel" => self.compensate_cancel(cx).await,
+            // Both cancel only a Pending (unpaid) order: the API can do no more.
+            "compensate_cancel" | "cancel_unpaid" => self.compensate_cancel(cx).await,
             other => Outcome::fail(format!("inferno has no step `{other}`")),
         }
     }

@@ -2,10 +2,15 @@
 //!
 //! Provision: order (money: `order_create` with `reference` = the job id) →
 //! await_payment (`order_status` while 1xx: Klikk has no pay call, so the invoice is
-//! paid outside; `polling.payment` apart, cut short by an operator retry or an
+//! paid outside; polled like every wait (its ceiling `polling.payment` when set), cut short by an operator retry or an
 //! `invoice.paid` webhook) → await_delivery (while 2xx) → collect (`server_list` of the
 //! order item). Deprovision: cancel_order (the server's order item, found through
-//! `server_list` and `order_list`). A cancelled provision cancels its order.
+//! `server_list` and `order_list`). A cancelled provision cancels its order; one
+//! failed by its payment deadline cancels it while still unpaid (cancel_unpaid).
+//!
+//! Klikk takes no root password: the order's `cloud_init_url` points at the job's
+//! cloud-init document, which the api serves and which sets the password and the SSH
+//! keys (`provisioner_shared::credentials`), unless the request brings its own URL.
 //!
 //! [`api`]: super::api
 
@@ -13,6 +18,7 @@ use super::api::{Auth, KlikkApi, NewOrder, Order, Os, Stage};
 use crate::engine::{Outcome, StepError};
 use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
 use provisioner_shared::config::Account;
+use provisioner_shared::credentials::CLOUD_INIT_ORDERED;
 use provisioner_shared::request::{KlikkOrder, KlikkOs, Order as RequestOrder};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -79,6 +85,35 @@ fn order_id(cx: &StepCx<'_>) -> Result<String, Outcome> {
         .ok_or_else(|| Outcome::fail("no order id yet: the order step has not recorded one"))
 }
 
+/// Whether the order carries our cloud-init URL (decided before the call).
+fn cloud_init_ordered(cx: &StepCx<'_>) -> bool {
+    cx.outputs
+        .extra
+        .get(CLOUD_INIT_ORDERED)
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// Decides, before the order's intent is written, whether the order carries our
+/// cloud-init URL: when this job sets a root password, the request brings no URL of
+/// its own, and the api can be reached (`api.public_url`). Recorded in the outputs,
+/// so a reconciled order knows it too.
+fn plan_cloud_init(cx: &mut StepCx<'_>) -> Result<(), Outcome> {
+    if klikk_order(cx)?.cloud_init_url.is_some() || cx.root_password()?.is_none() {
+        return Ok(());
+    }
+    if cx.cloud_init_url().is_some() {
+        cx.set_extra(CLOUD_INIT_ORDERED, true);
+    } else {
+        cx.warn(
+            "the root password could not be set: Klikk takes it from a cloud-init document \
+             the api serves under api.public_url, which this worker's config lacks; log in \
+             with the ssh_keys",
+        );
+    }
+    Ok(())
+}
+
 /// Records the order (and its item, when the answer names one) in the outputs.
 fn record_order(cx: &mut StepCx<'_>, order: &Order) {
     cx.outputs.order_id = Some(order.order_id.clone());
@@ -119,6 +154,11 @@ impl Klikk {
             },
             KlikkOs::Id(id) => Os::Id(*id),
         };
+        let cloud_init_url = match &order.cloud_init_url {
+            Some(own) => Some(own.clone()),
+            None if cloud_init_ordered(cx) => cx.cloud_init_url(),
+            None => None,
+        };
         let answer = self
             .api
             .order_create(&NewOrder {
@@ -136,7 +176,7 @@ impl Klikk {
                 antiaffinity: order.antiaffinity.as_deref(),
                 firewall_id: order.firewall_id.as_deref(),
                 firewall_addme: order.firewall_addme,
-                cloud_init_url: order.cloud_init_url.as_deref(),
+                cloud_init_url: cloud_init_url.as_deref(),
             })
             .await?;
         record_order(cx, &answer);
@@ -203,10 +243,9 @@ impl Klikk {
         let (id, order) = tri!(self.status(cx).await);
         let status = order.status().map(|s| s.stage());
         match status {
-            Some(Stage::AwaitingPayment) => Outcome::Wait {
-                after: Some(cx.payment_poll),
-                note: format!("awaiting payment: {} (order {id})", said(&order)),
-            },
+            Some(Stage::AwaitingPayment) => {
+                Outcome::wait(format!("awaiting payment: {} (order {id})", said(&order)))
+            }
             Some(Stage::Pending | Stage::Completed) => {
                 cx.detail(format!("order {id} paid: {}", said(&order)));
                 Outcome::Next
@@ -337,6 +376,32 @@ impl Klikk {
         }
     }
 
+    /// The payment deadline failed the job: cancel its order if it still awaits
+    /// payment (1xx). One paid meanwhile is kept: it is the customer's now.
+    async fn cancel_unpaid(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let (id, order) = tri!(self.status(cx).await);
+        match order.status().map(|s| s.stage()) {
+            Some(Stage::AwaitingPayment) => match self.api.order_cancel(&id, None).await {
+                Ok(()) => {
+                    cx.detail(format!("order {id} cancelled at Klikk: it was never paid"));
+                    Outcome::Next
+                }
+                Err(e) => e.into(),
+            },
+            Some(Stage::Cancelled) => {
+                cx.detail(format!("order {id} is already cancelled at Klikk"));
+                Outcome::Next
+            }
+            _ => {
+                cx.detail(format!(
+                    "order {id} no longer awaits payment ({}): kept",
+                    said(&order)
+                ));
+                Outcome::Next
+            }
+        }
+    }
+
     /// A cancelled provision: cancel the whole order we placed (it holds one item).
     async fn compensate(&self, cx: &mut StepCx<'_>) -> Outcome {
         let Some(id) = cx.outputs.order_id.clone() else {
@@ -371,14 +436,15 @@ impl Provider for Klikk {
             "collect" => self.collect(cx).await,
             "cancel_order" => self.cancel_order(cx).await,
             "compensate_cancel" => self.compensate(cx).await,
+            "cancel_unpaid" => self.cancel_unpaid(cx).await,
             other => Outcome::fail(format!("klikk has no step `{other}`")),
         }
     }
 
     async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
         match step {
-            "order" => match klikk_order(cx) {
-                Ok(_) => Prepared::Call {
+            "order" => match plan_cloud_init(cx) {
+                Ok(()) => Prepared::Call {
                     reference: cx.job_id.to_owned(),
                     data: Value::Null,
                 },
