@@ -18,7 +18,7 @@ pub use outcome::{Outcome, StepError};
 
 use crate::metrics::WorkerMetrics;
 use crate::providers::{
-    AnyProvider, JobEnv, KnownSecrets, Prepared, Providers, Reconciled, StepCx,
+    AnyProvider, CallError, JobEnv, KnownSecrets, Prepared, Providers, Reconciled, StepCx,
 };
 use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
@@ -272,6 +272,12 @@ impl Engine {
                 }
             };
             chain += 1;
+            if lease.remaining().is_zero() {
+                span.in_scope(|| tracing::warn!(
+                    "the lease ran out while the step ran (the worker was paused, or the step overran); \
+                     its result is saved only if no other worker has claimed the job since"
+                ));
+            }
             self.hold_server(&mut job).await;
             let keep_going = next == Next::Continue
                 && chain < self.settings.max_chain
@@ -560,7 +566,7 @@ impl Engine {
                 }
                 Reconciled::Pending(note) => return Ok(Outcome::wait(note)),
                 Reconciled::Unknown(reason) => return Ok(Outcome::Attention(reason)),
-                Reconciled::Failed(e) => return Ok(e.into()),
+                Reconciled::Failed(e) => return Ok(lookup_again(step_name, e)),
             }
         }
         let mut cx = self.cx(&job.spec, run, now, cb);
@@ -698,6 +704,22 @@ impl Engine {
                 );
                 return transition::defer_cancel(run, now, after, note);
             }
+            Some(Reconciled::Failed(e))
+                if run.steps[cursor].polls < self.settings.retry.max_attempts =>
+            {
+                // A lookup that failed to read decides nothing: look again soon, a
+                // bounded number of times.
+                let after = transition::backoff(
+                    &self.settings,
+                    run.steps[cursor].polls + 1,
+                    &mut rand::rng(),
+                );
+                run.steps[cursor].polls += 1;
+                let note = format!(
+                    "cancel requested: cannot look up the last {name} call yet ({e}); looking again"
+                );
+                return transition::defer_cancel(run, now, after, note);
+            }
             other => {
                 let why = match other {
                     Some(Reconciled::Unknown(r)) | Some(Reconciled::Pending(r)) => r,
@@ -717,6 +739,19 @@ impl Engine {
         run.cancel_seen = true;
         run.ending = Some(Ending::Cancelled);
         transition::wind_down(run, &job.spec.request, now)
+    }
+}
+
+/// A reconciliation whose read failed looks again later. It costs the step no
+/// attempt (nothing was sent, and nothing may be sent before the lookup answers);
+/// the step's deadline bounds the waiting. A 429's `Retry-After` is kept.
+fn lookup_again(step: &str, e: CallError) -> Outcome {
+    match Outcome::from(e) {
+        Outcome::Retry { error, .. } | Outcome::Fail(error) => Outcome::wait(format!(
+            "cannot reconcile the last {step} call yet ({}); looking again",
+            error.message
+        )),
+        other => other,
     }
 }
 

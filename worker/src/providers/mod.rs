@@ -176,6 +176,19 @@ pub enum Reconciled {
     Failed(CallError),
 }
 
+impl Reconciled {
+    /// A reconciliation's read failed. It decides nothing: a transient failure, or an
+    /// answer in a shape we could not read (a garbled body), is read again later;
+    /// only a refusal (the provider said no, our credentials) needs an operator.
+    pub fn lookup_failed(e: CallError, doing: impl std::fmt::Display) -> Reconciled {
+        if e.is_transient() || matches!(e, CallError::BadResponse { .. }) {
+            Reconciled::Failed(e)
+        } else {
+            Reconciled::Unknown(format!("{doing}: {e}"))
+        }
+    }
+}
+
 /// The operations every provider module offers. Action, finalizer and compensation
 /// steps go through `run`; money steps through `prepare` → `call` → `reconcile`, so
 /// that the engine (not the provider) writes the intent before the call.

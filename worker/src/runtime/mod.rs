@@ -73,9 +73,12 @@ pub fn monitor(
     shutdown_grace: Duration,
 ) -> Monitor {
     let concurrency = source.concurrency;
-    // The handler may chain several steps, each under its own step timeout; this outer
-    // timeout is only a backstop and stays inside the lease.
-    let backstop = engine.settings().lease.mul_f32(0.9);
+    // The handler may chain several steps, each under its own step timeout, and every
+    // commit retries a Redis hiccup for up to a third of the lease: a drive is bounded
+    // by about 1.5 leases on its own. This outer timeout is only a backstop against a
+    // bug; it must not cut a drive short before the drive can see that its lease is
+    // gone (a worker paused past its lease must log its refused commit).
+    let backstop = engine.settings().lease * 2;
     Monitor::new()
         .register(move |run| {
             WorkerBuilder::new(format!("{name}-{run}"))

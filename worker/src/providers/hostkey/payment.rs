@@ -237,9 +237,8 @@ impl Hostkey {
         let resolve = "check it at HOSTKEY, then resolve (adopt if paid, reorder to pay again)";
         let inv = match self.api.invoice(&invoice).await {
             Ok(inv) => inv,
-            Err(e) if e.is_transient() => return Reconciled::Failed(e),
             Err(e) => {
-                return Reconciled::Unknown(format!("cannot look up invoice {invoice}: {e}"));
+                return Reconciled::lookup_failed(e, format!("cannot look up invoice {invoice}"));
             }
         };
         match inv.status {
@@ -273,11 +272,11 @@ impl Hostkey {
         let server = cx.server_id().unwrap_or_default();
         let now = match self.credit_snapshot(&server).await {
             Ok(now) => now,
-            Err(CreditRead::Call(e)) if e.is_transient() => return Reconciled::Failed(e),
             Err(CreditRead::Call(e)) => {
-                return Reconciled::Unknown(format!(
-                    "cannot read the credit balance to reconcile invoice {invoice}: {e}"
-                ));
+                return Reconciled::lookup_failed(
+                    e,
+                    format!("cannot read the credit balance to reconcile invoice {invoice}"),
+                );
             }
             Err(CreditRead::Moving) => {
                 return Reconciled::Pending(

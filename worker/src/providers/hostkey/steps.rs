@@ -304,8 +304,11 @@ impl Hostkey {
 
     /// The new servers since the intent whose hostname is ours (GAPS: reconcile by
     /// hostname: eq/update_servers → eq/list → eq/show of new ids), and the new ones
-    /// that show no hostname at all (they could be ours: they prove nothing).
-    async fn find_ordered(&self, cx: &StepCx<'_>) -> Result<NewServers, CallError> {
+    /// that show no hostname at all (they could be ours: they prove nothing). What
+    /// each new id showed is kept in the step's scratch for this intent, so a lookup
+    /// interrupted by a failed `eq/show` goes on where it stopped instead of showing
+    /// every new server again (on a busy account a full pass may never succeed).
+    async fn find_ordered(&self, cx: &mut StepCx<'_>) -> Result<NewServers, CallError> {
         let known: Vec<String> = cx
             .step
             .intent
@@ -327,14 +330,45 @@ impl Hostkey {
                 ids.push(id);
             }
         }
+        let attempt = cx.step.intent.as_ref().map(|i| i.attempt);
+        if cx.step.scratch.get("shown_for").and_then(Value::as_u64) != attempt.map(u64::from) {
+            cx.step.scratch.remove("shown");
+            if let Some(a) = attempt {
+                cx.set_scratch("shown_for", a);
+            }
+        }
         let mut new = NewServers::default();
         for id in ids.into_iter().filter(|id| !known.contains(id)) {
-            let info = self.api.show(&id).await?;
-            let named = info
-                .hostname
-                .clone()
-                .or_else(|| info.tag("hostname").map(str::to_owned))
-                .filter(|h| !h.trim().is_empty());
+            let shown = cx
+                .step
+                .scratch
+                .get("shown")
+                .and_then(|s| s.get(&id))
+                .cloned();
+            let named = match shown.as_ref().and_then(Value::as_str) {
+                Some(h) => Some(h.to_owned()),
+                None => {
+                    let info = self.api.show(&id).await?;
+                    let named = info
+                        .hostname
+                        .clone()
+                        .or_else(|| info.tag("hostname").map(str::to_owned))
+                        .filter(|h| !h.trim().is_empty());
+                    // A server that shows no hostname yet may show one later: only
+                    // a name is remembered.
+                    if let Some(h) = &named {
+                        let entry = cx
+                            .step
+                            .scratch
+                            .entry("shown")
+                            .or_insert_with(|| Value::Object(Default::default()));
+                        if let Value::Object(map) = entry {
+                            map.insert(id.clone(), Value::String(h.clone()));
+                        }
+                    }
+                    named
+                }
+            };
             match named {
                 Some(h) if h.eq_ignore_ascii_case(&hostname) => {
                     new.ours.push((id.clone(), deploy_keys.get(&id).cloned()));
@@ -428,10 +462,10 @@ impl Hostkey {
             }
             Ok(KeyStatus::Stage { stage: Some(0), .. }) => Reconciled::Absent,
             Ok(status) => Reconciled::Pending(stage_note(&status)),
-            Err(e) if e.is_transient() => Reconciled::Failed(e),
-            Err(e) => Reconciled::Unknown(format!(
-                "cannot tell whether the reboot into the installer happened: {e}"
-            )),
+            Err(e) => Reconciled::lookup_failed(
+                e,
+                "cannot tell whether the reboot into the installer happened",
+            ),
         }
     }
 }
@@ -586,9 +620,8 @@ impl Provider for Hostkey {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                Err(e) if e.is_transient() => Reconciled::Failed(e),
                 Err(e) => {
-                    Reconciled::Unknown(format!("cannot list servers to reconcile the order: {e}"))
+                    Reconciled::lookup_failed(e, "cannot list servers to reconcile the order")
                 }
             },
             "pay" => self.pay_reconcile(cx).await,

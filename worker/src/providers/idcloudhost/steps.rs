@@ -240,9 +240,8 @@ impl Idcloudhost {
             .unwrap_or_default();
         let vms = match self.api.list_vms(slug.as_deref()).await {
             Ok(vms) => vms,
-            Err(e) if e.is_transient() => return Reconciled::Failed(e),
             Err(e) => {
-                return Reconciled::Unknown(format!("cannot list VMs to reconcile create_vm: {e}"));
+                return Reconciled::lookup_failed(e, "cannot list VMs to reconcile create_vm");
             }
         };
         let (ours, others): (Vec<Vm>, Vec<Vm>) = vms
@@ -401,10 +400,7 @@ impl Idcloudhost {
         };
         let invoices = match self.api.invoices(billing).await {
             Ok(i) => i,
-            Err(e) if e.is_transient() => return Reconciled::Failed(e),
-            Err(e) => {
-                return Reconciled::Unknown(format!("cannot list invoices to reconcile: {e}"));
-            }
+            Err(e) => return Reconciled::lookup_failed(e, "cannot list invoices to reconcile"),
         };
         let resolve = "check it at IDCloudHost, then resolve (adopt if paid, reorder to pay again)";
         let Some(found) = invoices.iter().find(|i| i.id == invoice) else {

@@ -158,11 +158,11 @@ impl Inferno {
             .unwrap_or_default();
         let listed = match self.api.orders().await {
             Ok(o) => o,
-            Err(e) if e.is_transient() => return Reconciled::Failed(e),
             Err(e) => {
-                return Reconciled::Unknown(format!(
-                    "cannot list orders to reconcile the order call: {e}"
-                ));
+                return Reconciled::lookup_failed(
+                    e,
+                    "cannot list orders to reconcile the order call",
+                );
             }
         };
         let price = intent_data(cx, "price")
@@ -295,11 +295,11 @@ impl Inferno {
             .to_owned();
         let info = match self.api.getinfo(&id).await {
             Ok(i) => i,
-            Err(e) if e.is_transient() => return Reconciled::Failed(e),
             Err(e) => {
-                return Reconciled::Unknown(format!(
-                    "cannot look up order {id} to tell whether its install started: {e}"
-                ));
+                return Reconciled::lookup_failed(
+                    e,
+                    format!("cannot look up order {id} to tell whether its install started"),
+                );
             }
         };
         match &info.vps {

@@ -189,11 +189,8 @@ impl Klikk {
     async fn order_reconcile(&self, cx: &mut StepCx<'_>) -> Reconciled {
         let orders = match self.api.order_list().await {
             Ok(orders) => orders,
-            Err(e) if e.is_transient() => return Reconciled::Failed(e),
             Err(e) => {
-                return Reconciled::Unknown(format!(
-                    "cannot list orders to reconcile the order: {e}"
-                ));
+                return Reconciled::lookup_failed(e, "cannot list orders to reconcile the order");
             }
         };
         let ours: Vec<&Order> = orders
