@@ -31,7 +31,12 @@ pub(crate) async fn create(
         None => None,
         Some(key) => {
             match idempotency::reserve(&state, &key, &body_digest(&body), &job_id).await? {
-                Reserved::Replay(job) => return Ok(created_response(StatusCode::OK, &job)),
+                Reserved::Replay(job) => {
+                    // The first request may have died between writing the job and
+                    // listing it: the replay lists it (idempotent).
+                    state.store.index(&job.spec).await?;
+                    return Ok(created_response(StatusCode::OK, &job));
+                }
                 Reserved::Create(r) => {
                     if r.job_id != job_id {
                         // Taking over another request's reservation: its job id, and the

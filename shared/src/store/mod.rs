@@ -399,23 +399,44 @@ impl Store {
             return Ok(false);
         }
         self.note_time(now);
-        // Indexes for listing; a crash here leaves a job that runs but is not listed
-        // until an operator looks it up by id, which is the safe side.
-        let created = 0.0_f64;
-        let req = &spec.request;
-        let mut writes = vec![(self.keys.index_all(), id.clone())];
-        writes.push((self.keys.index_account(&req.account), id.clone()));
-        if let Some(r) = &req.reference {
-            writes.push((self.keys.index_reference(r), id.clone()));
-        }
-        let futs = writes.into_iter().map(|(key, member)| {
-            let mut c = self.conn.clone();
-            async move { c.zadd::<_, _, _, ()>(key, member, created).await }
-        });
-        for r in futures::future::join_all(futs).await {
-            r?;
-        }
+        self.index(spec).await?;
         Ok(true)
+    }
+
+    /// Adds a job to the listing indexes (all, by account, by reference: billing
+    /// webhooks find a service's jobs there). They live in other slots than the job,
+    /// so they are written after it; a Redis hiccup in between is retried for a few
+    /// seconds (the adds are idempotent), and an idempotent replay of the request adds
+    /// them again. Only a crash of the api between the two leaves a job unlisted.
+    pub async fn index(&self, spec: &JobSpec) -> Result<(), StoreError> {
+        use backon::{ExponentialBuilder, Retryable};
+        let id = &spec.id;
+        let req = &spec.request;
+        let mut writes = vec![self.keys.index_all()];
+        writes.push(self.keys.index_account(&req.account));
+        if let Some(r) = &req.reference {
+            writes.push(self.keys.index_reference(r));
+        }
+        let add = || async {
+            let futs = writes.iter().map(|key| {
+                let mut c = self.conn.clone();
+                async move { c.zadd::<_, _, _, ()>(key, id, 0.0_f64).await }
+            });
+            for r in futures::future::join_all(futs).await {
+                r?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        add.retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(50))
+                .with_max_delay(Duration::from_secs(1))
+                .with_total_delay(Some(Duration::from_secs(5)))
+                .without_max_times(),
+        )
+        .sleep(tokio::time::sleep)
+        .when(StoreError::is_transient)
+        .await
     }
 
     /// Leases up to `limit` due jobs of one shard.
