@@ -31,6 +31,7 @@
 mod case;
 mod checks;
 mod cloud;
+mod regressions;
 
 use anyhow::{Context, bail};
 use case::Case;
