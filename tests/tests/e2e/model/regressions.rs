@@ -39,3 +39,29 @@ fn a_cancel_settled_as_nothing_paid_still_cancels_the_vm() -> anyhow::Result<()>
         },
     ]])
 }
+
+/// Found by the model (MODEL_SEED=2). A worker freezes after Redis has applied its
+/// intent commit but before it reads the answer, for longer than its lease (a
+/// paused process); a second worker takes the job over, finds nothing at the
+/// provider once the settle window has passed, and orders; the first one wakes,
+/// takes its renewal for a fresh lease and orders too: two VMs. The freeze lands in
+/// the intent commit at one of the drive's first polls.
+#[test]
+fn a_worker_frozen_in_its_intent_commit_does_not_order_after_a_takeover() -> anyhow::Result<()> {
+    let plans: Vec<Vec<Transition>> = (1..=6)
+        .map(|cut| {
+            vec![
+                Transition::Stall {
+                    faults: vec![],
+                    cut_after: Some(cut),
+                },
+                Transition::Expire,
+                Transition::Drive {
+                    faults: vec![],
+                    cut_after: None,
+                },
+            ]
+        })
+        .collect();
+    replay(&plans)
+}
