@@ -65,3 +65,31 @@ fn a_worker_frozen_in_its_intent_commit_does_not_order_after_a_takeover() -> any
         .collect();
     replay(&plans)
 }
+
+/// Found by the model (MODEL_SEED=7). The first create_vm call meets a gateway
+/// timeout (nothing applied; the intent is kept), the next drive is told to wait
+/// for the settle window, and the last attempt, after a lookup that finds nothing,
+/// is cut by the step timeout. The job parked in `needs_attention` ("the outcome of
+/// the last create_vm call is unknown") without a single lookup, though the
+/// provider's state proves the outcome; a lost answer on the last attempt is looked
+/// up once the settle window has passed, and a timeout must be treated the same.
+#[test]
+fn a_last_attempt_cut_by_the_step_timeout_is_looked_up_not_parked() -> anyhow::Result<()> {
+    let plan = |applied| {
+        vec![
+            Transition::Drive {
+                faults: vec![Fault::NotReady],
+                cut_after: None,
+            },
+            Transition::Drive {
+                faults: vec![],
+                cut_after: None,
+            },
+            Transition::Drive {
+                faults: vec![Fault::Ok, Fault::Stuck { applied }],
+                cut_after: None,
+            },
+        ]
+    };
+    replay(&[plan(false), plan(true)])
+}
