@@ -442,8 +442,9 @@ impl Job {
 
     /// An operator settles a `needs_attention` job. On a job that is being
     /// cancelled, `adopt` records what exists (the compensation then cancels it
-    /// upstream), `fail` settles it as nothing to cancel (the job ends cancelled),
-    /// and `reorder` is refused.
+    /// upstream), `fail` settles that call as nothing to cancel (the job ends
+    /// cancelled, after compensating what earlier steps created), and `reorder` is
+    /// refused.
     pub fn resolve(&mut self, resolution: Resolution, now: Millis) -> Result<(), &'static str> {
         if self.run.state != JobState::NeedsAttention {
             return Err("only a job in needs_attention can be resolved");
@@ -524,7 +525,12 @@ impl Job {
                 // The cursor stays on the failed step: the worker moves past it to
                 // the finalizers (if PXE is armed) and ends the job as failed (or as
                 // cancelled, when it was being cancelled); no other step runs.
-                if !cancelling {
+                if cancelling {
+                    // "Nothing to cancel" is about this call only: what earlier
+                    // steps created (the VM ordered before an unknown payment) is
+                    // still cancelled upstream.
+                    self.run.add_compensation(&self.spec.request);
+                } else {
                     self.run.ending = Some(Ending::Failed);
                 }
                 self.run.state = JobState::Queued;

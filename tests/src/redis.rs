@@ -26,7 +26,8 @@ pub struct TestRedis {
 }
 
 enum Backend {
-    /// A server we share with others (`REDIS_URL`): clean our namespace up on drop.
+    /// A server we share with others (`REDIS_URL`, or another `TestRedis`'s): clean
+    /// our namespace up on drop.
     Shared,
     /// Our own server: killed when we go (and `stop`/`restart` in between). `None`
     /// only while a restart runs.
@@ -39,7 +40,7 @@ enum Backend {
 
 impl TestRedis {
     pub async fn start() -> anyhow::Result<TestRedis> {
-        let namespace = format!("t-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        let namespace = fresh_namespace();
         if let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
             return Ok(TestRedis {
                 url,
@@ -78,7 +79,7 @@ impl TestRedis {
     /// A `redis-server` of this test's own even when `REDIS_URL` is set, for tests
     /// that [`stop`](Self::stop) and [`restart`](Self::restart) it.
     pub async fn start_private() -> anyhow::Result<TestRedis> {
-        let namespace = format!("t-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        let namespace = fresh_namespace();
         let server = start_server()
             .await
             .context("starting a private redis-server")?;
@@ -119,6 +120,17 @@ impl TestRedis {
         .await?;
         *self.server()? = Some(server);
         Ok(outcome?)
+    }
+
+    /// A namespace of its own on this test's server, cleaned up when it goes: many
+    /// isolated stores on one `redis-server` (one per property-test case). It must
+    /// not outlive `self`, whose server it uses.
+    pub fn another_namespace(&self) -> TestRedis {
+        TestRedis {
+            url: self.url.clone(),
+            namespace: fresh_namespace(),
+            backend: Backend::Shared,
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -177,6 +189,10 @@ impl Drop for TestRedis {
             );
         }
     }
+}
+
+fn fresh_namespace() -> String {
+    format!("t-{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
 }
 
 /// `RedisServer::start` blocks until the server answers: keep it off the runtime.

@@ -14,6 +14,8 @@
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 //! - `leases`: one holder per job: prefetched jobs renew before a step, stale holders are fenced off.
+//! - `model`: the engine as a property-tested state machine against a model, with
+//!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
 //! - `ssrf`: callback and cloud-init URLs never reach non-public addresses.
@@ -40,6 +42,8 @@ mod inferno;
 mod klikk;
 #[path = "e2e/leases.rs"]
 mod leases;
+#[path = "e2e/model/mod.rs"]
+mod model;
 #[path = "e2e/ops.rs"]
 mod ops;
 #[path = "e2e/redaction.rs"]

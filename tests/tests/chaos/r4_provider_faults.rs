@@ -59,6 +59,10 @@ async fn r4_provider_faults_everywhere_end_every_job_without_a_duplicate() -> an
             workers: 3,
             jobs,
             max_attempts: 12,
+            // Every 429 pauses the whole account for its Retry-After: at 10 % of the
+            // calls of a busy account that is minutes of pauses in all, so the
+            // deadlines (which this scenario must never see fire) get room for them.
+            deadline: Duration::from_secs(360),
             ..StackOptions::default()
         },
     )
@@ -82,7 +86,7 @@ async fn r4_provider_faults_everywhere_end_every_job_without_a_duplicate() -> an
         .load(4)
         .mixed(0, jobs, Duration::from_millis(50))
         .await?;
-    let settled = wait_settled(&stack, &accepted, Duration::from_secs(300)).await?;
+    let settled = wait_settled(&stack, &accepted, Duration::from_secs(400)).await?;
     let mut report = judge(&stack, "R4", &accepted, &settled).await?;
 
     let sims = &stack.sims;

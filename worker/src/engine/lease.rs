@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 pub enum LeaseError {
     #[error("lease lost: another worker holds the job now")]
     Lost,
+    /// The renewal went through, but its answer came so late (a paused process, a
+    /// stalled connection) that too little of the new lease is left for a step.
+    #[error("the lease renewal answered too late: {remaining:?} left, too little for a step")]
+    Late { remaining: Duration },
     #[error("cannot reach Redis to save the job: {0}")]
     Store(#[from] StoreError),
 }
@@ -23,7 +27,9 @@ pub struct Lease {
     version: u64,
     /// The claim's fence: commits compare it with the version (see claim.lua).
     fence: String,
-    /// Redis time at the last reply, and when it came.
+    /// Redis time at the last reply, and when its request was sent: Redis ran it no
+    /// earlier, so the lease counted from there never outlasts the real one, however
+    /// long the answer took to be read.
     clock: (Millis, Instant),
     /// When the job's lease runs out (its score in the due-set).
     lease_until: Millis,
@@ -34,15 +40,15 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The lease a claim gave: `now` is the claim's Redis time and `received` the
-    /// moment its reply came, so time a job spends in the prefetch buffer before it
-    /// runs counts against its lease.
+    /// The lease a claim gave: `now` is the claim's Redis time and `sent` the moment
+    /// the claim was sent (an upper bound of when the lease began), so the time a job
+    /// spends on its way back and in the prefetch buffer counts against its lease.
     pub fn new(
         store: Store,
         id: String,
         version: u64,
         fence: String,
-        (now, received): (Millis, Instant),
+        (now, sent): (Millis, Instant),
         lease: Duration,
         reserve: Duration,
     ) -> Self {
@@ -51,7 +57,7 @@ impl Lease {
             id,
             version,
             fence,
-            clock: (now, received),
+            clock: (now, sent),
             lease_until: now.plus(lease),
             lease,
             reserve,
@@ -72,7 +78,7 @@ impl Lease {
     /// Makes sure a whole step still fits in the lease before it starts: a shorter
     /// lease is renewed with a full commit of `run` (unchanged). Fails with `Lost`
     /// when another worker claimed the job meanwhile, so the step never runs beside
-    /// theirs.
+    /// theirs, and with `Late` when the renewal's answer came too late to count.
     pub async fn ensure(&mut self, run: &RunState) -> Result<Option<Signals>, LeaseError> {
         if self.remaining() >= self.reserve {
             return Ok(None);
@@ -82,38 +88,56 @@ impl Lease {
     }
 
     /// Commits `run` and renews the lease to a full one, whatever is left of it.
+    /// Fails with `Late` when the answer came too late to leave room for a step: the
+    /// job is let go, never worked on past its lease.
     pub async fn renew(&mut self, run: &RunState) -> Result<Signals, LeaseError> {
         let run_json = serde_json::to_string(run).expect("run state serialises");
-        self.send(
-            &run_json,
-            run.state,
-            run.pokes_seen,
-            run.cancel_seen,
-            Schedule::Keep { lease: self.lease },
-            None,
-            false,
-        )
-        .await
-        .map(|(signals, _)| signals)
+        let (signals, _) = self
+            .send(
+                &run_json,
+                run.state,
+                run.pokes_seen,
+                run.cancel_seen,
+                Schedule::Keep { lease: self.lease },
+                None,
+                false,
+            )
+            .await?;
+        self.room_for_a_step()?;
+        Ok(signals)
+    }
+
+    /// After a renewal: a whole step still fits in what is left of the lease.
+    fn room_for_a_step(&self) -> Result<(), LeaseError> {
+        let remaining = self.remaining();
+        if remaining < self.reserve {
+            return Err(LeaseError::Late { remaining });
+        }
+        Ok(())
     }
 
     /// `renew` for a money step's intent: a whole lease for the call, and the commit
     /// confirmed by the replicas `redis.wait_replicas` asks for before the call goes.
+    /// `Late` as for `renew`: a worker that was paused while its intent commit was
+    /// answered must not send the call after another worker may have taken over.
     pub async fn renew_replicated(
         &mut self,
         run: &RunState,
     ) -> Result<(Signals, Replication), LeaseError> {
         let run_json = serde_json::to_string(run).expect("run state serialises");
-        self.send(
-            &run_json,
-            run.state,
-            run.pokes_seen,
-            run.cancel_seen,
-            Schedule::Keep { lease: self.lease },
-            None,
-            true,
-        )
-        .await
+        let renewed = self
+            .send(
+                &run_json,
+                run.state,
+                run.pokes_seen,
+                run.cancel_seen,
+                Schedule::Keep { lease: self.lease },
+                None,
+                true,
+            )
+            .await?;
+        self.room_for_a_step()?;
+        Ok(renewed)
     }
 
     /// Saves the run state if we still hold the job. Transient Redis errors are
@@ -201,6 +225,7 @@ impl Lease {
         let store = &self.store;
         let version = self.version;
         let attempt = || async {
+            let sent = Instant::now();
             let commit = Commit {
                 id,
                 version,
@@ -212,13 +237,14 @@ impl Lease {
                 cancel_seen,
                 callback,
             };
-            if replicated {
-                store.commit_replicated(commit).await
+            let (outcome, replication) = if replicated {
+                store.commit_replicated(commit).await?
             } else {
-                Ok((store.commit(commit).await?, Replication::NotAsked))
-            }
+                (store.commit(commit).await?, Replication::NotAsked)
+            };
+            Ok((outcome, replication, sent))
         };
-        let (outcome, replication) = attempt
+        let (outcome, replication, sent) = attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(StoreError::is_transient)
@@ -232,7 +258,7 @@ impl Lease {
             } => {
                 self.version = version;
                 if let Some(now) = now {
-                    self.clock = (now, Instant::now());
+                    self.clock = (now, sent);
                     if let Schedule::Keep { lease } = schedule {
                         self.lease_until = now.plus(lease);
                     }

@@ -24,7 +24,7 @@ use futures::FutureExt;
 use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
 use provisioner_shared::failpoint;
 use provisioner_shared::job::{
-    Ending, Intent, Job, JobSpec, JobState, Outputs, RunState, StepState,
+    Ending, Intent, Job, JobSpec, JobState, Outputs, RunState, StepRecord, StepState,
 };
 use provisioner_shared::plan::{self, Role};
 use provisioner_shared::secret::{CallbackTokens, Sealer};
@@ -438,20 +438,23 @@ impl Engine {
                 }
             }
         };
-        let outcome =
-            match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
-                Ok(Ok(Ok(outcome))) => outcome,
-                Ok(Ok(Err(lost))) => return Err(lost),
-                Ok(Err(panic)) => {
-                    let msg = panic_message(&panic);
-                    tracing::error!(panic = %msg, "step panicked");
-                    Outcome::retry(format!("the step panicked: {msg}"))
-                }
-                Err(_) => Outcome::retry(format!(
+        let ran = tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await;
+        let outcome = match ran {
+            Ok(Ok(Ok(outcome))) => outcome,
+            Ok(Ok(Err(lost))) => return Err(lost),
+            Ok(Err(panic)) => {
+                let msg = panic_message(&panic);
+                tracing::error!(panic = %msg, "step panicked");
+                self.interrupted(&mut job.run, def.role, format!("the step panicked: {msg}"))
+            }
+            Err(_) => {
+                let why = format!(
                     "the step took longer than {} and was stopped",
-                    humantime::format_duration(timeout)
-                )),
-            };
+                    humantime::format_duration(self.settings.step_timeout)
+                );
+                self.interrupted(&mut job.run, def.role, why)
+            }
+        };
         // A provider that echoes the job's password must not put it in the record.
         let outcome = match outcome {
             Outcome::Next => Outcome::Next,
@@ -620,19 +623,47 @@ impl Engine {
                     tracing::warn!(error = %e, "call outcome unknown; will reconcile before any retry");
                     return Ok(e.into());
                 }
-                // Out of attempts: count this one, and look again once the provider has
-                // settled, so that a call proven not to have happened fails plainly
-                // instead of asking an operator.
-                step.attempts += 1;
-                tracing::warn!(error = %e, "last attempt's outcome unknown; reconciling after the settle window");
-                Ok(Outcome::Wait {
-                    after: Some(self.settings.settle.max(Duration::from_millis(1))),
-                    note: format!(
-                        "the last {step_name} attempt's outcome is unknown ({e}); checking once the provider has settled"
-                    ),
-                })
+                Ok(self.look_up_last_attempt(step, &e.to_string()))
             }
         }
+    }
+
+    /// The last attempt of a money call whose outcome is unknown: count it, and look
+    /// again once the provider has settled, so that a call proven not to have
+    /// happened fails plainly (and one that did is adopted) instead of asking an
+    /// operator.
+    fn look_up_last_attempt(&self, step: &mut StepRecord, why: &str) -> Outcome {
+        step.attempts += 1;
+        tracing::warn!(error = %why, "last attempt's outcome unknown; reconciling after the settle window");
+        Outcome::Wait {
+            after: Some(self.settings.settle.max(Duration::from_millis(1))),
+            note: format!(
+                "the last {} attempt's outcome is unknown ({why}); checking once the provider has settled",
+                step.name
+            ),
+        }
+    }
+
+    /// A step its timeout (or a panic) cut short. A money call cut on its last attempt may have
+    /// gone through: like a lost answer, it is looked up once the provider has
+    /// settled rather than parked unasked. (A lookup that never answers is retried,
+    /// and parks the job once the attempts are spent: then nobody can tell.)
+    fn interrupted(&self, run: &mut RunState, role: Role, why: String) -> Outcome {
+        let cursor = run.cursor;
+        let step = &mut run.steps[cursor];
+        // An intent of this very attempt: the call (not the lookup) was cut.
+        let call_cut = matches!(role, Role::Money | Role::Once)
+            && step
+                .intent
+                .as_ref()
+                .is_some_and(|i| i.attempt == step.attempts + 1);
+        if !call_cut || step.attempts + 1 < self.settings.retry.max_attempts {
+            return Outcome::retry(why);
+        }
+        if let Some(intent) = step.intent.as_mut() {
+            intent.error = Some(why.clone());
+        }
+        self.look_up_last_attempt(step, &why)
     }
 
     /// Acts on a cancel. A money step's open intent is settled first, so that the

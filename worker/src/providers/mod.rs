@@ -32,6 +32,7 @@ pub use gate::Gate;
 pub use redact::KnownSecrets;
 
 use crate::engine::Outcome;
+use futures::future::BoxFuture;
 use provisioner_shared::config::{Account, Config};
 use provisioner_shared::credentials;
 use provisioner_shared::job::{Outputs, StepRecord};
@@ -213,6 +214,8 @@ pub enum AnyProvider {
     Inferno(inferno::Inferno),
     Klikk(klikk::Klikk),
     Noop(noop::Noop),
+    /// A provider given from outside ([`Providers::with`]).
+    Injected(Injected),
 }
 
 macro_rules! dispatch {
@@ -223,6 +226,7 @@ macro_rules! dispatch {
             AnyProvider::Inferno($p) => $e,
             AnyProvider::Klikk($p) => $e,
             AnyProvider::Noop($p) => $e,
+            AnyProvider::Injected($p) => $e,
         }
     };
 }
@@ -311,7 +315,96 @@ impl Providers {
         }
     }
 
+    /// Serves `account` with `provider` instead of the client its config names: a
+    /// test's scriptable provider (the engine's model test), or an embedding
+    /// program's own. The engine runs the plan of the account's provider kind and
+    /// treats it like any other client.
+    pub fn with(mut self, account: &str, provider: impl Provider + 'static) -> Self {
+        self.by_account.insert(
+            account.to_owned(),
+            AnyProvider::Injected(Injected(Box::new(provider))),
+        );
+        self
+    }
+
     pub fn get(&self, account: &str) -> Option<&AnyProvider> {
         self.by_account.get(account)
+    }
+}
+
+/// A [`Provider`] of the caller's own, boxed: the trait's futures are not
+/// object-safe, so it is held through [`ErasedProvider`].
+pub struct Injected(Box<dyn ErasedProvider>);
+
+/// [`Provider`] with boxed futures, so that one of any type can be stored.
+trait ErasedProvider: Send + Sync {
+    fn run_boxed<'a, 'b>(&'a self, step: &'a str, cx: &'a mut StepCx<'b>)
+    -> BoxFuture<'a, Outcome>;
+    fn prepare_boxed<'a, 'b>(
+        &'a self,
+        step: &'a str,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Prepared>;
+    fn call_boxed<'a, 'b>(
+        &'a self,
+        step: &'a str,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Result<(), CallError>>;
+    fn reconcile_boxed<'a, 'b>(
+        &'a self,
+        step: &'a str,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Reconciled>;
+}
+
+impl<P: Provider> ErasedProvider for P {
+    fn run_boxed<'a, 'b>(
+        &'a self,
+        step: &'a str,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(Provider::run(self, step, cx))
+    }
+
+    fn prepare_boxed<'a, 'b>(
+        &'a self,
+        step: &'a str,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Prepared> {
+        Box::pin(Provider::prepare(self, step, cx))
+    }
+
+    fn call_boxed<'a, 'b>(
+        &'a self,
+        step: &'a str,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Result<(), CallError>> {
+        Box::pin(Provider::call(self, step, cx))
+    }
+
+    fn reconcile_boxed<'a, 'b>(
+        &'a self,
+        step: &'a str,
+        cx: &'a mut StepCx<'b>,
+    ) -> BoxFuture<'a, Reconciled> {
+        Box::pin(Provider::reconcile(self, step, cx))
+    }
+}
+
+impl Provider for Injected {
+    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+        self.0.run_boxed(step, cx).await
+    }
+
+    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+        self.0.prepare_boxed(step, cx).await
+    }
+
+    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        self.0.call_boxed(step, cx).await
+    }
+
+    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+        self.0.reconcile_boxed(step, cx).await
     }
 }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub struct Claim {
     pub job: ClaimedJob,
-    /// Redis time of the claim, and when its reply came: the lease counts from here.
+    /// Redis time of the claim, and when it was sent: the lease counts from here.
     pub at: (Millis, Instant),
 }
 
@@ -158,8 +158,10 @@ impl ClaimLoop {
                 continue;
             }
             let want = (free - buffered).min(self.cfg.max_claim);
+            // The lease counts from before the claim was sent: a worker paused while
+            // the reply was on its way must not think it has a whole lease.
+            let sent = Instant::now();
             let batch = self.cfg.store.claim(shard, want, self.cfg.lease).await?;
-            let received = Instant::now();
             if self.failures > 0 {
                 tracing::info!("claiming works again");
                 self.failures = 0;
@@ -172,7 +174,7 @@ impl ClaimLoop {
                 self.push(
                     TaskBuilder::new(Claim {
                         job,
-                        at: (batch.now, received),
+                        at: (batch.now, sent),
                     })
                     .task_id(TaskId::from_string(id))
                     .build(),

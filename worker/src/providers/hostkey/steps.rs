@@ -462,6 +462,16 @@ impl Hostkey {
             }
             Ok(KeyStatus::Stage { stage: Some(0), .. }) => Reconciled::Absent,
             Ok(status) => Reconciled::Pending(stage_note(&status)),
+            // The reinstall key is removed once its install said OK (GAPS), and it
+            // exists from our own eq/reinstall until then: gone means the install
+            // ran to the end, so the reboot took (its OK was read by nobody).
+            Err(CallError::Rejected { message, .. }) => {
+                cx.set_extra("install_done", true);
+                cx.detail(format!(
+                    "the earlier reboot took: the reinstall key is gone, so its install completed ({message})"
+                ));
+                Reconciled::Done
+            }
             Err(e) => Reconciled::lookup_failed(
                 e,
                 "cannot tell whether the reboot into the installer happened",
