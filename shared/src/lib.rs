@@ -10,12 +10,15 @@
 //!   per-job tokens of provider callback URLs.
 //! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
 //! - [`failpoint`]: named crash and stall points, armed at run time for the chaos tests.
+//! - `fuzzing` (hidden): the entry points of the fuzz targets in `fuzz/`.
 //!
 //! The api and the worker never call each other; they meet only in Redis, through
 //! [`store`].
 
 pub mod config;
 pub mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod job;
 pub mod net_guard;
 pub mod plan;

@@ -292,7 +292,7 @@ pub fn parse_done(body: &str) -> Result<(), CallError> {
 
 /// Classifies a non-2xx answer, keeping the provider's own text when the body is an
 /// error envelope; otherwise as [`CallError::from_status`] does.
-pub(super) fn http_error(
+pub(crate) fn http_error(
     status: u16,
     retry_after: Option<std::time::Duration>,
     body: &str,

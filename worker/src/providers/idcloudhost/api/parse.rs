@@ -151,7 +151,7 @@ pub fn parse_locations(body: &str) -> Result<Vec<Location>, CallError> {
 
 /// Classifies a non-2xx answer, quoting the provider's own text where the body has
 /// one (GAPS: 400 validation, 401/403 auth, 404 unknown VM, invoice or route).
-pub(super) fn http_error(
+pub(crate) fn http_error(
     status: u16,
     retry_after: Option<std::time::Duration>,
     body: &str,

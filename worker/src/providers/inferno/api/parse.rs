@@ -255,7 +255,7 @@ pub fn parse_install(body: &str) -> Result<InstallAnswer, CallError> {
 
 /// Classifies a non-2xx answer, keeping Inferno's own text when the body is its
 /// failure shape; otherwise as [`CallError::from_status`] does.
-pub(super) fn http_error(
+pub(crate) fn http_error(
     status: u16,
     retry_after: Option<std::time::Duration>,
     body: &str,

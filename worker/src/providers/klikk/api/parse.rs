@@ -85,7 +85,7 @@ pub fn parse_cancelled(body: &str) -> Result<(), CallError> {
 
 /// Classifies a non-2xx answer, keeping the provider's own text when the body is the
 /// GAPS error shape; otherwise as [`CallError::from_status`] does.
-pub(super) fn http_error(status: u16, retry_after: Option<Duration>, body: &str) -> CallError {
+pub(crate) fn http_error(status: u16, retry_after: Option<Duration>, body: &str) -> CallError {
     let slow_down = status == 429 || (status == 503 && retry_after.is_some());
     match lenient_json::parse(body).and_then(|v| message_of(&v)) {
         Some(message) if !slow_down && status >= 500 => CallError::Unknown {
