@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::answers::{Order, OrderItem, Server, Status};
-use crate::providers::error::{CallError, quote};
+use crate::providers::error::{CallError, bounded, quote};
 use crate::providers::fields::{id_text, ip_addr, text};
 use crate::providers::lenient_json;
 
@@ -138,7 +138,7 @@ fn message_of(v: &Value) -> Option<String> {
     ["message", "error"]
         .iter()
         .find_map(|k| v.get(*k).and_then(text))
-        .map(|t| t.trim().to_owned())
+        .map(|t| bounded(&t))
         .filter(|t| !t.is_empty())
 }
 
