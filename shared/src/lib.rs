@@ -12,6 +12,7 @@
 //! - [`credentials`]: how a job's root password reaches its server, per provider.
 //! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
 //! - [`failpoint`]: named crash and stall points, armed at run time for the chaos tests.
+//! - `fuzzing` (hidden): the entry points of the fuzz targets in `fuzz/`.
 //!
 //! The api and the worker never call each other; they meet only in Redis, through
 //! [`store`].
@@ -19,6 +20,8 @@
 pub mod config;
 pub mod credentials;
 pub mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod job;
 pub mod net_guard;
 pub mod password;

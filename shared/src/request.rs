@@ -653,6 +653,12 @@ impl<'a> Fields<'a> {
 
     fn reject_unknown(&self, allowed: &[&str]) -> Result<(), FieldError> {
         match self.map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            // An empty name would make an empty (or dangling `order.`) field path:
+            // the object holding it is named instead.
+            Some(k) if k.is_empty() => Err(FieldError::new(
+                self.prefix.unwrap_or("body"),
+                "has a member with an empty name",
+            )),
             Some(k) => Err(self.err(k, "is not a known field")),
             None => Ok(()),
         }
@@ -1026,6 +1032,20 @@ token = "t"
         let mut weak = klikk.clone();
         weak["root_password"] = json!("password");
         assert_eq!(parse(&weak).unwrap_err().field, "root_password");
+    }
+
+    #[test]
+    fn a_member_with_an_empty_name_is_named_by_its_object() {
+        let mut v = good();
+        v[""] = json!(1);
+        let e = parse(&v).unwrap_err();
+        assert_eq!((e.field.as_str(), e.status), ("body", 422), "{e}");
+        assert!(e.message.contains("empty name"), "{e}");
+        let mut v = good();
+        v["order"][""] = json!(1);
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.field, "order", "{e}");
+        assert!(e.message.contains("empty name"), "{e}");
     }
 
     #[test]

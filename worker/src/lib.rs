@@ -10,11 +10,14 @@
 //!   engine's terminal commits create).
 //! - [`metrics`]: step and callback counters, flushed to Redis for the api's
 //!   `/metrics` every few seconds and once more at shutdown.
+//! - `fuzzing` (hidden): the entry points of the fuzz targets in `fuzz/`.
 //!
 //! The worker never talks to the api: both meet in Redis through `provisioner-shared`.
 
 pub mod callbacks;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod providers;
 pub mod runtime;

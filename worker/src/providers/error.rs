@@ -181,16 +181,25 @@ impl CallError {
     }
 }
 
+/// How many bytes of a body, or of a provider's own message, an error keeps; the
+/// rest is cut off and counted.
+pub const MAX_QUOTE: usize = 2000;
+
 /// A response body as we quote it in errors: secrets masked ([`redact`]), trimmed
 /// and bounded. Every quote of a provider's answer goes through here.
 pub fn quote(body: &str) -> String {
-    const MAX: usize = 2000;
-    let redacted = redact(body.trim());
-    let t = redacted.as_str();
-    if t.len() <= MAX {
+    bounded(&redact(body.trim()))
+}
+
+/// A provider's own message (an error envelope's text) as an error keeps it: trimmed
+/// and bounded like a quote, since errors travel into logs, the job JSON and signed
+/// callbacks, and a provider may write a whole page where one line is expected.
+pub fn bounded(text: &str) -> String {
+    let t = text.trim();
+    if t.len() <= MAX_QUOTE {
         return t.to_owned();
     }
-    let mut end = MAX;
+    let mut end = MAX_QUOTE;
     while !t.is_char_boundary(end) {
         end -= 1;
     }

@@ -28,6 +28,8 @@ pub use answers::{
     Payment, ServerInfo, ServerList, ServerStatus, Tag,
 };
 use parse::PROVIDER;
+/// How a non-2xx answer reads; reachable for the fuzz targets (`crate::fuzzing`).
+pub(crate) use parse::http_error;
 pub use parse::{
     parse_async, parse_check, parse_client_credit, parse_credit_log, parse_done, parse_invoice,
     parse_invoices, parse_list, parse_login, parse_payment, parse_server_list, parse_show,

@@ -28,6 +28,8 @@ pub use answers::{
     Deletion, FloatingIp, Invoice, InvoiceRecord, InvoiceStatus, Location, Payment, Vm, VmStatus,
 };
 use parse::PROVIDER;
+/// How a non-2xx answer reads; reachable for the fuzz targets (`crate::fuzzing`).
+pub(crate) use parse::http_error;
 pub use parse::{
     parse_done, parse_floating_ips, parse_invoice, parse_invoices, parse_locations, parse_payment,
     parse_unpaid_amount, parse_vm, parse_vm_list,

@@ -28,6 +28,8 @@ pub use answers::{
     SshKey, Vps, VpsDetails, same_ssh_key,
 };
 use parse::PROVIDER;
+/// How a non-2xx answer reads; reachable for the fuzz targets (`crate::fuzzing`).
+pub(crate) use parse::http_error;
 pub use parse::{
     parse_create, parse_done, parse_getinfo, parse_install, parse_orders, parse_products,
     parse_sshkey_add, parse_sshkey_list,

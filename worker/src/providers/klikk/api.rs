@@ -30,6 +30,8 @@ use crate::providers::{CallError, Gate, KnownSecrets};
 pub use answers::{Order, OrderItem, Server, Stage, Status};
 pub use bodies::{NewOrder, Os};
 use parse::PROVIDER;
+/// How a non-2xx answer reads; reachable for the fuzz targets (`crate::fuzzing`).
+pub(crate) use parse::http_error;
 pub use parse::{parse_cancelled, parse_order, parse_order_status, parse_orders, parse_servers};
 
 const PEER: Peer = Peer {

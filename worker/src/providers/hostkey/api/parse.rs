@@ -15,7 +15,7 @@ use super::answers::{
     AsyncAnswer, CreditMove, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login,
     Payment, ServerInfo, ServerList, ServerStatus, Tag,
 };
-use crate::providers::error::{CallError, quote};
+use crate::providers::error::{CallError, bounded, quote};
 use crate::providers::fields::{id_text, ip_addr, number_u64, text};
 use crate::providers::lenient_json;
 
@@ -64,7 +64,7 @@ pub fn parse_async(body: &str) -> Result<AsyncAnswer, CallError> {
             Some(d) => format!("{}: {d}", scope.trim()),
             None => scope.trim().to_owned(),
         };
-        return Err(rejected(message));
+        return Err(rejected(bounded(&message)));
     }
     let context = v.get("context");
     let field = |k: &str| context.and_then(|c| c.get(k)).and_then(id_text);
@@ -292,7 +292,7 @@ pub fn parse_done(body: &str) -> Result<(), CallError> {
 
 /// Classifies a non-2xx answer, keeping the provider's own text when the body is an
 /// error envelope; otherwise as [`CallError::from_status`] does.
-pub(super) fn http_error(
+pub(crate) fn http_error(
     status: u16,
     retry_after: Option<std::time::Duration>,
     body: &str,
@@ -379,7 +379,7 @@ fn error_text(v: &Value) -> Option<String> {
         .iter()
         .find_map(|k| v.get(*k).and_then(text))
         .filter(|t| !t.trim().is_empty());
-    Some(own.unwrap_or_else(|| quote(&v.to_string())))
+    Some(own.map_or_else(|| quote(&v.to_string()), |t| bounded(&t)))
 }
 
 /// GAPS: an expired or invalid token is an error whose text starts with `auth:`.

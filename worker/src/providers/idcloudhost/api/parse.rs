@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::answers::{
     FloatingIp, Invoice, InvoiceRecord, InvoiceStatus, Location, Payment, Vm, VmStatus,
 };
-use crate::providers::error::{CallError, quote};
+use crate::providers::error::{CallError, bounded, quote};
 use crate::providers::fields::{id_text, ip_addr, number_u64, text};
 
 pub(super) const PROVIDER: &str = "idcloudhost";
@@ -106,7 +106,7 @@ pub fn parse_done(body: &str) -> Result<(), CallError> {
         Some(Some(false)) => Err(rejected(
             v.get("message")
                 .and_then(text)
-                .unwrap_or_else(|| quote(body)),
+                .map_or_else(|| quote(body), |t| bounded(&t)),
             None,
         )),
         Some(None) => Err(bad_response(body)),
@@ -151,7 +151,7 @@ pub fn parse_locations(body: &str) -> Result<Vec<Location>, CallError> {
 
 /// Classifies a non-2xx answer, quoting the provider's own text where the body has
 /// one (GAPS: 400 validation, 401/403 auth, 404 unknown VM, invoice or route).
-pub(super) fn http_error(
+pub(crate) fn http_error(
     status: u16,
     retry_after: Option<std::time::Duration>,
     body: &str,
@@ -198,7 +198,7 @@ fn error_text(v: &Value) -> Option<String> {
         _ => Vec::new(),
     };
     let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty()).collect();
-    (!parts.is_empty()).then(|| parts.join("; "))
+    (!parts.is_empty()).then(|| bounded(&parts.join("; ")))
 }
 
 fn entry_text(key: &str, e: &Value) -> Option<String> {
@@ -235,7 +235,7 @@ fn plain_message(v: &Value) -> Option<String> {
     ["message", "error", "detail"]
         .iter()
         .find_map(|k| v.get(*k).and_then(Value::as_str))
-        .map(|s| s.trim().to_owned())
+        .map(bounded)
         .filter(|s| !s.is_empty())
 }
 

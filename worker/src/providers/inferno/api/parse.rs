@@ -15,7 +15,7 @@ use super::answers::{
     SshKey, Vps, VpsDetails,
 };
 use super::print_r::{self, PhpArray, PhpValue};
-use crate::providers::error::{CallError, quote};
+use crate::providers::error::{CallError, bounded, quote};
 use crate::providers::fields::{id_text, text};
 use crate::providers::lenient_json;
 
@@ -227,7 +227,11 @@ pub fn parse_install(body: &str) -> Result<InstallAnswer, CallError> {
     }
     let refusal = |part: &PhpArray| {
         let said = message(part);
-        let said = if said.is_empty() { quote(body) } else { said };
+        let said = if said.is_empty() {
+            quote(body)
+        } else {
+            bounded(&said)
+        };
         rejected(match code(part) {
             Some(c) if c != 0 => format!("{said} (error_code {c})"),
             _ => said,
@@ -255,7 +259,7 @@ pub fn parse_install(body: &str) -> Result<InstallAnswer, CallError> {
 
 /// Classifies a non-2xx answer, keeping Inferno's own text when the body is its
 /// failure shape; otherwise as [`CallError::from_status`] does.
-pub(super) fn http_error(
+pub(crate) fn http_error(
     status: u16,
     retry_after: Option<std::time::Duration>,
     body: &str,
@@ -322,7 +326,7 @@ fn fail_text(v: &Value) -> Option<String> {
         .iter()
         .find_map(|k| v.get(*k).and_then(text))
         .filter(|t| !t.trim().is_empty());
-    Some(own.unwrap_or_else(|| quote(&v.to_string())))
+    Some(own.map_or_else(|| quote(&v.to_string()), |t| bounded(&t)))
 }
 
 fn is_fail_word(s: &str) -> bool {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::answers::{Order, OrderItem, Server, Status};
-use crate::providers::error::{CallError, quote};
+use crate::providers::error::{CallError, bounded, quote};
 use crate::providers::fields::{id_text, ip_addr, text};
 use crate::providers::lenient_json;
 
@@ -85,7 +85,7 @@ pub fn parse_cancelled(body: &str) -> Result<(), CallError> {
 
 /// Classifies a non-2xx answer, keeping the provider's own text when the body is the
 /// GAPS error shape; otherwise as [`CallError::from_status`] does.
-pub(super) fn http_error(status: u16, retry_after: Option<Duration>, body: &str) -> CallError {
+pub(crate) fn http_error(status: u16, retry_after: Option<Duration>, body: &str) -> CallError {
     let slow_down = status == 429 || (status == 503 && retry_after.is_some());
     match lenient_json::parse(body).and_then(|v| message_of(&v)) {
         Some(message) if !slow_down && status >= 500 => CallError::Unknown {
@@ -138,7 +138,7 @@ fn message_of(v: &Value) -> Option<String> {
     ["message", "error"]
         .iter()
         .find_map(|k| v.get(*k).and_then(text))
-        .map(|t| t.trim().to_owned())
+        .map(|t| bounded(&t))
         .filter(|t| !t.is_empty())
 }
 
