@@ -23,13 +23,14 @@
 use super::{CREATOR_GRACE, try_load};
 use crate::AppState;
 use crate::error::ApiError;
-use axum::http::{HeaderMap, StatusCode};
+use crate::extract::{bad_header, header};
+use axum::http::HeaderMap;
 use provisioner_shared::job::Job;
 use provisioner_shared::store::{self, Claim, Subject};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub(crate) const HEADER: &str = "idempotency-key";
+pub(crate) const HEADER: &str = "Idempotency-Key";
 
 /// A validated `Idempotency-Key`, as the digest that names its Redis key (the raw key
 /// is the client's and never stored).
@@ -38,26 +39,16 @@ pub(crate) struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// 1..=255 printable ASCII characters, or absent.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
-        let mut values = headers.get_all(HEADER).iter();
-        let Some(value) = values.next() else {
+        let Some(key) = header(headers, HEADER)? else {
             return Ok(None);
         };
-        let bad = |m: &str| {
-            ApiError::client(
-                StatusCode::BAD_REQUEST,
-                "invalid_header",
-                format!("Idempotency-Key {m}"),
-            )
-            .with_field("Idempotency-Key")
-        };
-        if values.next().is_some() {
-            return Err(bad("must be sent once"));
+        if key.is_empty() || key.len() > 255 || key.contains('\t') {
+            return Err(bad_header(
+                HEADER,
+                "must be 1 to 255 printable ASCII characters",
+            ));
         }
-        let key = value.as_bytes();
-        if key.is_empty() || key.len() > 255 || !key.iter().all(|b| (0x20..0x7f).contains(b)) {
-            return Err(bad("must be 1 to 255 printable ASCII characters"));
-        }
-        Ok(Some(IdempotencyKey(hex(&Sha256::digest(key)))))
+        Ok(Some(IdempotencyKey(hex(&Sha256::digest(key.as_bytes())))))
     }
 }
 
@@ -185,7 +176,7 @@ fn in_progress() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, StatusCode};
     use serde_json::json;
 
     #[test]
@@ -203,9 +194,9 @@ mod tests {
     fn header_rules() {
         let mut h = HeaderMap::new();
         assert!(IdempotencyKey::from_headers(&h).unwrap().is_none());
-        h.insert(HEADER, HeaderValue::from_static("order-123"));
+        h.insert("idempotency-key", HeaderValue::from_static("order-123"));
         assert!(IdempotencyKey::from_headers(&h).unwrap().is_some());
-        h.insert(HEADER, HeaderValue::from_static(""));
+        h.insert("idempotency-key", HeaderValue::from_static(""));
         let e = IdempotencyKey::from_headers(&h).err().unwrap();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         h.insert(
