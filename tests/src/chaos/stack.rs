@@ -344,7 +344,8 @@ impl Drop for ChaosStack {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A port nothing listens on right now, for a child process to bind.
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(listener.local_addr()?.port())
 }
