@@ -1,63 +1,76 @@
-//! `provisioner-api --config PATH` (or env `PROVISIONER_CONFIG`): loads the config,
-//! sets up logging (`RUST_LOG`, default `info`) and runs the API until SIGTERM.
+//! `provisioner-api`: loads the config, sets up logging and serves the API until
+//! SIGTERM or Ctrl-C; `check-config FILE` lists every problem of a config.
 
 use anyhow::Context;
+use clap::{Parser, Subcommand};
 use provisioner_shared::Config;
+use provisioner_shared::bootstrap::{self, ConfigArgs, LogArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: provisioner-api [--config PATH]   (or env PROVISIONER_CONFIG)";
-
-fn config_path() -> Result<Option<PathBuf>, String> {
-    let mut args = std::env::args().skip(1);
-    let mut path = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" | "-c" => path = Some(args.next().ok_or("--config needs a path")?.into()),
-            "-h" | "--help" => return Err(String::new()),
-            other => match other.strip_prefix("--config=") {
-                Some(p) => path = Some(p.into()),
-                None => return Err(format!("unknown argument `{other}`")),
-            },
-        }
-    }
-    Ok(path.or_else(|| std::env::var_os("PROVISIONER_CONFIG").map(PathBuf::from)))
+/// The Provisioner HTTP API (and dashboard).
+#[derive(Parser)]
+#[command(name = "provisioner-api", version)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config file (with the environment's overrides) and print every
+    /// problem with its key; exit 0 when there is none, 2 otherwise.
+    CheckConfig { file: PathBuf },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+const BIN: &str = "provisioner-api";
+
 fn main() -> ExitCode {
-    let path = match config_path() {
-        Ok(p) => p,
-        Err(m) if m.is_empty() => {
-            println!("{USAGE}");
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            bootstrap::print_completions::<Cli>(shell);
             return ExitCode::SUCCESS;
         }
-        Err(m) => {
-            eprintln!("provisioner-api: {m}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = provisioner_shared::failpoint::check_env() {
-        eprintln!("provisioner-api: {e}");
-        return ExitCode::from(2);
+        Some(Command::CheckConfig { file }) => return check_config(&file),
+        None => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let config = match Config::load(path.as_deref()) {
+    let config = match cli.config.load() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("provisioner-api: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return e.exit(BIN),
     };
+    cli.log.init("info");
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("provisioner-api: {e:#}");
+            eprintln!("{BIN}: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::check(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for p in &problems {
+                println!("{}: {}", p.key, p.message);
+            }
+            eprintln!(
+                "{BIN}: {} has {} problem(s)",
+                file.display(),
+                problems.len()
+            );
+            ExitCode::from(2)
         }
     }
 }

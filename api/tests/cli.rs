@@ -111,3 +111,52 @@ fn a_failpoint_spec_that_does_not_parse_exits_2_naming_the_variable() {
         stderr(&out)
     );
 }
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    let out = run(&["completions", "bash"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("provisioner-api") && script.contains("check-config"),
+        "{script}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_exits_2_naming_it() {
+    let out = run(&["--log-format", "xml"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("xml"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_config_lists_every_problem_with_its_key() {
+    let good = config_file("check-good", |t| t);
+    let out = run(&["check-config", good.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let bad = config_file("check-bad", |t| {
+        t.replace("concurrency = 4", "concurrency = 0\nshards = 0")
+            + "\n[[accounts]]\nname = \"hk\"\nprovider = \"hostkey\"\nbase_url = \"https://invapi.hostkey.com\"\n"
+    });
+    let out = run(
+        &["check-config", bad.to_str().unwrap()],
+        &[("PROVISIONER__RETRY__MAX_ATTEMPTS", "0")],
+    );
+    let _ = std::fs::remove_file(&good);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let keys: Vec<&str> = listed.lines().filter_map(|l| l.split(':').next()).collect();
+    assert_eq!(
+        keys,
+        [
+            "worker.concurrency",
+            "worker.shards",
+            "retry.max_attempts",
+            "accounts[0].api_key",
+            "accounts[0].pin"
+        ],
+        "{listed}"
+    );
+}

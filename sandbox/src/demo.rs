@@ -209,7 +209,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         opts.speed
     );
 
-    let mut config = Config::from_toml_with_env(&config_text(&redis_url, &namespace, &sims), &[])?;
+    let mut config = Config::from_toml(&config_text(&redis_url, &namespace, &sims))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_url = format!("http://{}", listener.local_addr()?);
     // Providers reach the api here: HOSTKEY's callbacks, Klikk's cloud-init document.

@@ -1,49 +1,61 @@
 //! `provisioner-sandbox`: the simulators and the one-command demo.
 
+use clap::{Parser, Subcommand};
 use provisioner_sandbox::demo::{self, DemoOptions};
+use provisioner_shared::bootstrap::{self, LogArgs};
 use std::process::ExitCode;
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: provisioner-sandbox demo [--speed FACTOR]\n\n\
-         demo   start Redis, the simulators, the api and a worker, provision one server at\n\
-         \u{20}      each of the four simulators at once (Klikk's through a signed billing\n\
-         \u{20}      webhook) and show their steps live (REDIS_URL is used when set)"
-    );
-    ExitCode::from(2)
+/// Simulated providers, and the demo of the whole stack.
+#[derive(Parser)]
+#[command(name = "provisioner-sandbox", version)]
+struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start Redis, the simulators, the api and a worker, provision one server at
+    /// each of the four simulators at once (Klikk's through a signed billing
+    /// webhook) and show their steps live (REDIS_URL is used when set).
+    Demo {
+        /// Virtual seconds per real second in the simulators.
+        #[arg(long, default_value_t = DemoOptions::default().speed, value_parser = positive)]
+        speed: f64,
+    },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let Some(cmd) = args.next() else {
-        return usage();
-    };
-    let mut opts = DemoOptions::default();
-    while let Some(arg) = args.next() {
-        match (
-            arg.as_str(),
-            args.next().and_then(|v| v.parse::<f64>().ok()),
-        ) {
-            ("--speed", Some(s)) if s > 0.0 => opts.speed = s,
-            _ => return usage(),
+    let cli = Cli::parse();
+    let speed = match cli.command {
+        Command::Completions { shell } => {
+            bootstrap::print_completions::<Cli>(shell);
+            return ExitCode::SUCCESS;
         }
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_target(false)
-        .init();
-    match cmd.as_str() {
-        "demo" => match demo::run(opts).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("demo failed: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        _ => usage(),
+        Command::Demo { speed } => speed,
+    };
+    cli.log.init("error");
+    let opts = DemoOptions {
+        speed,
+        ..DemoOptions::default()
+    };
+    match demo::run(opts).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

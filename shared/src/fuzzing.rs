@@ -60,7 +60,7 @@ base_url = "http://127.0.0.1:9/"
 fn parse_context() -> &'static (Config, Sealer) {
     static CX: OnceLock<(Config, Sealer)> = OnceLock::new();
     CX.get_or_init(|| {
-        let config = Config::from_toml_with_env(CONFIG, &[]).expect("the fuzz config is valid");
+        let config = Config::from_toml(CONFIG).expect("the fuzz config is valid");
         let sealer = config.sealer();
         (config, sealer)
     })

@@ -11,12 +11,15 @@
 //! - [`password`]: root passwords generated to each provider's policy.
 //! - [`credentials`]: how a job's root password reaches its server, per provider.
 //! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
+//! - [`bootstrap`]: what every binary does first: common arguments (clap), config
+//!   load with exit 2, tracing (text or JSON), completions, the shutdown signal.
 //! - [`failpoint`]: named crash and stall points, armed at run time for the chaos tests.
 //! - `fuzzing` (hidden): the entry points of the fuzz targets in `fuzz/`.
 //!
 //! The api and the worker never call each other; they meet only in Redis, through
 //! [`store`].
 
+pub mod bootstrap;
 pub mod config;
 pub mod credentials;
 pub mod failpoint;

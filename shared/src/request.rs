@@ -913,7 +913,7 @@ provider = "klikk"
 base_url = "https://klikk.example/api"
 token = "t"
 "#;
-        Config::from_toml_with_env(text, &[]).unwrap()
+        Config::from_toml(text).unwrap()
     }
 
     fn good() -> Value {

@@ -83,7 +83,7 @@ timeout = "2s"
         url = url,
         ns = namespace,
     );
-    Config::from_toml_with_env(&text, &[]).expect("the test config is valid")
+    Config::from_toml(&text).expect("the test config is valid")
 }
 
 /// An account with placeholder credentials for whatever `provider` requires.

@@ -4,6 +4,9 @@
 //!   else a `redis-server` of its own (the sandbox's `RedisServer`), else a container.
 //! - [`config`]: [`test_config`], a valid `Config` with fast settings, and [`account`]
 //!   to add upstream accounts.
+//! - [`app`]: [`spawn_app`] → [`TestApp`], the whole stack a test asks for in one
+//!   builder: Redis, the simulators it names with their accounts, config tweaks,
+//!   the api and optionally a worker.
 //! - [`api`]: [`spawn_api`] → [`TestApi`], the API on a random port with an
 //!   authenticated client and helpers (`post_job`, `get_job`, `wait_for_state`).
 //! - [`store`]: direct store access for what no API call arranges ([`force_state`]).
@@ -26,6 +29,7 @@
 //! `tests/e2e/`, and `tests/chaos.rs`, with a module per scenario in `tests/chaos/`.
 
 pub mod api;
+pub mod app;
 pub mod bench;
 pub mod chaos;
 pub mod cluster;
@@ -38,6 +42,7 @@ pub mod store;
 pub mod worker;
 
 pub use api::{Reply, TestApi, spawn_api};
+pub use app::{AppBuilder, TestApp, spawn_app};
 pub use cluster::TestCluster;
 pub use config::{
     API_TOKEN, CALLBACK_SECRET, CREDENTIALS_TOKEN, WEBHOOK_SECRET, account, test_config,

@@ -18,8 +18,13 @@
 //! - `r8_secrets`: canary secrets through a mixed run at TRACE level, looked for in
 //!   every log, answer, callback, `/metrics` and Redis key.
 //!
+//! - `json_logs`: the api and the worker started with `--log-format json` /
+//!   `LOG_FORMAT=json` write one JSON object per line and stop on SIGTERM.
+//!
 //! `CHAOS=0` skips them; `CHAOS_SOAK=1` runs longer loads; `CHAOS_SEED=N` replays.
 
+#[path = "chaos/json_logs.rs"]
+mod json_logs;
 #[path = "chaos/r1_worker_kills.rs"]
 mod r1_worker_kills;
 #[path = "chaos/r2_redis_kills.rs"]

@@ -212,25 +212,5 @@ impl Prepared {
     }
 }
 
-/// SIGTERM (what orchestrators send) or Ctrl-C.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
+/// SIGTERM (what orchestrators send) or Ctrl-C: the one signal every binary stops on.
+pub use provisioner_shared::bootstrap::shutdown_signal;

@@ -1,55 +1,52 @@
 //! `provisioner-worker`: advances jobs. Run as many as you like.
 
 use anyhow::Context;
-use provisioner_shared::Config;
-use std::path::PathBuf;
+use clap::{Parser, Subcommand};
+use provisioner_shared::bootstrap::{self, ConfigArgs, LogArgs};
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
-    let config_path = config_path()?;
-    if let Err(e) = provisioner_shared::failpoint::check_env() {
-        eprintln!("provisioner-worker: {e}");
-        std::process::exit(2);
+/// Advances jobs: claims due steps from Redis, calls the providers, commits.
+/// Stops gracefully on SIGTERM or Ctrl-C.
+#[derive(Parser)]
+#[command(name = "provisioner-worker", version)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Completions { shell }) = cli.command {
+        bootstrap::print_completions::<Cli>(shell);
+        return ExitCode::SUCCESS;
     }
-    let config = match Config::load(config_path.as_deref()) {
+    let config = match cli.config.load() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("provisioner-worker: {e}");
-            std::process::exit(2);
-        }
+        Err(e) => return e.exit("provisioner-worker"),
     };
-    init_tracing();
+    cli.log.init("info");
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("provisioner-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: provisioner_shared::Config) -> anyhow::Result<()> {
     let runtime =
         provisioner_worker::build_runtime(&config).context("building the tokio runtime")?;
     runtime.block_on(provisioner_worker::run(config))?;
     Ok(())
-}
-
-fn config_path() -> anyhow::Result<Option<PathBuf>> {
-    let mut args = std::env::args().skip(1);
-    let mut path = std::env::var_os("PROVISIONER_CONFIG").map(PathBuf::from);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" | "-c" => path = Some(args.next().context("--config needs a path")?.into()),
-            "--help" | "-h" => {
-                println!("usage: provisioner-worker [--config PATH]   (or env PROVISIONER_CONFIG)");
-                std::process::exit(0);
-            }
-            other => anyhow::bail!("unknown argument `{other}` (try --help)"),
-        }
-    }
-    Ok(path)
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

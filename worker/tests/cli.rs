@@ -109,3 +109,25 @@ fn a_failpoint_spec_that_does_not_parse_exits_2_naming_the_variable() {
         stderr(&out)
     );
 }
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    let out = run(&["completions", "zsh"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("provisioner-worker"));
+}
+
+#[test]
+fn the_config_path_may_come_from_the_environment() {
+    let path = config_file("env-path", |t| {
+        t.replace("concurrency = 4", "concurrency = 0")
+    });
+    let out = run(&[], &[("PROVISIONER_CONFIG", path.to_str().unwrap())]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("worker.concurrency"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -7,23 +7,96 @@
 //!   credentials ID   (the server's login; needs a token with the `credentials` scope)
 //!   resolve ID adopt [ORDER_ID] | resolve ID reorder | resolve ID fail
 //!   submit FILE|- [--idempotency-key KEY]
+//!   completions SHELL
 //! ```
 //! `--url` defaults to `$PROVISIONER_URL` (else http://127.0.0.1:8080) and `--token`
 //! to `$PROVISIONER_TOKEN`. Output is the API's JSON; errors go to stderr with a
 //! non-zero exit.
 
 use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use provisioner_shared::bootstrap;
 use serde_json::{Value, json};
 use std::io::Read;
 use std::time::Duration;
 
-const USAGE: &str = "usage: provctl [--url URL] [--token TOKEN] COMMAND
-  list [--state S] [--account A] [--reference R] [--limit N] [--cursor C]
-  get ID | watch ID | cancel ID | retry ID
-  credentials ID   (the server's login; needs a token with the `credentials` scope)
-  resolve ID adopt [ORDER_ID] | resolve ID reorder | resolve ID fail
-  submit FILE|- [--idempotency-key KEY]
-env: PROVISIONER_URL, PROVISIONER_TOKEN";
+/// A command-line client of the Provisioner HTTP API. Output is the API's JSON;
+/// errors go to stderr with a non-zero exit.
+#[derive(Parser)]
+#[command(name = "provctl", version)]
+struct Cli {
+    /// The API's base URL.
+    #[arg(
+        long,
+        env = "PROVISIONER_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    url: String,
+    /// A bearer token of the API (prefer the env var: an argument shows in `ps`).
+    #[arg(
+        long,
+        env = "PROVISIONER_TOKEN",
+        hide_env_values = true,
+        default_value = "",
+        hide_default_value = true,
+        global = true
+    )]
+    token: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List jobs, newest first.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One job's JSON.
+    Get { id: String },
+    /// Print a line whenever a job's state, step or note changes, until it ends.
+    Watch { id: String },
+    /// Ask for a job's cancellation.
+    Cancel { id: String },
+    /// Resume a failed job at its failed step (a waiting one: poll now).
+    Retry { id: String },
+    /// The server's login (needs a token with the `credentials` scope).
+    Credentials { id: String },
+    /// Settle a job that needs attention.
+    Resolve {
+        id: String,
+        #[command(subcommand)]
+        action: Resolution,
+    },
+    /// Enqueue the job request in FILE (`-`: stdin).
+    Submit {
+        file: String,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum Resolution {
+    /// The order or payment exists: record it as done.
+    Adopt { order_id: Option<String> },
+    /// Nothing was created: make the step again.
+    Reorder,
+    /// Give up: the job ends failed.
+    Fail,
+}
 
 struct Client {
     http: reqwest::Client,
@@ -75,87 +148,80 @@ fn print(v: &Value) {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    if let Err(e) = run(std::env::args().skip(1).collect()).await {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
         eprintln!("provctl: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Vec<String>) -> anyhow::Result<()> {
-    let mut url =
-        std::env::var("PROVISIONER_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let mut token = std::env::var("PROVISIONER_TOKEN").unwrap_or_default();
-    let mut rest = vec![];
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--url" => url = it.next().context("--url needs a value")?,
-            "--token" => token = it.next().context("--token needs a value")?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            _ => rest.push(a),
-        }
-    }
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let c = Client {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,
-        url: url.trim_end_matches('/').to_owned(),
-        token,
+        url: cli.url.trim_end_matches('/').to_owned(),
+        token: cli.token,
     };
-    let arg = |i: usize| rest.get(i).map(String::as_str);
-    match (arg(0), arg(1)) {
-        (Some("list"), _) => {
-            let mut query = vec![];
-            let mut i = 1;
-            while let (Some(k), Some(v)) = (arg(i), arg(i + 1)) {
-                let key = k.trim_start_matches("--");
-                if !["state", "account", "reference", "limit", "cursor"].contains(&key) {
-                    bail!("unknown option {k}\n{USAGE}");
-                }
-                query.push((key.to_owned(), v.to_owned()));
-                i += 2;
-            }
+    match cli.command {
+        Command::Completions { shell } => bootstrap::print_completions::<Cli>(shell),
+        Command::List {
+            state,
+            account,
+            reference,
+            limit,
+            cursor,
+        } => {
+            let query: Vec<(&str, String)> = [
+                ("state", state),
+                ("account", account),
+                ("reference", reference),
+                ("limit", limit),
+                ("cursor", cursor),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
             print(&c.send(c.get("/v1/jobs").query(&query)).await?);
         }
-        (Some("get"), Some(id)) => print(&c.send(c.get(&format!("/v1/jobs/{id}"))).await?),
-        (Some("credentials"), Some(id)) => {
+        Command::Get { id } => print(&c.send(c.get(&format!("/v1/jobs/{id}"))).await?),
+        Command::Credentials { id } => {
             print(&c.send(c.get(&format!("/v1/jobs/{id}/credentials"))).await?)
         }
-        (Some("cancel"), Some(id)) => {
-            print(&c.send(c.post(&format!("/v1/jobs/{id}/cancel"))).await?)
-        }
-        (Some("retry"), Some(id)) => print(&c.send(c.post(&format!("/v1/jobs/{id}/retry"))).await?),
-        (Some("resolve"), Some(id)) => {
-            let body = match (arg(2), arg(3)) {
-                (Some("adopt"), Some(order)) => json!({"action": "adopt", "order_id": order}),
-                (Some("adopt"), None) => json!({"action": "adopt"}),
-                (Some("reorder"), None) => json!({"action": "reorder"}),
-                (Some("fail"), None) => json!({"action": "fail"}),
-                _ => bail!("{USAGE}"),
+        Command::Cancel { id } => print(&c.send(c.post(&format!("/v1/jobs/{id}/cancel"))).await?),
+        Command::Retry { id } => print(&c.send(c.post(&format!("/v1/jobs/{id}/retry"))).await?),
+        Command::Resolve { id, action } => {
+            let body = match action {
+                Resolution::Adopt {
+                    order_id: Some(order),
+                } => json!({"action": "adopt", "order_id": order}),
+                Resolution::Adopt { order_id: None } => json!({"action": "adopt"}),
+                Resolution::Reorder => json!({"action": "reorder"}),
+                Resolution::Fail => json!({"action": "fail"}),
             };
             print(
                 &c.send(c.post(&format!("/v1/jobs/{id}/resolve")).json(&body))
                     .await?,
             );
         }
-        (Some("submit"), Some(file)) => {
+        Command::Submit {
+            file,
+            idempotency_key,
+        } => {
             let mut text = String::new();
             if file == "-" {
                 std::io::stdin().read_to_string(&mut text)?;
             } else {
-                text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+                text = std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?;
             }
             let body: Value = serde_json::from_str(&text).context("the job request is not JSON")?;
             let mut req = c.post("/v1/jobs").json(&body);
-            if let (Some("--idempotency-key"), Some(key)) = (arg(2), arg(3)) {
+            if let Some(key) = idempotency_key {
                 req = req.header("Idempotency-Key", key);
             }
             print(&c.send(req).await?);
         }
-        (Some("watch"), Some(id)) => {
+        Command::Watch { id } => {
             let mut last = String::new();
             loop {
                 let job = c.send(c.get(&format!("/v1/jobs/{id}"))).await?;
@@ -178,7 +244,6 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-        _ => bail!("{USAGE}"),
     }
     Ok(())
 }

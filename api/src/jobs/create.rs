@@ -38,10 +38,10 @@ pub(crate) async fn create(
                     return Ok(created_response(StatusCode::OK, &job));
                 }
                 Reserved::Create(r) => {
-                    if r.job_id != job_id {
+                    if r.job_id() != job_id {
                         // Taking over another request's reservation: its job id, and the
                         // secrets sealed for that id.
-                        job_id = r.job_id.clone();
+                        job_id = r.job_id().to_owned();
                         request = parse(&state, &body, &job_id)?;
                     }
                     Some(r)

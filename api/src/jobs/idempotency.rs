@@ -1,8 +1,8 @@
 //! `Idempotency-Key`: the same key with the same body gives the same job.
 //!
-//! A reservation `{job_id}|{body_digest}` is written under the key's digest with
-//! SET NX before anything else. What this guarantees, while the reservation lives
-//! (`api.idempotency_ttl`):
+//! The key is a reservation (`provisioner_shared::store`'s one protocol) holding
+//! the new job's id and the body's digest. What this guarantees, while the
+//! reservation lives (`api.idempotency_ttl`):
 //!
 //! - **At most one job per key.** Every request that acts on a reservation creates
 //!   the job under the reservation's job id, never a new one, and enqueue is
@@ -11,28 +11,26 @@
 //!   the other request answers with the job that did.
 //! - **A dead creator does not block the key.** A request that finds a reservation
 //!   but no job waits [`CREATOR_GRACE`] for it to appear, then takes the reservation
-//!   over (compare-and-set, adding its own mark) and creates the job itself.
-//! - **Cleanup never removes someone else's reservation.** A request whose creation
-//!   failed without writing a job deletes the reservation only if it still holds the
-//!   exact value that request wrote (compare-and-delete); a takeover changes the
-//!   value, so a late failing creator leaves the taker's reservation alone.
+//!   over and creates the job itself.
+//! - **Cleanup never removes someone else's reservation** (a takeover marks the
+//!   value, and a release deletes only the value its request wrote).
 //! - **Same key, other body → 409**, whatever state the first request is in.
 //!
 //! Once its job exists the key has no expiry while the job lives (a payment may
 //! wait for days); when the job ends the worker gives it `api.idempotency_ttl`, and
 //! after that a replay creates a new job.
 
-use super::{CREATOR_GRACE, poll_for, try_load};
+use super::{CREATOR_GRACE, try_load};
 use crate::AppState;
 use crate::error::ApiError;
-use axum::http::{HeaderMap, StatusCode};
+use crate::extract::{bad_header, header};
+use axum::http::HeaderMap;
 use provisioner_shared::job::Job;
+use provisioner_shared::store::{self, Claim, Subject};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub(crate) const HEADER: &str = "idempotency-key";
-/// Lost compare-and-sets before a request gives up and asks the client to retry.
-const ROUNDS: usize = 4;
+pub(crate) const HEADER: &str = "Idempotency-Key";
 
 /// A validated `Idempotency-Key`, as the digest that names its Redis key (the raw key
 /// is the client's and never stored).
@@ -41,26 +39,16 @@ pub(crate) struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// 1..=255 printable ASCII characters, or absent.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
-        let mut values = headers.get_all(HEADER).iter();
-        let Some(value) = values.next() else {
+        let Some(key) = header(headers, HEADER)? else {
             return Ok(None);
         };
-        let bad = |m: &str| {
-            ApiError::client(
-                StatusCode::BAD_REQUEST,
-                "invalid_header",
-                format!("Idempotency-Key {m}"),
-            )
-            .with_field("Idempotency-Key")
-        };
-        if values.next().is_some() {
-            return Err(bad("must be sent once"));
+        if key.is_empty() || key.len() > 255 || key.contains('\t') {
+            return Err(bad_header(
+                HEADER,
+                "must be 1 to 255 printable ASCII characters",
+            ));
         }
-        let key = value.as_bytes();
-        if key.is_empty() || key.len() > 255 || !key.iter().all(|b| (0x20..0x7f).contains(b)) {
-            return Err(bad("must be 1 to 255 printable ASCII characters"));
-        }
-        Ok(Some(IdempotencyKey(hex(&Sha256::digest(key)))))
+        Ok(Some(IdempotencyKey(hex(&Sha256::digest(key.as_bytes())))))
     }
 }
 
@@ -108,26 +96,26 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A reservation this request holds: create the job under `job_id`.
-pub(crate) struct Reservation {
-    key: String,
-    /// Exactly what this request wrote, for compare-and-delete.
-    value: String,
-    pub(crate) job_id: String,
-}
+/// A reservation this request holds: create the job under [`Reservation::job_id`].
+pub(crate) struct Reservation(store::Reservation);
 
 impl Reservation {
     /// The Redis key of the reservation (kept in the job's holds).
     pub(crate) fn key(&self) -> &str {
-        &self.key
+        self.0.key()
+    }
+
+    /// The job to create: ours, or after a takeover the one the dead creator reserved.
+    pub(crate) fn job_id(&self) -> &str {
+        self.0.holder()
     }
 
     /// Its job exists: the key now lives as long as the job does (no expiry until
     /// the worker gives it one when the job ends). Best effort: a key left with its
     /// reservation TTL only shortens how long it is remembered.
     pub(crate) async fn keep(&self, state: &AppState) {
-        if let Err(e) = state.store.keep(&self.key, &self.job_id, None).await {
-            tracing::warn!(error = %e, job_id = %self.job_id, "could not keep an idempotency key for its job's life");
+        if let Err(e) = state.store.keep(self.key(), self.job_id(), None).await {
+            tracing::warn!(error = %e, job_id = %self.job_id(), "could not keep an idempotency key for its job's life");
         }
     }
 
@@ -135,8 +123,8 @@ impl Reservation {
     /// taken it over since. Best effort: a reservation left behind only makes the next
     /// replay wait [`CREATOR_GRACE`] before it takes over.
     pub(crate) async fn release(self, state: &AppState) {
-        if let Err(e) = state.store.compare_and_delete(&self.key, &self.value).await {
-            tracing::warn!(error = %e, job_id = %self.job_id, "could not release an idempotency reservation");
+        if let Err(e) = state.store.release(&self.0).await {
+            tracing::warn!(error = %e, job_id = %self.job_id(), "could not release an idempotency reservation");
         }
     }
 }
@@ -155,64 +143,40 @@ pub(crate) async fn reserve(
     digest: &str,
     job_id: &str,
 ) -> Result<Reserved, ApiError> {
-    let store = &state.store;
-    let redis_key = store.keys().idempotency(&key.0);
-    let ttl = state.config.api.idempotency_ttl;
-    let ours = format!("{job_id}|{digest}");
-    for _ in 0..ROUNDS {
-        let Some(existing) = store.put_if_absent(&redis_key, &ours, Some(ttl)).await? else {
-            return Ok(Reserved::Create(Reservation {
-                key: redis_key,
-                value: ours,
-                job_id: job_id.to_owned(),
-            }));
-        };
-        let mut parts = existing.split('|');
-        let (Some(their_id), Some(their_digest)) = (parts.next(), parts.next()) else {
-            return Err(ApiError::Internal(format!(
-                "idempotency reservation `{existing}` is malformed"
-            )));
-        };
-        if their_digest != digest {
-            return Err(ApiError::conflict(
-                "idempotency_conflict",
-                "this Idempotency-Key was already used with a different body",
-            )
-            .with_field("Idempotency-Key"));
-        }
-        if let Some(job) = poll_for(CREATOR_GRACE, || try_load(state, their_id)).await? {
-            if job.run.state.is_live() {
-                // Heals a key whose creator died between the enqueue and keeping it.
-                store.keep(&redis_key, their_id, None).await?;
-            }
-            return Ok(Reserved::Replay(Box::new(job)));
-        }
-        // The creator died before writing the job. Take over under its job id, with
-        // our own mark so that its late cleanup cannot delete what we hold now.
-        let taken = format!("{their_id}|{digest}|{job_id}");
-        if store
-            .compare_and_set(&redis_key, &existing, &taken, Some(ttl))
-            .await?
-        {
-            return Ok(Reserved::Create(Reservation {
-                key: redis_key,
-                value: taken,
-                job_id: their_id.to_owned(),
-            }));
-        }
-        // It changed meanwhile (released, expired or taken by another request): look again.
+    let subject = Subject::Idempotency { key_digest: &key.0 };
+    let claim = Claim::new(job_id, Some(digest));
+    let ttl = Some(state.config.api.idempotency_ttl);
+    match state
+        .store
+        .reserve(subject, claim, ttl, CREATOR_GRACE)
+        .await?
+    {
+        store::Reserved::Held(r) => Ok(Reserved::Create(Reservation(r))),
+        store::Reserved::Taken { holder, .. } => match try_load(state, &holder).await? {
+            Some(job) => Ok(Reserved::Replay(Box::new(job))),
+            None => Err(in_progress()),
+        },
+        store::Reserved::Mismatch => Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this Idempotency-Key was already used with a different body",
+        )
+        .with_field("Idempotency-Key")),
+        store::Reserved::Settled(_) | store::Reserved::Contended => Err(in_progress()),
     }
-    Err(ApiError::conflict(
+}
+
+fn in_progress() -> ApiError {
+    ApiError::conflict(
         "idempotency_in_progress",
         "another request with this Idempotency-Key is being processed; try again",
     )
-    .with_field("Idempotency-Key"))
+    .with_field("Idempotency-Key")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, StatusCode};
     use serde_json::json;
 
     #[test]
@@ -230,12 +194,15 @@ mod tests {
     fn header_rules() {
         let mut h = HeaderMap::new();
         assert!(IdempotencyKey::from_headers(&h).unwrap().is_none());
-        h.insert(HEADER, HeaderValue::from_static("order-123"));
+        h.insert("idempotency-key", HeaderValue::from_static("order-123"));
         assert!(IdempotencyKey::from_headers(&h).unwrap().is_some());
-        h.insert(HEADER, HeaderValue::from_static(""));
+        h.insert("idempotency-key", HeaderValue::from_static(""));
         let e = IdempotencyKey::from_headers(&h).err().unwrap();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-        h.insert(HEADER, HeaderValue::from_str(&"k".repeat(256)).unwrap());
+        h.insert(
+            "idempotency-key",
+            HeaderValue::from_str(&"k".repeat(256)).unwrap(),
+        );
         assert!(IdempotencyKey::from_headers(&h).is_err());
     }
 }

@@ -95,31 +95,8 @@ pub(crate) fn created_response(status: StatusCode, job: &Job) -> Response {
     res
 }
 
-/// How often a request that waits on another request's write looks again.
-pub(crate) const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How long a missing record may just be in the making before its writer counts as dead.
 pub(crate) const CREATOR_GRACE: Duration = Duration::from_secs(1);
-
-/// Polls `check` until it yields `Some` or `within` has passed.
-pub(crate) async fn poll_for<T, F, Fut>(
-    within: Duration,
-    mut check: F,
-) -> Result<Option<T>, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, ApiError>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(found) = check().await? {
-            return Ok(Some(found));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-    }
-}
 
 #[cfg(test)]
 mod tests {

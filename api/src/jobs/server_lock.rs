@@ -1,7 +1,7 @@
-//! One operation per server: a reinstall or deprovision holds
-//! `keys.server_lock(account, server_id)` (value: its job id) from before its enqueue.
-//! The same lock, on `keys.service_lock(service_id)`, gives a billing service one live
-//! provision (`service.created` webhooks): see [`Subject`].
+//! One operation per server: a reinstall or deprovision holds its server's lock
+//! (a reservation naming its job id) from before its enqueue. The same lock on a
+//! billing service gives it one live provision (`service.created` webhooks): see
+//! [`Subject`].
 //!
 //! What this guarantees:
 //! - **A live holder is never displaced.** The lock is taken with SET NX; a holder
@@ -20,36 +20,17 @@
 //! The lock has no expiry while its job lives (`needs_attention` included, however
 //! long); when the job ends, the worker gives it `retention.finished` (the records
 //! of finished jobs expire then too), so locks of long-gone servers do not pile up.
-//! The protocol itself is the store's (`Store::take_lock`).
+//! The protocol itself is the store's one reservation (`Store::reserve`).
 
 use super::CREATOR_GRACE;
 use crate::AppState;
 use crate::error::ApiError;
 use provisioner_shared::job::JobState;
-use provisioner_shared::store;
+use provisioner_shared::store::{self, Claim, Standing};
 
-/// What a lock is on.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Subject<'a> {
-    /// One operation per server (reinstall, deprovision).
-    Server {
-        account: &'a str,
-        server_id: &'a str,
-    },
-    /// One live provision per billing service.
-    Service { service_id: &'a str },
-}
-
-impl Subject<'_> {
-    fn key(&self, state: &AppState) -> String {
-        match self {
-            Subject::Server { account, server_id } => {
-                state.store.keys().server_lock(account, server_id)
-            }
-            Subject::Service { service_id } => state.store.keys().service_lock(service_id),
-        }
-    }
-}
+/// What a lock is on: a server (one operation per server) or a billing service
+/// (one live provision per service).
+pub(crate) use provisioner_shared::store::Subject;
 
 /// The outcome of [`ServerLock::take`].
 pub(crate) enum Taken {
@@ -62,10 +43,7 @@ pub(crate) enum Taken {
 }
 
 /// A lock on one server (or service), held by this request's job.
-pub(crate) struct ServerLock {
-    key: String,
-    job_id: String,
-}
+pub(crate) struct ServerLock(store::Reservation);
 
 impl ServerLock {
     /// Takes the lock on a server for `job_id`; a live holder is a 409 naming it.
@@ -87,18 +65,17 @@ impl ServerLock {
         subject: Subject<'_>,
         job_id: &str,
     ) -> Result<Taken, ApiError> {
-        let lock = ServerLock {
-            key: subject.key(state),
-            job_id: job_id.to_owned(),
-        };
+        let claim = Claim::new(job_id, None);
         match state
             .store
-            .take_lock(&lock.key, job_id, CREATOR_GRACE)
+            .reserve(subject, claim, None, CREATOR_GRACE)
             .await?
         {
-            store::Taken::Held => Ok(Taken::Held(lock)),
-            store::Taken::Busy { holder, state } => Ok(Taken::Busy { holder, state }),
-            store::Taken::Contended => {
+            store::Reserved::Held(r) => Ok(Taken::Held(ServerLock(r))),
+            store::Reserved::Taken { holder, state } => Ok(Taken::Busy { holder, state }),
+            store::Reserved::Mismatch
+            | store::Reserved::Settled(_)
+            | store::Reserved::Contended => {
                 let (what, field) = match subject {
                     Subject::Server { account, server_id } => (
                         format!("server {server_id} of account {account}"),
@@ -106,6 +83,9 @@ impl ServerLock {
                     ),
                     Subject::Service { service_id } => {
                         (format!("service {service_id}"), "service_id")
+                    }
+                    Subject::Idempotency { .. } | Subject::Webhook { .. } => {
+                        unreachable!("a lock is on a server or a service")
                     }
                 };
                 Err(ApiError::conflict(
@@ -119,20 +99,20 @@ impl ServerLock {
 
     /// The Redis key of the lock (kept in the job's holds).
     pub(crate) fn key(&self) -> &str {
-        &self.key
+        self.0.key()
     }
 
     /// Right before the enqueue: the lock still names our job (no one took it over
     /// while this request was slow).
     pub(crate) async fn confirm(&self, state: &AppState) -> Result<(), ApiError> {
-        match state.store.get_string(&self.key).await? {
-            Some(holder) if holder == self.job_id => Ok(()),
-            Some(holder) => Err(ApiError::conflict(
+        match state.store.standing(&self.0).await? {
+            Standing::Ours => Ok(()),
+            Standing::Other(holder) => Err(ApiError::conflict(
                 "server_busy",
                 format!("the server was claimed meanwhile by job {holder}; try again"),
             )
             .with_field("server_id")),
-            None => Err(ApiError::conflict(
+            Standing::Gone => Err(ApiError::conflict(
                 "server_busy",
                 "the server lock was lost while this request was being handled; try again",
             )
@@ -142,12 +122,8 @@ impl ServerLock {
 
     /// Gives the lock back after a creation that wrote no job.
     pub(crate) async fn release(&self, state: &AppState) {
-        if let Err(e) = state
-            .store
-            .compare_and_delete(&self.key, &self.job_id)
-            .await
-        {
-            tracing::warn!(error = %e, job_id = %self.job_id, "could not release a server lock");
+        if let Err(e) = state.store.release(&self.0).await {
+            tracing::warn!(error = %e, job_id = %self.0.holder(), "could not release a server lock");
         }
     }
 }

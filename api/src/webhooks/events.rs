@@ -50,22 +50,7 @@ pub(crate) enum Action {
 /// The body → an action; a provision's job request is built and checked here, so a
 /// bad event is refused before anything is written.
 pub(crate) fn parse(state: &AppState, body: &[u8]) -> Result<Action, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("the body is not valid JSON: {e}"),
-        )
-        .with_field("body")
-    })?;
-    let Value::Object(root) = value else {
-        return Err(ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "the body must be a JSON object",
-        )
-        .with_field("body"));
-    };
+    let root = crate::extract::json_object(body)?;
     let event = match root.get("type") {
         Some(Value::String(t)) if !t.is_empty() => t.clone(),
         _ => return Err(ApiError::invalid("type", "type: must be the event type")),

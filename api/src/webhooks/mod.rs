@@ -23,6 +23,7 @@ mod events;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::RawBody;
+use crate::extract::header;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -111,29 +112,6 @@ async fn handle(
             Err(e)
         }
     }
-}
-
-/// A header's value, sent at most once and as visible ASCII.
-fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
-    let mut values = headers.get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    let bad = |m: &str| {
-        ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "invalid_header",
-            format!("{name} {m}"),
-        )
-        .with_field(name)
-    };
-    if values.next().is_some() {
-        return Err(bad("must be sent once"));
-    }
-    value
-        .to_str()
-        .map(Some)
-        .map_err(|_| bad("must be visible ASCII"))
 }
 
 fn refusal(e: WebhookError) -> ApiError {

@@ -2,7 +2,8 @@
 //!
 //! Keys of one shard share a hash tag (`{ns:N~S}`), so that every script touches one
 //! slot and the same code runs on one node and on Redis Cluster. Keys outside the
-//! engine's scripts (indexes, idempotency, locks) are single-key and untagged.
+//! engine's scripts (indexes, reservations: idempotency, locks, webhook ids) are
+//! single-key and untagged.
 //!
 //! The salt `S` of shard `N` is the first one that puts the tag's slot near the middle
 //! of the `N`-th of `shards` equal parts of the 16 384 slots. Plain `{ns:N}` tags land
@@ -18,6 +19,8 @@
 //! where `n` is the job's version at the commit that created it. Its shard is the
 //! job's, so it is created in the same script as the job's terminal commit.
 
+use super::Subject;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// FNV-1a: stable across builds and platforms (std's hasher is randomised).
@@ -162,8 +165,16 @@ impl Keys {
         format!("{}:idx:ref:{}", self.ns, hex(fnv1a(reference.as_bytes())))
     }
 
-    pub fn idempotency(&self, key_digest: &str) -> String {
-        format!("{}:idem:{key_digest}", self.ns)
+    /// The key of a reservation (`reservation.rs`): an `Idempotency-Key`, a lock,
+    /// a billing webhook's id.
+    pub fn reservation(&self, subject: &Subject<'_>) -> String {
+        match subject {
+            Subject::Idempotency { key_digest } => format!("{}:idem:{key_digest}", self.ns),
+            Subject::Server { account, server_id } => self.server_lock(account, server_id),
+            Subject::Service { service_id } => format!("{}:lock:service:{service_id}", self.ns),
+            // Hashed: the id is the sender's, of any length and alphabet.
+            Subject::Webhook { id } => format!("{}:webhook:{}", self.ns, sha256_hex(id.as_bytes())),
+        }
     }
 
     /// Who holds a server (one operation per server).
@@ -171,13 +182,8 @@ impl Keys {
         format!("{}:lock:server:{account}:{server_id}", self.ns)
     }
 
-    /// Which provision job a billing service has (one live provision per service).
-    pub fn service_lock(&self, service_id: &str) -> String {
-        format!("{}:lock:service:{service_id}", self.ns)
-    }
-
-    /// Free-form single keys for other modules (rate limits, webhook ids, tokens).
-    pub fn named(&self, kind: &str, name: &str) -> String {
+    /// The store's own single keys (rate limits, order claims, worker stats).
+    pub(super) fn named(&self, kind: &str, name: &str) -> String {
         format!("{}:{kind}:{name}", self.ns)
     }
 }
@@ -193,6 +199,13 @@ pub fn callback_owner(id: &str) -> Option<&str> {
 
 fn hex(n: u64) -> String {
     format!("{n:016x}")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@
 //!   the job's callback record (the outbox, `outbox.rs`): scheduled, claimed and
 //!   committed like a job, in the job's shard.
 //! - Locks and idempotency keys a live job holds never expire while it lives;
-//!   the worker gives them their expiry when it ends (`holds.rs`).
+//!   the worker gives them their expiry when it ends; every such key (locks,
+//!   idempotency keys, webhook ids) is taken by one protocol (`reservation.rs`).
 //! - `/metrics` reads each shard's due-set in one script, and the workers' step and
 //!   callback counters from one hash they add deltas to (`stats.rs`).
 //! - Logs that writers other than the job's holder append to (callback attempts,
@@ -21,17 +22,19 @@
 
 mod conn;
 mod durable;
-mod holds;
 mod keys;
 mod orders;
 mod outbox;
+mod reservation;
 mod stats;
 
 pub use conn::RedisConn;
 pub use durable::Replication;
-pub use holds::{Held, Holds, Taken};
 pub use keys::{CALLBACK_PREFIX, Keys, callback_owner};
 pub use outbox::{CALLBACK_LOG_CAP, CREDENTIAL_READ_CAP};
+pub use reservation::{
+    Claim, Held, Holds, Record, Reservation, Reserved, Standing, Subject, Taken,
+};
 pub use stats::{ShardFigures, WorkerStat};
 
 use crate::config::RedisConfig;
@@ -682,78 +685,6 @@ impl Store {
         let mut c = self.conn.clone();
         let _: i64 = c.zrem(index, ids).await?;
         Ok(())
-    }
-
-    /// `SET key value NX [PX ttl]` (no expiry without `ttl`); on a clash returns
-    /// what the key holds.
-    pub async fn put_if_absent(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: Option<Duration>,
-    ) -> Result<Option<String>, StoreError> {
-        let mut c = self.conn.clone();
-        let mut opts = redis::SetOptions::default().conditional_set(redis::ExistenceCheck::NX);
-        if let Some(ttl) = ttl {
-            opts = opts.with_expiration(redis::SetExpiry::PX(ttl.as_millis().max(1) as u64));
-        }
-        let set: Option<String> = c.set_options(key, value, opts.clone()).await?;
-        if set.is_some() {
-            return Ok(None);
-        }
-        let existing: Option<String> = c.get(key).await?;
-        match existing {
-            Some(v) => Ok(Some(v)),
-            // it expired between the two commands: try once more
-            None => {
-                let set: Option<String> = c.set_options(key, value, opts).await?;
-                Ok(if set.is_some() {
-                    None
-                } else {
-                    c.get(key).await?
-                })
-            }
-        }
-    }
-
-    /// Replaces `key`'s value only if it still equals `expected`.
-    pub async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: &str,
-        value: &str,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        let mut c = self.conn.clone();
-        let replaced: i64 = self
-            .scripts
-            .cas
-            .key(key)
-            .arg(expected)
-            .arg(value)
-            .arg(ttl.map_or(0, |t| t.as_millis().max(1) as u64))
-            .invoke_async(&mut c)
-            .await?;
-        Ok(replaced == 1)
-    }
-
-    /// Deletes `key` only if it still holds `expected` (a reservation or lock the
-    /// caller wrote and may since have lost to a takeover).
-    pub async fn compare_and_delete(&self, key: &str, expected: &str) -> Result<bool, StoreError> {
-        let mut c = self.conn.clone();
-        let deleted: i64 = self
-            .scripts
-            .cad
-            .key(key)
-            .arg(expected)
-            .invoke_async(&mut c)
-            .await?;
-        Ok(deleted == 1)
-    }
-
-    pub async fn get_string(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let mut c = self.conn.clone();
-        Ok(c.get(key).await?)
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -198,7 +198,7 @@ base_url = "http://127.0.0.1:9/"
             concurrency = shape.concurrency,
             runtime = runtime_name(shape.runtime),
         );
-        let config = Config::from_toml_with_env(&text, &[])
+        let config = Config::from_toml(&text)
             .with_context(|| format!("the generated config is invalid:\n{text}"))?;
         let file = dir.file(&format!("{name}.toml"));
         fs::write(&file, &text)?;

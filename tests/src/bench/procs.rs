@@ -274,10 +274,15 @@ fn role_config(args: &[String]) -> anyhow::Result<Config> {
     Ok(Config::load(Some(Path::new(path)))?)
 }
 
+/// The binaries' own setup (`LOG_FORMAT` included), at `warn` unless `RUST_LOG` says.
 fn init_child_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let log = provisioner_shared::bootstrap::LogArgs {
+        log_format: match std::env::var("LOG_FORMAT").as_deref() {
+            Ok("json") => provisioner_shared::bootstrap::LogFormat::Json,
+            _ => provisioner_shared::bootstrap::LogFormat::Text,
+        },
+    };
+    log.init("warn");
 }
 
 #[cfg(test)]

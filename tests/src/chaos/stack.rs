@@ -178,7 +178,7 @@ impl ChaosStack {
         let receiver = Receiver::start(|_| 200).await?;
         let api_port = free_port()?;
         let text = config_text(&redis.url(), api_port, &sims, &canaries, &options);
-        let config = Config::from_toml_with_env(&text, &[]).context("the chaos config")?;
+        let config = Config::from_toml(&text).context("the chaos config")?;
         let config_path = dir.join(format!("{name}.toml"));
         std::fs::write(&config_path, &text)?;
         let mut api = Proc::new(
@@ -344,7 +344,8 @@ impl Drop for ChaosStack {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A port nothing listens on right now, for a child process to bind.
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(listener.local_addr()?.port())
 }

@@ -4,34 +4,20 @@
 use provisioner_sandbox::hostkey::{BootDevice, HostkeyEvent, HostkeySim, InvoiceStatus};
 use provisioner_sandbox::sim::{FaultKnobs, FaultsConfig, Hang};
 use provisioner_tests::providers::{
-    add_hostkey, hostkey_apply_credit_by_hand, hostkey_orders_and_payments, start_hostkey,
+    hostkey_apply_credit_by_hand, hostkey_orders_and_payments, start_hostkey,
 };
-use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
+use provisioner_tests::{TestApp, spawn_app, spawn_worker, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
 
-struct Stack {
-    _redis: TestRedis,
-    hk: HostkeySim,
-    api: TestApi,
-    config: provisioner_shared::Config,
-}
-
-async fn stack() -> anyhow::Result<Stack> {
-    provisioner_tests::init_tracing();
-    let redis = TestRedis::start().await?;
-    let hk = start_hostkey().await?;
-    let mut config = test_config(&redis);
-    add_hostkey(&mut config, "hk-nl", &hk);
-    let api = spawn_api(config.clone()).await?;
-    Ok(Stack {
-        _redis: redis,
-        hk,
-        api,
-        config,
-    })
+/// Redis, the HOSTKEY simulator and the api with the account `hk-nl` (no worker yet).
+async fn stack() -> anyhow::Result<TestApp> {
+    spawn_app()
+        .hostkey("hk-nl", start_hostkey().await?)
+        .start()
+        .await
 }
 
 fn provision(hostname: &str, reinstall: bool) -> Value {
@@ -102,15 +88,15 @@ async fn provision_with_pxe_reinstall_succeeds_with_one_order_and_one_payment() 
         .to_owned();
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
 
-    let server = server_of(&s.hk, &job);
+    let server = server_of(s.hostkey(), &job);
     assert_eq!(
         job["server"]["ipv4"].as_str(),
         Some(server.ipv4.as_str()),
         "the job shows the simulator's IP"
     );
     assert!(job["server"]["invoice_id"].is_string());
-    assert_eq!(hostkey_orders_and_payments(&s.hk), (1, 1));
-    assert_pxe_cleared(&s.hk, &job);
+    assert_eq!(hostkey_orders_and_payments(s.hostkey()), (1, 1));
+    assert_pxe_cleared(s.hostkey(), &job);
     assert!(
         server.install.as_ref().is_some_and(|i| i.completed),
         "the PXE install ran to its end"
@@ -156,11 +142,11 @@ async fn provision_without_reinstall_and_a_reinstall_of_an_existing_server() -> 
     let rjob = s.api.wait_for_state(&rid, "succeeded", LONG).await?;
     assert_eq!(rjob["server"]["id"].as_str(), Some(server_id.as_str()));
     assert_eq!(
-        hostkey_orders_and_payments(&s.hk),
+        hostkey_orders_and_payments(s.hostkey()),
         (1, 1),
         "a reinstall orders and pays nothing"
     );
-    assert_pxe_cleared(&s.hk, &rjob);
+    assert_pxe_cleared(s.hostkey(), &rjob);
     Ok(())
 }
 
@@ -179,7 +165,7 @@ async fn deprovision_requests_the_cancellation() -> anyhow::Result<()> {
     let body = json!({"kind": "deprovision", "account": "hk-nl", "server_id": server_id});
     let did = s.api.post_job(&body).await?.id().to_owned();
     s.api.wait_for_state(&did, "succeeded", LONG).await?;
-    assert!(server_of(&s.hk, &job).cancellation_requested);
+    assert!(server_of(s.hostkey(), &job).cancellation_requested);
     Ok(())
 }
 
@@ -187,7 +173,7 @@ async fn deprovision_requests_the_cancellation() -> anyhow::Result<()> {
 async fn a_failure_after_create_pxe_still_clears_pxe_and_boots_from_disk() -> anyhow::Result<()> {
     let s = stack().await?;
     // every reboot fails: the job must fail, but only after undoing the PXE setup
-    s.hk.faults().set_action(
+    s.hostkey().faults().set_action(
         "eq/reboot",
         FaultKnobs {
             error_rate: 1.0,
@@ -213,18 +199,22 @@ async fn a_failure_after_create_pxe_still_clears_pxe_and_boots_from_disk() -> an
     assert_eq!(step(&job, "boot_disk")["state"], "done");
     assert_eq!(step(&job, "clear_pxe")["state"], "done");
     assert_eq!(step(&job, "collect")["state"], "skipped");
-    assert_pxe_cleared(&s.hk, &job);
+    assert_pxe_cleared(s.hostkey(), &job);
 
     // the operator fixes the cause and retries: PXE is armed again and the install runs
-    s.hk.faults().clear();
+    s.hostkey().faults().clear();
     s.api
         .post(&format!("/v1/jobs/{id}/retry"), None)
         .await?
         .expect(reqwest::StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
-    assert_pxe_cleared(&s.hk, &job);
-    assert!(server_of(&s.hk, &job).install.is_some_and(|i| i.completed));
-    assert_eq!(hostkey_orders_and_payments(&s.hk), (1, 1));
+    assert_pxe_cleared(s.hostkey(), &job);
+    assert!(
+        server_of(s.hostkey(), &job)
+            .install
+            .is_some_and(|i| i.completed)
+    );
+    assert_eq!(hostkey_orders_and_payments(s.hostkey()), (1, 1));
     Ok(())
 }
 
@@ -232,7 +222,7 @@ async fn a_failure_after_create_pxe_still_clears_pxe_and_boots_from_disk() -> an
 async fn cancel_during_the_install_clears_pxe_and_cancels_the_server() -> anyhow::Result<()> {
     let s = stack().await?;
     // slow the install down so the cancel lands while it runs
-    s.hk.clock().set_factor(60.0);
+    s.hostkey().clock().set_factor(60.0);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = s
         .api
@@ -245,16 +235,16 @@ async fn cancel_during_the_install_clears_pxe_and_cancels_the_server() -> anyhow
         Ok((job["step"] == "await_install").then_some(()))
     })
     .await?;
-    s.hk.clock().set_factor(3000.0);
+    s.hostkey().clock().set_factor(3000.0);
     s.api
         .post(&format!("/v1/jobs/{id}/cancel"), None)
         .await?
         .expect(reqwest::StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
-    assert_pxe_cleared(&s.hk, &job);
+    assert_pxe_cleared(s.hostkey(), &job);
     assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
     assert!(
-        server_of(&s.hk, &job).cancellation_requested,
+        server_of(s.hostkey(), &job).cancellation_requested,
         "the ordered server is cancelled upstream"
     );
     Ok(())
@@ -264,7 +254,7 @@ async fn cancel_during_the_install_clears_pxe_and_cancels_the_server() -> anyhow
 async fn a_worker_killed_mid_step_is_taken_over_after_its_lease() -> anyhow::Result<()> {
     let s = stack().await?;
     // the first reboot is applied but its answer never comes while worker A lives
-    s.hk.faults().set_action(
+    s.hostkey().faults().set_action(
         "eq/reboot",
         FaultKnobs {
             hang: Some(Hang {
@@ -282,7 +272,7 @@ async fn a_worker_killed_mid_step_is_taken_over_after_its_lease() -> anyhow::Res
         .await?
         .id()
         .to_owned();
-    wait_for_requests(&s.hk, "eq/reboot", 1).await?;
+    wait_for_requests(s.hostkey(), "eq/reboot", 1).await?;
     a.abort();
     let held = s.api.get_job(&id).await?.body;
     assert_eq!(
@@ -293,11 +283,11 @@ async fn a_worker_killed_mid_step_is_taken_over_after_its_lease() -> anyhow::Res
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(
-        hostkey_orders_and_payments(&s.hk),
+        hostkey_orders_and_payments(s.hostkey()),
         (1, 1),
         "no second order or payment"
     );
-    assert_pxe_cleared(&s.hk, &job);
+    assert_pxe_cleared(s.hostkey(), &job);
     Ok(())
 }
 
@@ -306,7 +296,7 @@ async fn a_crash_between_the_order_call_and_saving_its_result_is_reconciled() ->
 {
     let s = stack().await?;
     // the order is placed upstream, but worker A dies before it hears the answer
-    s.hk.faults().set_action(
+    s.hostkey().faults().set_action(
         "eq/order_instance",
         FaultKnobs {
             hang: Some(Hang {
@@ -324,19 +314,19 @@ async fn a_crash_between_the_order_call_and_saving_its_result_is_reconciled() ->
         .await?
         .id()
         .to_owned();
-    wait_for_requests(&s.hk, "eq/order_instance", 1).await?;
+    wait_for_requests(s.hostkey(), "eq/order_instance", 1).await?;
     a.abort();
-    assert_eq!(hostkey_orders_and_payments(&s.hk).0, 1);
+    assert_eq!(hostkey_orders_and_payments(s.hostkey()).0, 1);
 
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(
-        hostkey_orders_and_payments(&s.hk),
+        hostkey_orders_and_payments(s.hostkey()),
         (1, 1),
         "reconciled by hostname: one order"
     );
     assert_eq!(
-        s.hk.requests("eq/order_instance"),
+        s.hostkey().requests("eq/order_instance"),
         1,
         "the order was never sent again"
     );
@@ -353,7 +343,7 @@ async fn a_crash_between_the_order_call_and_saving_its_result_is_reconciled() ->
 #[tokio::test]
 async fn an_order_answered_with_a_500_after_it_was_applied_is_adopted() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.hk.faults().set_action(
+    s.hostkey().faults().set_action(
         "eq/order_instance",
         FaultKnobs {
             apply_then_500: 1,
@@ -368,8 +358,8 @@ async fn an_order_answered_with_a_500_after_it_was_applied_is_adopted() -> anyho
         .id()
         .to_owned();
     s.api.wait_for_state(&id, "succeeded", LONG).await?;
-    assert_eq!(hostkey_orders_and_payments(&s.hk), (1, 1));
-    assert_eq!(s.hk.requests("eq/order_instance"), 1);
+    assert_eq!(hostkey_orders_and_payments(s.hostkey()), (1, 1));
+    assert_eq!(s.hostkey().requests("eq/order_instance"), 1);
     Ok(())
 }
 
@@ -393,7 +383,7 @@ async fn payments_and_orders_answered_500_before_anything_happened_are_made_once
             ..Default::default()
         },
     );
-    s.hk.faults().set(FaultsConfig {
+    s.hostkey().faults().set(FaultsConfig {
         seed: Some(FAULT_SEED),
         global: FaultKnobs {
             error_rate: 0.15,
@@ -432,11 +422,11 @@ async fn payments_and_orders_answered_500_before_anything_happened_are_made_once
         "fault seed {FAULT_SEED:#x}: {not_done:#?}"
     );
     assert!(
-        s.hk.requests("whmcs/apply_credit") > 12,
+        s.hostkey().requests("whmcs/apply_credit") > 12,
         "every job's first payment was refused and made again"
     );
-    assert_eq!(hostkey_orders_and_payments(&s.hk), (12, 12));
-    let events = s.hk.ledger().events();
+    assert_eq!(hostkey_orders_and_payments(s.hostkey()), (12, 12));
+    let events = s.hostkey().ledger().events();
     for job in &jobs {
         let invoice: u64 = job["server"]["invoice_id"].as_str().unwrap_or("").parse()?;
         let paid = events
@@ -450,7 +440,7 @@ async fn payments_and_orders_answered_500_before_anything_happened_are_made_once
             "invoice {invoice} of job {} paid {paid} times",
             job["id"]
         );
-        let server = server_of(&s.hk, job);
+        let server = server_of(s.hostkey(), job);
         assert_eq!(server.invoice_status, Some(InvoiceStatus::Paid));
     }
     Ok(())
@@ -462,7 +452,7 @@ async fn a_payment_that_left_a_trace_on_an_unpaid_invoice_needs_attention_until_
     let mut s = stack().await?;
     // Our apply_credit answers 500 without paying; meanwhile someone applies part of
     // the invoice by hand. Unpaid but partly applied: the worker cannot tell.
-    s.hk.faults().set_action(
+    s.hostkey().faults().set_action(
         "whmcs/apply_credit",
         FaultKnobs {
             fail_next: 1,
@@ -477,20 +467,20 @@ async fn a_payment_that_left_a_trace_on_an_unpaid_invoice_needs_attention_until_
         .await?
         .id()
         .to_owned();
-    wait_for_requests(&s.hk, "whmcs/apply_credit", 1).await?;
+    wait_for_requests(s.hostkey(), "whmcs/apply_credit", 1).await?;
     let held = s.api.get_job(&id).await?.body;
     let invoice: u64 = held["server"]["invoice_id"]
         .as_str()
         .unwrap_or("")
         .parse()?;
-    hostkey_apply_credit_by_hand(&s.hk, invoice, "1.00").await?;
+    hostkey_apply_credit_by_hand(s.hostkey(), invoice, "1.00").await?;
 
     let job = s.api.wait_for_state(&id, "needs_attention", LONG).await?;
     assert_eq!(job["error"]["step"], "pay", "{job}");
     let why = job["error"]["message"].as_str().unwrap_or("");
     assert!(why.contains("partly paid"), "{job}");
     assert_eq!(
-        s.hk.requests("whmcs/apply_credit"),
+        s.hostkey().requests("whmcs/apply_credit"),
         2,
         "the worker never paid again on a guess (one call is ours, one by hand)"
     );
@@ -504,11 +494,11 @@ async fn a_payment_that_left_a_trace_on_an_unpaid_invoice_needs_attention_until_
         .expect(reqwest::StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(
-        server_of(&s.hk, &job).invoice_status,
+        server_of(s.hostkey(), &job).invoice_status,
         Some(InvoiceStatus::Paid),
         "the rest was paid once the operator said so"
     );
-    assert_eq!(hostkey_orders_and_payments(&s.hk), (1, 2));
+    assert_eq!(hostkey_orders_and_payments(s.hostkey()), (1, 2));
     Ok(())
 }
 
@@ -516,7 +506,7 @@ async fn a_payment_that_left_a_trace_on_an_unpaid_invoice_needs_attention_until_
 async fn an_expired_session_token_means_one_more_login_not_a_failure() -> anyhow::Result<()> {
     let s = stack().await?;
     let _worker = spawn_worker(s.config.clone()).await?;
-    s.hk.clock().set_factor(100.0);
+    s.hostkey().clock().set_factor(100.0);
     let id = s
         .api
         .post_job(&provision("relogin.example.com", false))
@@ -527,18 +517,18 @@ async fn an_expired_session_token_means_one_more_login_not_a_failure() -> anyhow
         Ok((s.api.get_job(&id).await?.body["step"] == "await_delivery").then_some(()))
     })
     .await?;
-    let logins = s.hk.requests("auth/login");
-    s.hk.expire_tokens();
-    s.hk.clock().set_factor(3000.0);
+    let logins = s.hostkey().requests("auth/login");
+    s.hostkey().expire_tokens();
+    s.hostkey().clock().set_factor(3000.0);
     s.api.wait_for_state(&id, "succeeded", LONG).await?;
-    assert_eq!(s.hk.requests("auth/login"), logins + 1);
+    assert_eq!(s.hostkey().requests("auth/login"), logins + 1);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.hk.faults().set_global(FaultKnobs {
+    s.hostkey().faults().set_global(FaultKnobs {
         rate_limit: Some(provisioner_sandbox::sim::RateLimit {
             next: 0,
             max_per_sec: Some(20.0),
@@ -563,7 +553,7 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
             .wait_for_state(id, "succeeded", Duration::from_secs(120))
             .await?;
     }
-    assert_eq!(hostkey_orders_and_payments(&s.hk), (6, 6));
+    assert_eq!(hostkey_orders_and_payments(s.hostkey()), (6, 6));
     Ok(())
 }
 
@@ -574,7 +564,7 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
 #[tokio::test]
 async fn a_cancel_while_the_order_is_unknown_needs_attention_not_cancelled() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.hk.faults().set_action(
+    s.hostkey().faults().set_action(
         "eq/order_instance",
         FaultKnobs {
             apply_then_500: 1,
@@ -589,10 +579,10 @@ async fn a_cancel_while_the_order_is_unknown_needs_attention_not_cancelled() -> 
         .await?
         .id()
         .to_owned();
-    wait_for_requests(&s.hk, "eq/order_instance", 1).await?;
+    wait_for_requests(s.hostkey(), "eq/order_instance", 1).await?;
     // While the order is in flight, the server lookups start failing.
     for action in ["eq/update_servers", "eq/list"] {
-        s.hk.faults().set_action(
+        s.hostkey().faults().set_action(
             action,
             FaultKnobs {
                 error_rate: 1.0,
@@ -621,12 +611,13 @@ async fn a_cancel_while_the_order_is_unknown_needs_attention_not_cancelled() -> 
     assert!(message.contains("cancel"), "{job}");
 
     // The operator finds the server and adopts it: the compensation cancels it.
-    s.hk.faults().clear();
-    let server =
-        s.hk.servers()
-            .into_iter()
-            .find(|srv| srv.hostname == "unknown-cancel.example.com")
-            .expect("the order was applied");
+    s.hostkey().faults().clear();
+    let server = s
+        .hostkey()
+        .servers()
+        .into_iter()
+        .find(|srv| srv.hostname == "unknown-cancel.example.com")
+        .expect("the order was applied");
     s.api
         .post(
             &format!("/v1/jobs/{id}/resolve"),
@@ -636,7 +627,12 @@ async fn a_cancel_while_the_order_is_unknown_needs_attention_not_cancelled() -> 
         .expect(reqwest::StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
     assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
-    assert!(s.hk.server(server.id).unwrap().cancellation_requested);
+    assert!(
+        s.hostkey()
+            .server(server.id)
+            .unwrap()
+            .cancellation_requested
+    );
     Ok(())
 }
 
@@ -646,7 +642,7 @@ async fn a_cancel_while_the_order_is_unknown_needs_attention_not_cancelled() -> 
 #[tokio::test]
 async fn a_failed_compensation_needs_attention_and_retry_runs_it_again() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.hk.clock().set_factor(30.0);
+    s.hostkey().clock().set_factor(30.0);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = s
         .api
@@ -659,7 +655,7 @@ async fn a_failed_compensation_needs_attention_and_retry_runs_it_again() -> anyh
         Ok((job["step"] == "await_delivery").then_some(()))
     })
     .await?;
-    s.hk.faults().set_action(
+    s.hostkey().faults().set_action(
         "whmcs/request_cancellation",
         FaultKnobs {
             error_rate: 1.0,
@@ -683,14 +679,14 @@ async fn a_failed_compensation_needs_attention_and_retry_runs_it_again() -> anyh
     );
     assert_eq!(job["error"]["step"], "compensate_cancel", "{job}");
 
-    s.hk.faults().clear();
+    s.hostkey().faults().clear();
     s.api
         .post(&format!("/v1/jobs/{id}/retry"), None)
         .await?
         .expect(reqwest::StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
     assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
-    assert!(server_of(&s.hk, &job).cancellation_requested);
+    assert!(server_of(s.hostkey(), &job).cancellation_requested);
     Ok(())
 }
 
@@ -699,7 +695,7 @@ async fn a_failed_compensation_needs_attention_and_retry_runs_it_again() -> anyh
 #[tokio::test]
 async fn a_live_provision_holds_its_server() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.hk.clock().set_factor(60.0);
+    s.hostkey().clock().set_factor(60.0);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = s
         .api
@@ -729,7 +725,7 @@ async fn a_live_provision_holds_its_server() -> anyhow::Result<()> {
         );
         assert!(r.error_message().contains(&id), "{}", r.text);
     }
-    s.hk.clock().set_factor(3000.0);
+    s.hostkey().clock().set_factor(3000.0);
     s.api.wait_for_state(&id, "succeeded", LONG).await?;
     // Once it is done, the server is free.
     let r = s

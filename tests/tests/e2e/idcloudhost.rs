@@ -1,39 +1,26 @@
 //! IDCloudHost end to end: the real worker and api against the IDCloudHost simulator,
 //! over real HTTP and a real Redis.
 
-use provisioner_sandbox::idcloudhost::{IdcloudhostEvent, IdcloudhostSim, InvoiceStatus, actions};
+use provisioner_sandbox::idcloudhost::{IdcloudhostEvent, InvoiceStatus, actions};
 use provisioner_sandbox::sim::{FaultKnobs, FaultsConfig, Hang, RateLimit};
 use provisioner_tests::providers::{
     IdcloudhostLedger, add_idcloudhost, idcloudhost_ledger, start_idcloudhost,
 };
-use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
+use provisioner_tests::{
+    TestApp, TestRedis, spawn_api, spawn_app, spawn_worker, test_config, wait_until,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "S3cure!pass";
 
-struct Stack {
-    _redis: TestRedis,
-    idc: IdcloudhostSim,
-    api: TestApi,
-    config: provisioner_shared::Config,
-}
-
 /// Redis, the simulator and the api with the account `idc` (`pay_invoices` as given).
-async fn stack(pay_invoices: bool) -> anyhow::Result<Stack> {
-    provisioner_tests::init_tracing();
-    let redis = TestRedis::start().await?;
-    let idc = start_idcloudhost().await?;
-    let mut config = test_config(&redis);
-    add_idcloudhost(&mut config, "idc", &idc, pay_invoices);
-    let api = spawn_api(config.clone()).await?;
-    Ok(Stack {
-        _redis: redis,
-        idc,
-        api,
-        config,
-    })
+async fn stack(pay_invoices: bool) -> anyhow::Result<TestApp> {
+    spawn_app()
+        .idcloudhost("idc", start_idcloudhost().await?, pay_invoices)
+        .start()
+        .await
 }
 
 fn provision(hostname: &str) -> Value {
@@ -68,7 +55,14 @@ fn detail(job: &Value, name: &str) -> String {
     step(job, name)["detail"].as_str().unwrap_or("").to_owned()
 }
 
-impl Stack {
+/// What the tests here do on the stack, besides the api's own helpers.
+trait Steps {
+    async fn post(&self, body: &Value) -> anyhow::Result<String>;
+    async fn provisioned(&self, hostname: &str) -> anyhow::Result<Value>;
+    async fn wait_for_requests(&self, action: &str, n: u64) -> anyhow::Result<()>;
+}
+
+impl Steps for TestApp {
     async fn post(&self, body: &Value) -> anyhow::Result<String> {
         Ok(self.api.post_job(body).await?.id().to_owned())
     }
@@ -80,7 +74,7 @@ impl Stack {
 
     async fn wait_for_requests(&self, action: &str, n: u64) -> anyhow::Result<()> {
         wait_until(&format!("{n} × {action}"), LONG, || async {
-            Ok((self.idc.requests(action) >= n).then_some(()))
+            Ok((self.idcloudhost().requests(action) >= n).then_some(()))
         })
         .await
     }
@@ -94,7 +88,10 @@ async fn provision_pays_the_vms_invoice_and_records_the_simulators_ip() -> anyho
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
 
     let uuid = job["server"]["id"].as_str().expect("a server id");
-    let vm = s.idc.vm(uuid).expect("the simulator knows the VM");
+    let vm = s
+        .idcloudhost()
+        .vm(uuid)
+        .expect("the simulator knows the VM");
     assert_eq!(vm.name, "web-1-example-com", "the hostname as a VM name");
     assert_eq!(vm.description, id, "the job id is our reference");
     assert_eq!(vm.username, "root");
@@ -107,8 +104,8 @@ async fn provision_pays_the_vms_invoice_and_records_the_simulators_ip() -> anyho
         job["server"]["invoice_id"].as_str(),
         Some(vm.invoice_id.to_string().as_str())
     );
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
-    assert_eq!(s.idc.invoices()[0].status, InvoiceStatus::Paid);
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 1, 0, 0));
+    assert_eq!(s.idcloudhost().invoices()[0].status, InvoiceStatus::Paid);
     assert!(
         job["steps"]
             .as_array()
@@ -126,9 +123,9 @@ async fn without_pay_invoices_the_invoice_is_left_to_the_customer() -> anyhow::R
     let s = stack(false).await?;
     let _worker = spawn_worker(s.config.clone()).await?;
     let job = s.provisioned("unpaid.example.com").await?;
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 0, 0, 0));
-    assert_eq!(s.idc.requests(actions::PAY_INVOICE), 0);
-    assert_eq!(s.idc.invoices()[0].status, InvoiceStatus::Unpaid);
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 0, 0, 0));
+    assert_eq!(s.idcloudhost().requests(actions::PAY_INVOICE), 0);
+    assert_eq!(s.idcloudhost().invoices()[0].status, InvoiceStatus::Unpaid);
     assert!(
         detail(&job, "pay").contains("pay_invoices = false"),
         "{job}"
@@ -154,7 +151,7 @@ async fn reinstall_then_deprovision_an_existing_vm() -> anyhow::Result<()> {
         detail(&rjob, "await_reinstall").contains("running"),
         "{rjob}"
     );
-    let vm = s.idc.vm(&uuid).unwrap();
+    let vm = s.idcloudhost().vm(&uuid).unwrap();
     assert_eq!(
         (vm.os_name.as_str(), vm.os_version.as_str()),
         ("debian", "9.1")
@@ -165,14 +162,14 @@ async fn reinstall_then_deprovision_an_existing_vm() -> anyhow::Result<()> {
     let gone = json!({"kind": "deprovision", "account": "idc", "server_id": uuid});
     let did = s.post(&gone).await?;
     s.api.wait_for_state(&did, "succeeded", LONG).await?;
-    assert!(s.idc.vm(&uuid).is_none(), "the VM is deleted");
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 1, 1));
+    assert!(s.idcloudhost().vm(&uuid).is_none(), "the VM is deleted");
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 1, 1, 1));
 
     // Deleting what is already gone (a 404) is done, not a failure.
     let again = s.post(&gone).await?;
     let job = s.api.wait_for_state(&again, "succeeded", LONG).await?;
     assert!(detail(&job, "delete_vm").contains("already gone"), "{job}");
-    assert_eq!(idcloudhost_ledger(&s.idc).deletions, 1);
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()).deletions, 1);
     Ok(())
 }
 
@@ -188,12 +185,12 @@ async fn a_vm_in_another_location_is_found_there_later() -> anyhow::Result<()> {
     let uuid = server_id
         .strip_prefix("bus02/")
         .expect("the server id names the location");
-    assert_eq!(s.idc.vm(uuid).unwrap().location, "bus02");
+    assert_eq!(s.idcloudhost().vm(uuid).unwrap().location, "bus02");
 
     let gone = json!({"kind": "deprovision", "account": "idc", "server_id": server_id});
     let did = s.post(&gone).await?;
     s.api.wait_for_state(&did, "succeeded", LONG).await?;
-    assert!(s.idc.vm(uuid).is_none());
+    assert!(s.idcloudhost().vm(uuid).is_none());
     Ok(())
 }
 
@@ -208,7 +205,7 @@ async fn a_refused_order_fails_with_the_providers_words() -> anyhow::Result<()> 
     assert_eq!(job["error"]["step"], "create_vm", "{job}");
     let said = job["error"]["provider_message"].as_str().unwrap_or("");
     assert!(said.starts_with("os_version: Must be one of"), "{job}");
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(0, 0, 0, 0));
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(0, 0, 0, 0));
     Ok(())
 }
 
@@ -217,7 +214,7 @@ async fn a_crash_between_the_create_call_and_saving_its_result_is_reconciled() -
 {
     let s = stack(true).await?;
     // The VM is created upstream, but worker A dies before it hears the answer.
-    s.idc.faults().set_action(
+    s.idcloudhost().faults().set_action(
         actions::CREATE_VM,
         FaultKnobs {
             hang: Some(Hang {
@@ -232,25 +229,28 @@ async fn a_crash_between_the_create_call_and_saving_its_result_is_reconciled() -
     let id = s.post(&provision("crash.example.com")).await?;
     s.wait_for_requests(actions::CREATE_VM, 1).await?;
     a.abort();
-    assert_eq!(idcloudhost_ledger(&s.idc).vms, 1);
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()).vms, 1);
 
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 1, 0, 0));
     assert_eq!(
-        s.idc.requests(actions::CREATE_VM),
+        s.idcloudhost().requests(actions::CREATE_VM),
         1,
         "the VM was never created again"
     );
     assert!(detail(&job, "create_vm").contains("adopted"), "{job}");
-    assert_eq!(s.idc.vms()[0].uuid, job["server"]["id"].as_str().unwrap());
+    assert_eq!(
+        s.idcloudhost().vms()[0].uuid,
+        job["server"]["id"].as_str().unwrap()
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn a_create_answered_with_a_500_after_it_was_applied_is_adopted() -> anyhow::Result<()> {
     let s = stack(true).await?;
-    s.idc.faults().set_action(
+    s.idcloudhost().faults().set_action(
         actions::CREATE_VM,
         FaultKnobs {
             apply_then_500: 1,
@@ -259,8 +259,8 @@ async fn a_create_answered_with_a_500_after_it_was_applied_is_adopted() -> anyho
     )?;
     let _worker = spawn_worker(s.config.clone()).await?;
     s.provisioned("fivehundred.example.com").await?;
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
-    assert_eq!(s.idc.requests(actions::CREATE_VM), 1);
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 1, 0, 0));
+    assert_eq!(s.idcloudhost().requests(actions::CREATE_VM), 1);
     Ok(())
 }
 
@@ -271,7 +271,7 @@ async fn a_payment_refused_with_a_500_every_time_fails_plainly_and_pays_nothing(
     // Every pay_invoice answers an HTML 500 without paying: the invoice record shows
     // nothing applied, so each retry pays again after the settle window, and the job
     // fails when the attempts run out instead of paging an operator.
-    s.idc.faults().set_action(
+    s.idcloudhost().faults().set_action(
         actions::PAY_INVOICE,
         FaultKnobs {
             error_rate: 1.0,
@@ -289,19 +289,19 @@ async fn a_payment_refused_with_a_500_every_time_fails_plainly_and_pays_nothing(
         "the provider's words: {job}"
     );
     assert_eq!(
-        s.idc.requests(actions::PAY_INVOICE),
+        s.idcloudhost().requests(actions::PAY_INVOICE),
         u64::from(s.config.retry.max_attempts),
         "one call per attempt, each after proof that the last one paid nothing"
     );
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 0, 0, 0));
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 0, 0, 0));
 
-    s.idc.faults().clear();
+    s.idcloudhost().faults().clear();
     s.api
         .post(&format!("/v1/jobs/{id}/retry"), None)
         .await?
         .expect(reqwest::StatusCode::ACCEPTED)?;
     s.api.wait_for_state(&id, "succeeded", LONG).await?;
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 1, 0, 0));
     Ok(())
 }
 
@@ -324,7 +324,7 @@ async fn payments_and_orders_answered_500_before_anything_happened_are_made_once
             ..Default::default()
         },
     );
-    s.idc.faults().set(FaultsConfig {
+    s.idcloudhost().faults().set(FaultsConfig {
         seed: Some(FAULT_SEED),
         global: FaultKnobs {
             error_rate: 0.15,
@@ -363,12 +363,12 @@ async fn payments_and_orders_answered_500_before_anything_happened_are_made_once
         not_done.is_empty(),
         "fault seed {FAULT_SEED:#x}: {not_done:#?}"
     );
-    assert!(s.idc.requests(actions::PAY_INVOICE) > 12);
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(12, 12, 0, 0));
-    let events = s.idc.ledger().events();
+    assert!(s.idcloudhost().requests(actions::PAY_INVOICE) > 12);
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(12, 12, 0, 0));
+    let events = s.idcloudhost().ledger().events();
     for job in &jobs {
         let vm = s
-            .idc
+            .idcloudhost()
             .vm(job["server"]["id"].as_str().unwrap_or(""))
             .expect("the job's VM exists");
         assert_eq!(
@@ -391,7 +391,7 @@ async fn payments_and_orders_answered_500_before_anything_happened_are_made_once
 #[tokio::test]
 async fn a_payment_applied_but_answered_with_a_500_is_found_paid() -> anyhow::Result<()> {
     let s = stack(true).await?;
-    s.idc.faults().set_action(
+    s.idcloudhost().faults().set_action(
         actions::PAY_INVOICE,
         FaultKnobs {
             apply_then_500: 1,
@@ -400,8 +400,8 @@ async fn a_payment_applied_but_answered_with_a_500_is_found_paid() -> anyhow::Re
     )?;
     let _worker = spawn_worker(s.config.clone()).await?;
     let job = s.provisioned("paid-anyway.example.com").await?;
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 0));
-    assert_eq!(s.idc.requests(actions::PAY_INVOICE), 1);
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 1, 0, 0));
+    assert_eq!(s.idcloudhost().requests(actions::PAY_INVOICE), 1);
     assert!(detail(&job, "pay").contains("reconciliation"), "{job}");
     Ok(())
 }
@@ -489,7 +489,7 @@ async fn two_vms_with_one_hostname_each_pay_only_their_own_invoice() -> anyhow::
 async fn cancel_while_the_vm_boots_deletes_it() -> anyhow::Result<()> {
     let s = stack(true).await?;
     // Slow the boot down so that the cancel lands while the job waits for it.
-    s.idc.clock().set_factor(1.0);
+    s.idcloudhost().clock().set_factor(1.0);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = s.post(&provision("cancel.example.com")).await?;
     wait_until("the job to await the VM", LONG, || async {
@@ -503,15 +503,18 @@ async fn cancel_while_the_vm_boots_deletes_it() -> anyhow::Result<()> {
         .expect(reqwest::StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
     assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
-    assert!(s.idc.vms().is_empty(), "our VM is deleted upstream");
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(1, 1, 0, 1));
+    assert!(
+        s.idcloudhost().vms().is_empty(),
+        "our VM is deleted upstream"
+    );
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(1, 1, 0, 1));
     Ok(())
 }
 
 #[tokio::test]
 async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Result<()> {
     let s = stack(true).await?;
-    s.idc.faults().set_global(FaultKnobs {
+    s.idcloudhost().faults().set_global(FaultKnobs {
         rate_limit: Some(RateLimit {
             next: 0,
             max_per_sec: Some(20.0),
@@ -530,6 +533,6 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
             .wait_for_state(id, "succeeded", Duration::from_secs(120))
             .await?;
     }
-    assert_eq!(idcloudhost_ledger(&s.idc), ledger(6, 6, 0, 0));
+    assert_eq!(idcloudhost_ledger(s.idcloudhost()), ledger(6, 6, 0, 0));
     Ok(())
 }

@@ -3,8 +3,8 @@
 
 use provisioner_sandbox::inferno::{InfernoOptions, InfernoSim, OrderStatus, PrintRLayout};
 use provisioner_sandbox::sim::{FaultKnobs, Hang, RateLimit};
-use provisioner_tests::providers::{InfernoLedger, add_inferno, inferno_ledger, start_inferno};
-use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
+use provisioner_tests::providers::{InfernoLedger, inferno_ledger, start_inferno};
+use provisioner_tests::{TestApp, spawn_app, spawn_worker, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -12,41 +12,23 @@ use std::time::Duration;
 const LONG: Duration = Duration::from_secs(60);
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com";
 
-struct Stack {
-    _redis: TestRedis,
-    sim: InfernoSim,
-    api: TestApi,
-    config: provisioner_shared::Config,
-}
-
 /// Redis, the simulator and the api (no worker yet); `tune` adjusts the config first.
 async fn stack_with(
     auto_pay: bool,
-    tune: impl FnOnce(&mut provisioner_shared::Config),
-) -> anyhow::Result<Stack> {
+    tune: impl FnOnce(&mut provisioner_shared::Config) + Send + 'static,
+) -> anyhow::Result<TestApp> {
     stack_on(start_inferno(auto_pay).await?, tune).await
 }
 
 /// [`stack_with`] on a simulator of the test's own.
 async fn stack_on(
     sim: InfernoSim,
-    tune: impl FnOnce(&mut provisioner_shared::Config),
-) -> anyhow::Result<Stack> {
-    provisioner_tests::init_tracing();
-    let redis = TestRedis::start().await?;
-    let mut config = test_config(&redis);
-    add_inferno(&mut config, "inferno", &sim);
-    tune(&mut config);
-    let api = spawn_api(config.clone()).await?;
-    Ok(Stack {
-        _redis: redis,
-        sim,
-        api,
-        config,
-    })
+    tune: impl FnOnce(&mut provisioner_shared::Config) + Send + 'static,
+) -> anyhow::Result<TestApp> {
+    spawn_app().inferno("inferno", sim).tune(tune).start().await
 }
 
-async fn stack(auto_pay: bool) -> anyhow::Result<Stack> {
+async fn stack(auto_pay: bool) -> anyhow::Result<TestApp> {
     stack_with(auto_pay, |_| {}).await
 }
 
@@ -80,7 +62,7 @@ fn order_of(job: &Value) -> u64 {
         .expect("an Inferno order id is a number")
 }
 
-async fn post(s: &Stack, body: &Value) -> anyhow::Result<String> {
+async fn post(s: &TestApp, body: &Value) -> anyhow::Result<String> {
     Ok(s.api.post_job(body).await?.id().to_owned())
 }
 
@@ -91,7 +73,7 @@ async fn wait_for_requests(sim: &InfernoSim, action: &str, n: u64) -> anyhow::Re
     .await
 }
 
-async fn wait_for_note(s: &Stack, id: &str, needle: &str) -> anyhow::Result<Value> {
+async fn wait_for_note(s: &TestApp, id: &str, needle: &str) -> anyhow::Result<Value> {
     wait_until(&format!("a note with `{needle}`"), LONG, || async {
         let job = s.api.get_job(id).await?.body;
         let note = job["note"].as_str().unwrap_or("");
@@ -107,7 +89,10 @@ async fn provision_succeeds_with_the_simulators_ip_and_exactly_one_order() -> an
     let id = post(&s, &provision("web-1.example.com")).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
 
-    let order = s.sim.order(order_of(&job)).expect("the simulator knows it");
+    let order = s
+        .inferno()
+        .order(order_of(&job))
+        .expect("the simulator knows it");
     let vps = order.vps.expect("the order has its VPS");
     assert_eq!(
         job["server"]["ipv4"].as_str(),
@@ -120,12 +105,12 @@ async fn provision_succeeds_with_the_simulators_ip_and_exactly_one_order() -> an
         Some(order.invoice_id.to_string().as_str())
     );
     assert!(!vps.installing && vps.template == "centos7-64-default");
-    let key_ids: Vec<u64> = s.sim.ssh_keys().iter().map(|(id, _)| *id).collect();
+    let key_ids: Vec<u64> = s.inferno().ssh_keys().iter().map(|(id, _)| *id).collect();
     assert_eq!(vps.ssh_key_ids, key_ids, "installed with the request's key");
     assert_eq!(key_ids.len(), 1);
-    let ledger = inferno_ledger(&s.sim);
+    let ledger = inferno_ledger(s.inferno());
     assert_eq!((ledger.orders, ledger.installs, ledger.cancels), (1, 1, 0));
-    assert_eq!(s.sim.requests("create"), 1);
+    assert_eq!(s.inferno().requests("create"), 1);
     assert!(
         job["steps"]
             .as_array()
@@ -145,12 +130,12 @@ async fn provision_succeeds_with_the_simulators_ip_and_exactly_one_order() -> an
 async fn a_reinstall_installs_again_on_the_same_order() -> anyhow::Result<()> {
     let s = stack(true).await?;
     // PHP's own print_r layout, to read it end to end too
-    s.sim.set_layout(PrintRLayout::Php);
+    s.inferno().set_layout(PrintRLayout::Php);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = post(&s, &provision("re.example.com")).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     let order = order_of(&job);
-    let first = s.sim.order(order).unwrap().vps.unwrap();
+    let first = s.inferno().order(order).unwrap().vps.unwrap();
 
     let reinstall = json!({
         "kind": "reinstall", "account": "inferno", "server_id": order.to_string(),
@@ -160,13 +145,13 @@ async fn a_reinstall_installs_again_on_the_same_order() -> anyhow::Result<()> {
     let rjob = s.api.wait_for_state(&rid, "succeeded", LONG).await?;
     assert_eq!(rjob["server"]["id"], job["server"]["id"]);
     assert_eq!(rjob["server"]["ipv4"].as_str(), Some(first.ip.as_str()));
-    let vps = s.sim.order(order).unwrap().vps.unwrap();
+    let vps = s.inferno().order(order).unwrap().vps.unwrap();
     assert_eq!(
         (vps.template.as_str(), vps.installs),
         ("debian12-64-default", 2)
     );
     assert_eq!(
-        inferno_ledger(&s.sim),
+        inferno_ledger(s.inferno()),
         InfernoLedger {
             orders: 1,
             payments: 1,
@@ -177,7 +162,7 @@ async fn a_reinstall_installs_again_on_the_same_order() -> anyhow::Result<()> {
         "a reinstall orders nothing"
     );
     assert_eq!(
-        s.sim.ssh_keys().len(),
+        s.inferno().ssh_keys().len(),
         1,
         "the key was found, not added twice"
     );
@@ -190,13 +175,16 @@ async fn a_pending_order_is_deprovisioned_and_an_unknown_one_fails_in_infernos_w
     let s = stack(false).await?;
     let _worker = spawn_worker(s.config.clone()).await?;
     // an order placed in Inferno's panel, never paid
-    let order = s.sim.place_order(303).expect("placed");
+    let order = s.inferno().place_order(303).expect("placed");
     let body = json!({"kind": "deprovision", "account": "inferno", "server_id": order.to_string()});
     let id = post(&s, &body).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert!(detail(&job, "cancel_order").contains("cancelled"), "{job}");
-    assert_eq!(s.sim.order(order).unwrap().status, OrderStatus::Cancelled);
-    assert_eq!(inferno_ledger(&s.sim).cancels, 1);
+    assert_eq!(
+        s.inferno().order(order).unwrap().status,
+        OrderStatus::Cancelled
+    );
+    assert_eq!(inferno_ledger(s.inferno()).cancels, 1);
 
     // an order no worker has seen goes through the api; Inferno refuses it
     let body = json!({"kind": "deprovision", "account": "inferno", "server_id": "99999"});
@@ -228,7 +216,7 @@ async fn deprovision_of_an_active_order_is_refused_at_enqueue() -> anyhow::Resul
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     // the api decides alone: no worker runs, and none calls Inferno
     worker.shutdown().await?;
-    let cancels_before = s.sim.requests("cancel");
+    let cancels_before = s.inferno().requests("cancel");
 
     let body =
         json!({"kind": "deprovision", "account": "inferno", "server_id": job["server"]["id"]});
@@ -253,8 +241,8 @@ async fn deprovision_of_an_active_order_is_refused_at_enqueue() -> anyhow::Resul
         Some(1),
         "nothing written"
     );
-    assert_eq!(s.sim.requests("cancel"), cancels_before);
-    assert_eq!(inferno_ledger(&s.sim).cancels, 0);
+    assert_eq!(s.inferno().requests("cancel"), cancels_before);
+    assert_eq!(inferno_ledger(s.inferno()).cancels, 0);
     Ok(())
 }
 
@@ -280,9 +268,9 @@ async fn a_job_awaits_payment_until_an_operator_retries_after_the_customer_paid(
     let id = post(&s, &provision("unpaid.example.com")).await?;
     let job = wait_for_note(&s, &id, "awaiting payment: order 47000 is Pending").await?;
     assert_eq!(job["step"], "await_payment");
-    assert_eq!(inferno_ledger(&s.sim).installs, 0);
+    assert_eq!(inferno_ledger(s.inferno()).installs, 0);
 
-    assert!(s.sim.mark_paid(47000));
+    assert!(s.inferno().mark_paid(47000));
     s.api
         .post(&format!("/v1/jobs/{id}/retry"), None)
         .await?
@@ -292,7 +280,7 @@ async fn a_job_awaits_payment_until_an_operator_retries_after_the_customer_paid(
         .wait_for_state(&id, "succeeded", Duration::from_secs(20))
         .await?;
     assert!(detail(&job, "await_payment").contains("paid"), "{job}");
-    assert_eq!(inferno_ledger(&s.sim).installs, 1);
+    assert_eq!(inferno_ledger(s.inferno()).installs, 1);
     Ok(())
 }
 
@@ -323,14 +311,17 @@ async fn a_cancelled_job_cancels_its_order_while_it_is_still_pending() -> anyhow
         .expect(StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
     assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
-    assert_eq!(s.sim.order(47000).unwrap().status, OrderStatus::Cancelled);
-    assert_eq!(inferno_ledger(&s.sim).cancels, 1);
+    assert_eq!(
+        s.inferno().order(47000).unwrap().status,
+        OrderStatus::Cancelled
+    );
+    assert_eq!(inferno_ledger(s.inferno()).cancels, 1);
     Ok(())
 }
 
 /// Worker A places the order but dies before it hears the answer.
-async fn crash_during_the_order(s: &Stack) -> anyhow::Result<String> {
-    s.sim.faults().set_action(
+async fn crash_during_the_order(s: &TestApp) -> anyhow::Result<String> {
+    s.inferno().faults().set_action(
         "create",
         FaultKnobs {
             hang: Some(Hang {
@@ -343,9 +334,13 @@ async fn crash_during_the_order(s: &Stack) -> anyhow::Result<String> {
     )?;
     let a = spawn_worker(s.config.clone()).await?;
     let id = post(s, &provision("crash.example.com")).await?;
-    wait_for_requests(&s.sim, "create", 1).await?;
+    wait_for_requests(s.inferno(), "create", 1).await?;
     a.abort();
-    assert_eq!(inferno_ledger(&s.sim).orders, 1, "the order was placed");
+    assert_eq!(
+        inferno_ledger(s.inferno()).orders,
+        1,
+        "the order was placed"
+    );
     Ok(id)
 }
 
@@ -357,11 +352,11 @@ async fn a_crash_between_the_order_call_and_saving_it_adopts_the_one_new_order()
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(
-        s.sim.requests("create"),
+        s.inferno().requests("create"),
         1,
         "the order was never sent again"
     );
-    assert_eq!(inferno_ledger(&s.sim).orders, 1);
+    assert_eq!(inferno_ledger(s.inferno()).orders, 1);
     assert_eq!(order_of(&job), 47000);
     assert!(detail(&job, "order").contains("adopted"), "{job}");
     Ok(())
@@ -374,7 +369,7 @@ async fn a_crash_while_another_order_appears_needs_attention_until_resolved() ->
     let id = crash_during_the_order(&s).await?;
     // meanwhile someone orders the same product in Inferno's panel: two new orders at
     // one price, no reference
-    let manual = s.sim.place_order(303).expect("placed");
+    let manual = s.inferno().place_order(303).expect("placed");
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "needs_attention", LONG).await?;
     assert_eq!(job["error"]["step"], "order", "{job}");
@@ -384,7 +379,7 @@ async fn a_crash_while_another_order_appears_needs_attention_until_resolved() ->
         "{message}"
     );
     assert_eq!(
-        s.sim.requests("create"),
+        s.inferno().requests("create"),
         1,
         "never ordered again on a guess"
     );
@@ -400,10 +395,10 @@ async fn a_crash_while_another_order_appears_needs_attention_until_resolved() ->
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(order_of(&job), 47000);
     assert!(
-        s.sim.order(manual).unwrap().vps.is_none(),
+        s.inferno().order(manual).unwrap().vps.is_none(),
         "the manual order is left alone"
     );
-    assert_eq!(inferno_ledger(&s.sim).orders, 2);
+    assert_eq!(inferno_ledger(s.inferno()).orders, 2);
     Ok(())
 }
 
@@ -412,12 +407,12 @@ async fn a_crash_while_another_products_order_appears_adopts_only_ours() -> anyh
     let s = stack(true).await?;
     let id = crash_during_the_order(&s).await?;
     // meanwhile someone orders another product (9.00, ours is 5.00) in the panel
-    let manual = s.sim.place_order(304).expect("placed");
+    let manual = s.inferno().place_order(304).expect("placed");
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(order_of(&job), 47000, "{job}");
-    assert_eq!(s.sim.requests("create"), 1, "never ordered again");
-    assert!(s.sim.order(manual).unwrap().vps.is_none());
+    assert_eq!(s.inferno().requests("create"), 1, "never ordered again");
+    assert!(s.inferno().order(manual).unwrap().vps.is_none());
     Ok(())
 }
 
@@ -429,7 +424,7 @@ async fn an_order_refused_while_another_products_order_appears_is_not_adopted() 
     let s = stack_with(true, |c| c.worker.settle = Duration::from_secs(2)).await?;
     // Our create answers 500 before placing anything; meanwhile a customer orders
     // another product in the panel: the one new order is not ours.
-    s.sim.faults().set_action(
+    s.inferno().faults().set_action(
         "create",
         FaultKnobs {
             fail_next: 1,
@@ -438,25 +433,25 @@ async fn an_order_refused_while_another_products_order_appears_is_not_adopted() 
     )?;
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = post(&s, &provision("refused.example.com")).await?;
-    wait_for_requests(&s.sim, "create", 1).await?;
-    let manual = s.sim.place_order(304).expect("placed");
+    wait_for_requests(s.inferno(), "create", 1).await?;
+    let manual = s.inferno().place_order(304).expect("placed");
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     let ours = order_of(&job);
     assert_ne!(
         ours, manual,
         "the customer's order was taken for ours: {job}"
     );
-    assert_eq!(s.sim.order(ours).unwrap().product_id, 303, "{job}");
+    assert_eq!(s.inferno().order(ours).unwrap().product_id, 303, "{job}");
     assert!(
-        s.sim.order(manual).unwrap().vps.is_none(),
+        s.inferno().order(manual).unwrap().vps.is_none(),
         "the customer's order is left alone"
     );
     assert_eq!(
-        s.sim.requests("create"),
+        s.inferno().requests("create"),
         2,
         "ordered again once nothing of ours was found"
     );
-    assert_eq!(inferno_ledger(&s.sim).orders, 2);
+    assert_eq!(inferno_ledger(s.inferno()).orders, 2);
     Ok(())
 }
 
@@ -467,8 +462,8 @@ async fn an_install_already_under_way_is_adopted_on_904() -> anyhow::Result<()> 
     let id = post(&s, &provision("busy.example.com")).await?;
     wait_for_note(&s, &id, "awaiting payment").await?;
     // paid, and installed from Inferno's panel before the job gets there
-    assert!(s.sim.mark_paid(47000));
-    s.sim
+    assert!(s.inferno().mark_paid(47000));
+    s.inferno()
         .start_install(47000, "centos7-64-default")
         .map_err(anyhow::Error::msg)?;
     s.api
@@ -483,9 +478,13 @@ async fn an_install_already_under_way_is_adopted_on_904() -> anyhow::Result<()> 
     assert!(
         detail(&job, "install").contains("904") || detail(&job, "install").contains("Vps exists")
     );
-    assert_eq!(inferno_ledger(&s.sim).installs, 1, "no second install");
-    assert_eq!(s.sim.requests("install"), 2, "run=0, then run=1: both 904");
-    let vps = s.sim.order(47000).unwrap().vps.unwrap();
+    assert_eq!(inferno_ledger(s.inferno()).installs, 1, "no second install");
+    assert_eq!(
+        s.inferno().requests("install"),
+        2,
+        "run=0, then run=1: both 904"
+    );
+    let vps = s.inferno().order(47000).unwrap().vps.unwrap();
     assert_eq!(job["server"]["ipv4"].as_str(), Some(vps.ip.as_str()));
     Ok(())
 }
@@ -493,7 +492,7 @@ async fn an_install_already_under_way_is_adopted_on_904() -> anyhow::Result<()> 
 #[tokio::test]
 async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Result<()> {
     let s = stack(true).await?;
-    s.sim.faults().set_global(FaultKnobs {
+    s.inferno().faults().set_global(FaultKnobs {
         // the next requests are refused outright, later ones above 20/s
         rate_limit: Some(RateLimit {
             next: 5,
@@ -513,7 +512,7 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
             .wait_for_state(id, "succeeded", Duration::from_secs(120))
             .await?;
     }
-    let ledger = inferno_ledger(&s.sim);
+    let ledger = inferno_ledger(s.inferno());
     assert_eq!((ledger.orders, ledger.installs), (6, 6));
     Ok(())
 }

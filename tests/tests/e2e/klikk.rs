@@ -5,47 +5,34 @@ use provisioner_sandbox::klikk::{KlikkOptions, KlikkSim, OrderSnapshot, OsChoice
 use provisioner_sandbox::sim::{FaultKnobs, Hang, RateLimit};
 use provisioner_shared::Config;
 use provisioner_shared::config::PaymentTimeout;
-use provisioner_tests::providers::{
-    KlikkLedger, add_klikk, add_klikk_basic, klikk_ledger, start_klikk,
-};
-use provisioner_tests::{TestApi, TestRedis, spawn_api, spawn_worker, test_config, wait_until};
+use provisioner_tests::providers::{KlikkLedger, klikk_ledger, start_klikk};
+use provisioner_tests::{TestApi, TestApp, spawn_app, spawn_worker, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(60);
 
-struct Stack {
-    _redis: TestRedis,
-    sim: KlikkSim,
-    api: TestApi,
-    config: Config,
-}
-
 /// Redis, the Klikk simulator, and the api with two accounts on it: `klikk` (token)
 /// and `klikk-basic` (HTTP Basic). `tune` adjusts the config first.
-async fn stack_with(tune: impl FnOnce(&mut Config)) -> anyhow::Result<Stack> {
+async fn stack_with(tune: impl FnOnce(&mut Config) + Send + 'static) -> anyhow::Result<TestApp> {
     stack_on(start_klikk().await?, tune).await
 }
 
 /// [`stack_with`] on a simulator of the test's own.
-async fn stack_on(sim: KlikkSim, tune: impl FnOnce(&mut Config)) -> anyhow::Result<Stack> {
-    provisioner_tests::init_tracing();
-    let redis = TestRedis::start().await?;
-    let mut config = test_config(&redis);
-    add_klikk(&mut config, "klikk", &sim);
-    add_klikk_basic(&mut config, "klikk-basic", &sim);
-    tune(&mut config);
-    let api = spawn_api(config.clone()).await?;
-    Ok(Stack {
-        _redis: redis,
-        sim,
-        api,
-        config,
-    })
+async fn stack_on(
+    sim: KlikkSim,
+    tune: impl FnOnce(&mut Config) + Send + 'static,
+) -> anyhow::Result<TestApp> {
+    spawn_app()
+        .klikk("klikk", sim)
+        .klikk_basic("klikk-basic")
+        .tune(tune)
+        .start()
+        .await
 }
 
-async fn stack() -> anyhow::Result<Stack> {
+async fn stack() -> anyhow::Result<TestApp> {
     stack_with(|_| {}).await
 }
 
@@ -108,8 +95,8 @@ async fn provision_succeeds_with_the_simulators_ip_and_one_order() -> anyhow::Re
     let id = enqueue(&s.api, &provision("web-1.example.com")).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
 
-    let order = order_of(&s.sim, &id);
-    let server = &s.sim.servers()[0];
+    let order = order_of(s.klikk(), &id);
+    let server = &s.klikk().servers()[0];
     assert_eq!(
         job["server"]["id"].as_str(),
         Some(server.id.to_string().as_str())
@@ -125,7 +112,7 @@ async fn provision_succeeds_with_the_simulators_ip_and_one_order() -> anyhow::Re
     );
     assert_eq!(job["server"]["ipv6"].as_str(), Some(server.ipv6.as_str()));
     assert_eq!(
-        klikk_ledger(&s.sim),
+        klikk_ledger(s.klikk()),
         KlikkLedger {
             orders: 1,
             payments: 1,
@@ -169,18 +156,18 @@ async fn the_os_goes_by_name_or_by_id_and_basic_auth_works_too() -> anyhow::Resu
     let job = s.api.wait_for_state(&by_id, "succeeded", LONG).await?;
 
     assert_eq!(
-        order_of(&s.sim, &by_name).items[0].os,
+        order_of(s.klikk(), &by_name).items[0].os,
         OsChoice::Name {
             name: "Debian".into(),
             version: "10.4".into()
         }
     );
-    let numbered = order_of(&s.sim, &by_id);
+    let numbered = order_of(s.klikk(), &by_id);
     assert_eq!(numbered.items[0].os, OsChoice::Id(2));
     assert!(!numbered.items[0].ipv4, "features.ipv4 = 0 was sent");
     assert!(job["server"]["ipv4"].is_null(), "no IPv4 ordered: {job}");
     assert!(job["server"]["ipv6"].is_string(), "{job}");
-    assert_eq!(klikk_ledger(&s.sim).orders, 2);
+    assert_eq!(klikk_ledger(s.klikk()).orders, 2);
     Ok(())
 }
 
@@ -201,7 +188,7 @@ async fn an_unpaid_order_waits_until_an_operator_retry_after_payment() -> anyhow
         c.deadlines.payment = Duration::from_secs(3600);
     })
     .await?;
-    s.sim.set_auto_pay(false);
+    s.klikk().set_auto_pay(false);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = enqueue(&s.api, &provision("unpaid.example.com")).await?;
     let job = wait_for_payment_wait(&s.api, &id).await?;
@@ -210,10 +197,10 @@ async fn an_unpaid_order_waits_until_an_operator_retry_after_payment() -> anyhow
         job["note"].as_str().unwrap().contains("Payment required"),
         "Klikk's own words: {job}"
     );
-    let order = order_of(&s.sim, &id);
+    let order = order_of(s.klikk(), &id);
     assert_eq!(order.status, 100);
 
-    assert!(s.sim.mark_paid(order.id));
+    assert!(s.klikk().mark_paid(order.id));
     s.api
         .post(&format!("/v1/jobs/{id}/retry"), None)
         .await?
@@ -223,7 +210,7 @@ async fn an_unpaid_order_waits_until_an_operator_retry_after_payment() -> anyhow
         .wait_for_state(&id, "succeeded", Duration::from_secs(30))
         .await?;
     assert!(job["server"]["ipv4"].is_string(), "{job}");
-    assert_eq!(klikk_ledger(&s.sim).orders, 1);
+    assert_eq!(klikk_ledger(s.klikk()).orders, 1);
     Ok(())
 }
 
@@ -235,7 +222,7 @@ async fn a_payment_that_never_comes_fails_at_the_deadline_and_keep_leaves_the_or
         c.deadlines.on_payment_timeout = PaymentTimeout::Keep;
     })
     .await?;
-    s.sim.set_auto_pay(false);
+    s.klikk().set_auto_pay(false);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = enqueue(&s.api, &provision("never.example.com")).await?;
     let job = s.api.wait_for_state(&id, "failed", LONG).await?;
@@ -250,15 +237,19 @@ async fn a_payment_that_never_comes_fails_at_the_deadline_and_keep_leaves_the_or
         "{message}"
     );
     assert_eq!(step(&job, "await_delivery")["state"], "skipped");
-    assert_eq!(order_of(&s.sim, &id).status, 100, "still unpaid at Klikk");
-    assert_eq!(klikk_ledger(&s.sim).cancels, 0);
+    assert_eq!(
+        order_of(s.klikk(), &id).status,
+        100,
+        "still unpaid at Klikk"
+    );
+    assert_eq!(klikk_ledger(s.klikk()).cancels, 0);
     Ok(())
 }
 
 #[tokio::test]
 async fn cancelling_a_job_that_awaits_payment_cancels_its_order() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.sim.set_auto_pay(false);
+    s.klikk().set_auto_pay(false);
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = enqueue(&s.api, &provision("changed-mind.example.com")).await?;
     wait_for_payment_wait(&s.api, &id).await?;
@@ -268,8 +259,8 @@ async fn cancelling_a_job_that_awaits_payment_cancels_its_order() -> anyhow::Res
         .expect(StatusCode::ACCEPTED)?;
     let job = s.api.wait_for_state(&id, "cancelled", LONG).await?;
     assert_eq!(step(&job, "compensate_cancel")["state"], "done", "{job}");
-    assert_eq!(order_of(&s.sim, &id).status, 900, "cancelled at Klikk");
-    assert_eq!(klikk_ledger(&s.sim).cancels, 1);
+    assert_eq!(order_of(s.klikk(), &id).status, 900, "cancelled at Klikk");
+    assert_eq!(klikk_ledger(s.klikk()).cancels, 1);
     Ok(())
 }
 
@@ -284,10 +275,10 @@ async fn deprovision_cancels_the_servers_order_item() -> anyhow::Result<()> {
     let body = json!({"kind": "deprovision", "account": "klikk", "server_id": server_id});
     let did = enqueue(&s.api, &body).await?;
     let done = s.api.wait_for_state(&did, "succeeded", LONG).await?;
-    let order = order_of(&s.sim, &id);
+    let order = order_of(s.klikk(), &id);
     assert!(order.items[0].cancel_requested, "the item is not renewed");
     assert_eq!(order.status, 0, "a completed order stays as it is (GAPS)");
-    assert_eq!(klikk_ledger(&s.sim).not_renewed, 1);
+    assert_eq!(klikk_ledger(s.klikk()).not_renewed, 1);
     assert_eq!(step(&done, "cancel_order")["state"], "done", "{done}");
     assert_eq!(
         done["server"]["order_id"].as_str(),
@@ -301,7 +292,7 @@ async fn a_crash_between_the_order_call_and_saving_its_result_is_reconciled() ->
 {
     let s = stack().await?;
     // The order is placed at Klikk, but worker A dies before it hears the answer.
-    s.sim.faults().set_action(
+    s.klikk().faults().set_action(
         "order_create",
         FaultKnobs {
             hang: Some(Hang {
@@ -315,20 +306,20 @@ async fn a_crash_between_the_order_call_and_saving_its_result_is_reconciled() ->
     let a = spawn_worker(s.config.clone()).await?;
     let id = enqueue(&s.api, &provision("crash.example.com")).await?;
     wait_until("the order to reach Klikk", LONG, || async {
-        Ok((s.sim.requests("order_create") >= 1).then_some(()))
+        Ok((s.klikk().requests("order_create") >= 1).then_some(()))
     })
     .await?;
     a.abort();
-    assert_eq!(klikk_ledger(&s.sim).orders, 1);
+    assert_eq!(klikk_ledger(s.klikk()).orders, 1);
 
     let _b = spawn_worker(s.config.clone()).await?;
     let job = s.api.wait_for_state(&id, "succeeded", LONG).await?;
     assert_eq!(
-        klikk_ledger(&s.sim).orders,
+        klikk_ledger(s.klikk()).orders,
         1,
         "reconciled by reference: one order"
     );
-    assert_eq!(s.sim.requests("order_create"), 1, "never sent again");
+    assert_eq!(s.klikk().requests("order_create"), 1, "never sent again");
     assert!(
         step(&job, "order")["detail"]
             .as_str()
@@ -342,7 +333,7 @@ async fn a_crash_between_the_order_call_and_saving_its_result_is_reconciled() ->
 #[tokio::test]
 async fn an_order_answered_with_a_500_after_it_was_applied_is_adopted() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.sim.faults().set_action(
+    s.klikk().faults().set_action(
         "order_create",
         FaultKnobs {
             apply_then_500: 1,
@@ -352,9 +343,12 @@ async fn an_order_answered_with_a_500_after_it_was_applied_is_adopted() -> anyho
     let _worker = spawn_worker(s.config.clone()).await?;
     let id = enqueue(&s.api, &provision("fivehundred.example.com")).await?;
     s.api.wait_for_state(&id, "succeeded", LONG).await?;
-    assert_eq!(klikk_ledger(&s.sim).orders, 1);
-    assert_eq!(s.sim.requests("order_create"), 1);
-    assert!(s.sim.requests("order_list") >= 1, "looked up by reference");
+    assert_eq!(klikk_ledger(s.klikk()).orders, 1);
+    assert_eq!(s.klikk().requests("order_create"), 1);
+    assert!(
+        s.klikk().requests("order_list") >= 1,
+        "looked up by reference"
+    );
     Ok(())
 }
 
@@ -371,14 +365,14 @@ async fn a_refused_order_fails_in_klikks_own_words() -> anyhow::Result<()> {
         job["error"]["provider_message"],
         "Unknown operating system: Plan9"
     );
-    assert_eq!(klikk_ledger(&s.sim).orders, 0);
+    assert_eq!(klikk_ledger(s.klikk()).orders, 0);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Result<()> {
     let s = stack().await?;
-    s.sim.faults().set_global(FaultKnobs {
+    s.klikk().faults().set_global(FaultKnobs {
         rate_limit: Some(RateLimit {
             next: 0,
             max_per_sec: Some(20.0),
@@ -397,8 +391,8 @@ async fn a_rate_limited_account_slows_down_but_every_job_ends() -> anyhow::Resul
             .wait_for_state(id, "succeeded", Duration::from_secs(120))
             .await?;
     }
-    assert_eq!(klikk_ledger(&s.sim).orders, 6);
-    assert_eq!(klikk_ledger(&s.sim).servers, 6);
+    assert_eq!(klikk_ledger(s.klikk()).orders, 6);
+    assert_eq!(klikk_ledger(s.klikk()).servers, 6);
     Ok(())
 }
 
@@ -416,6 +410,6 @@ async fn a_reinstall_is_refused_with_the_reason() -> anyhow::Result<()> {
         "{}",
         reply.text
     );
-    assert_eq!(s.sim.ledger().len(), 0);
+    assert_eq!(s.klikk().ledger().len(), 0);
     Ok(())
 }

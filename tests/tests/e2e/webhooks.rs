@@ -496,3 +496,47 @@ async fn without_a_webhook_secret_the_route_is_off() -> anyhow::Result<()> {
     assert!(jobs_of(&api, "svc-off").await?.is_empty());
     Ok(())
 }
+
+/// A deployed Redis holds webhook ids as the previous version wrote them: its
+/// answer (JSON) is replayed as it is, and its `pending:` mark of a handler that
+/// died is taken over after the grace, so the delivery acts once.
+#[tokio::test]
+async fn webhook_ids_written_by_the_previous_version_are_honoured() -> anyhow::Result<()> {
+    use provisioner_shared::store::{Keys, Subject};
+    let redis = TestRedis::start().await?;
+    let api = spawn_api(noop_config(&redis)).await?;
+    let keys = Keys::new(&api.config.redis.namespace, api.config.worker.shards);
+    let mut c = redis.connection().await?;
+    let answered = r#"{"type":"invoice.paid","service_id":"svc-old","action":"nothing","jobs":[],"message":"from before the upgrade","duplicate":false}"#;
+    let _: () = redis::AsyncCommands::set(
+        &mut c,
+        keys.reservation(&Subject::Webhook {
+            id: "msg_old_answered",
+        }),
+        answered,
+    )
+    .await?;
+    let _: () = redis::AsyncCommands::set(
+        &mut c,
+        keys.reservation(&Subject::Webhook {
+            id: "msg_old_pending",
+        }),
+        "pending:01JD0000000000000000000000",
+    )
+    .await?;
+
+    let reply = Delivery::signed("msg_old_answered", &event("invoice.paid", "svc-old"))
+        .send(&api)
+        .await?
+        .expect(StatusCode::OK)?;
+    assert_eq!(reply.body["duplicate"], true, "{}", reply.text);
+    assert_eq!(reply.body["message"], "from before the upgrade");
+
+    let reply = Delivery::signed("msg_old_pending", &created("svc-new", "noop-1"))
+        .send(&api)
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    assert_eq!(reply.body["action"], "provision", "{}", reply.text);
+    assert_eq!(jobs_of(&api, "svc-new").await?.len(), 1);
+    Ok(())
+}
