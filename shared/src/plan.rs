@@ -148,6 +148,11 @@ fn table(provider: ProviderKind) -> &'static [StepDef] {
     }
 }
 
+/// Every step a provider's plans may name (a noop plan's `noop_<n>` are all `noop`).
+pub fn steps(provider: ProviderKind) -> &'static [StepDef] {
+    table(provider)
+}
+
 /// The definition of a named step of a provider.
 pub fn step_def(provider: ProviderKind, name: &str) -> Option<&'static StepDef> {
     if provider == ProviderKind::Noop {

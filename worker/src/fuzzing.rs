@@ -8,11 +8,11 @@
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::providers::error::{CallError, MAX_QUOTE};
+use crate::providers::error::MAX_QUOTE;
 use crate::providers::fields::{Decimals, money_to_cents};
 use crate::providers::inferno::api::print_r::{MAX_DEPTH, PhpArray, PhpValue};
-use crate::providers::redact::KnownSecrets;
 use crate::providers::{hostkey, idcloudhost, inferno, klikk};
+use crate::step::{CallError, KnownSecrets};
 
 /// The modules under test, by names the entry points below do not shadow.
 use crate::providers::inferno::api::print_r as php;

@@ -1,11 +1,14 @@
 //! Provisioner's worker: advances jobs one step at a time.
 //!
+//! - [`step`]: the step contract, the ground floor the engine and the providers meet
+//!   on (`Outcome`, `StepCx`, the `Provider` trait); it imports no other module.
 //! - [`engine`]: `Engine::drive` runs a leased job's steps; [`engine::transition`] holds
 //!   the pure rules (outcomes → state and schedule); [`engine::Lease`] commits with a
 //!   compare-and-set on the job's version.
 //! - [`runtime`]: apalis `Monitor` + `WorkerBuilder` over the sharded due-set
 //!   ([`runtime::source`] is the claim loop).
-//! - [`providers`]: one module per provider behind the `Provider` trait.
+//! - [`providers`]: one module per provider behind the `Provider` trait, with typed
+//!   steps.
 //! - [`callbacks`]: delivery of jobs' outbound callbacks (the outbox records the
 //!   engine's terminal commits create).
 //! - [`metrics`]: step and callback counters, flushed to Redis for the api's
@@ -21,11 +24,13 @@ pub mod fuzzing;
 pub mod metrics;
 pub mod providers;
 pub mod runtime;
+pub mod step;
 
-use engine::{DueHints, Engine, Settings};
+use engine::{Engine, Settings};
 use metrics::WorkerMetrics;
 use provisioner_shared::config::{Config, RuntimeFlavor};
 use provisioner_shared::store::{Store, StoreError};
+use runtime::DueHints;
 use runtime::source::SourceConfig;
 use std::future::Future;
 use std::sync::Arc;
@@ -143,7 +148,6 @@ async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, Wor
         providers,
         config.sealer(),
         Settings::from_config(config),
-        hints.clone(),
     )
     .with_metrics(metrics.clone());
     if let Some(public_url) = &config.api.public_url {

@@ -13,7 +13,7 @@
 //! Labels are static names only (provider, step, outcome, result): never a job id,
 //! a hostname or anything a request carried.
 
-use crate::engine::Outcome;
+use crate::step::Outcome;
 use provisioner_shared::ProviderKind;
 use provisioner_shared::store::{Store, StoreError, WorkerStat};
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! worker (`rate_limit = "10/s"`), and a pause for the whole account when a provider
 //! answers 429 with a Retry-After. Every client sends through its `Gate`.
 
-use super::CallError;
+use crate::step::CallError;
 use provisioner_shared::config::RateLimit;
 use provisioner_shared::store::Store;
 use std::sync::Arc;

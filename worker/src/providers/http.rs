@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::Gate;
 use super::error::retry_after;
-use super::{CallError, Gate, KnownSecrets};
+use crate::step::{CallError, KnownSecrets};
 
 /// The parts of a call that are the provider's own: its name in errors and logs, and
 /// how it reads a non-2xx answer (its error shape, else [`CallError::from_status`]).

@@ -1,17 +1,38 @@
 //! The built-in no-op provider: every step answers `Next` at once (after an optional
 //! delay standing in for provider latency). For smoke tests and benchmarks.
 
-use super::{CallError, Prepared, Provider, Reconciled, StepCx};
-use crate::engine::Outcome;
+use crate::step::{CallError, NoMoney, Outcome, Prepared, Provider, Reconciled, StepCx, StepName};
 use provisioner_shared::request::Order;
 use std::time::Duration;
 
 pub struct Noop;
 
+/// A noop plan's steps are `noop_1` … `noop_n`; only the first may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    First,
+    Later,
+}
+
+impl StepName for Step {
+    fn parse(name: &str) -> Option<Step> {
+        match name.strip_prefix("noop")? {
+            "_1" => Some(Step::First),
+            _ => Some(Step::Later),
+        }
+    }
+}
+
 impl Provider for Noop {
-    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+    type Action = Step;
+    type Money = NoMoney;
+
+    async fn run(&self, step: Step, cx: &mut StepCx<'_>) -> Outcome {
         if let Some(Order::Noop(o)) = &cx.request.order {
-            if let Some(ms) = o.wait_ms.filter(|_| step == "noop_1" && cx.step.polls == 0) {
+            if let Some(ms) = o
+                .wait_ms
+                .filter(|_| step == Step::First && cx.step.polls == 0)
+            {
                 return Outcome::Wait {
                     after: Some(Duration::from_millis(ms)),
                     note: format!("waiting {ms} ms, as ordered"),
@@ -24,15 +45,15 @@ impl Provider for Noop {
         Outcome::Next
     }
 
-    async fn prepare(&self, _step: &str, _cx: &mut StepCx<'_>) -> Prepared {
-        Prepared::Skip(Outcome::Next)
+    async fn prepare(&self, step: NoMoney, _cx: &mut StepCx<'_>) -> Prepared {
+        match step {}
     }
 
-    async fn call(&self, _step: &str, _cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        Ok(())
+    async fn call(&self, step: NoMoney, _cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        match step {}
     }
 
-    async fn reconcile(&self, _step: &str, _cx: &mut StepCx<'_>) -> Reconciled {
-        Reconciled::Absent
+    async fn reconcile(&self, step: NoMoney, _cx: &mut StepCx<'_>) -> Reconciled {
+        match step {}
     }
 }

@@ -6,7 +6,10 @@
 //! or deliver a job's outbound callback when the claimed id is a callback record
 //! (`cb:…`, the outbox in the same due-sets).
 
+mod hints;
 pub mod source;
+
+pub use hints::DueHints;
 
 use crate::callbacks::{self, Callbacks};
 use crate::engine::{DriveEnd, Engine};
@@ -49,14 +52,21 @@ async fn handle(
     claim: Claim,
     engine: Data<Arc<Engine>>,
     outbox: Data<Arc<Callbacks>>,
+    hints: Data<Arc<DueHints>>,
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
     if callbacks::is_callback(&claim.job.id) {
         outbox.deliver(claim.job).await;
         return Ok(());
     }
+    let shard = engine.store().keys().shard_of(&claim.job.id);
     let stopping = || worker.is_shutting_down();
-    match engine.drive(claim.job, claim.at, &stopping).await {
+    let end = engine.drive(claim.job, claim.at, &stopping).await;
+    if let Some(due) = end.due() {
+        // What the drive committed is due then: this worker's claim loop wakes for it.
+        hints.lower(shard, due);
+    }
+    match end {
         DriveEnd::Abandoned => {
             Err("job abandoned; its lease will hand it to another worker".into())
         }
@@ -88,6 +98,7 @@ pub fn monitor(
                 .timeout(backstop)
                 .data(engine.clone())
                 .data(outbox.clone())
+                .data(source.hints.clone())
                 .build(handle)
         })
         .should_restart(|ctx, err| {

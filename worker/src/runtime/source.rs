@@ -9,7 +9,7 @@
 //! schedule at shutdown, and when nothing is due it sleeps until the earliest due
 //! time it knows, a wake-up on the pub/sub channel, or `max_idle`.
 
-use crate::engine::DueHints;
+use super::DueHints;
 use apalis_core::error::BoxDynError;
 use apalis_core::task::Task;
 use apalis_core::task::builder::TaskBuilder;

@@ -12,7 +12,7 @@ use provisioner_shared::time::Millis;
 use provisioner_tests::{
     TestApi, TestRedis, account, connect_store, spawn_api, test_config, wait_until,
 };
-use provisioner_worker::engine::{DriveEnd, DueHints, Engine};
+use provisioner_worker::engine::{DriveEnd, Engine};
 use provisioner_worker::providers::Providers;
 use redis::AsyncCommands;
 use reqwest::StatusCode;
@@ -87,13 +87,7 @@ impl Case {
         let lease = settings.lease;
         let providers = Providers::from_config(&config, &store, settings.step_timeout)?
             .with(ACCOUNT, cloud.clone());
-        let engine = Engine::new(
-            store.clone(),
-            providers,
-            config.sealer(),
-            settings,
-            Arc::new(DueHints::new(1)),
-        );
+        let engine = Engine::new(store.clone(), providers, config.sealer(), settings);
         Ok(Case {
             stalled: Vec::new(),
             api,

@@ -10,8 +10,11 @@
 //! [`LATE_APPLY`]: a worker frozen or cut at any await point can never apply a call
 //! after the fact, so every duplicate it counts is the engine's doing.
 
-use provisioner_worker::engine::Outcome;
-use provisioner_worker::providers::{CallError, Prepared, Provider, Reconciled, StepCx};
+use provisioner_shared::ProviderKind;
+use provisioner_shared::plan;
+use provisioner_worker::step::{
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, StepName,
+};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -342,8 +345,22 @@ fn rate_limited() -> CallError {
     }
 }
 
+/// A step of the model's plan (IDCloudHost's), under its plan name: the model
+/// answers by name, and the engine has already sorted money from action steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Named(&'static str);
+
+impl StepName for Named {
+    fn parse(name: &str) -> Option<Named> {
+        plan::step_def(ProviderKind::Idcloudhost, name).map(|d| Named(d.name))
+    }
+}
+
 impl Provider for Cloud {
-    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+    type Action = Named;
+    type Money = Named;
+
+    async fn run(&self, Named(step): Named, cx: &mut StepCx<'_>) -> Outcome {
         let fault = Script::next();
         let compensation = step == "compensate_cancel";
         if compensation && fault != Fault::Ok {
@@ -392,7 +409,7 @@ impl Provider for Cloud {
         }
     }
 
-    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+    async fn prepare(&self, Named(step): Named, cx: &mut StepCx<'_>) -> Prepared {
         // No check of its own (a real client may skip what is already paid): every
         // call the engine makes reaches the ledger, so it counts every duplicate.
         if step == "pay" && known_vm(cx).is_none() {
@@ -404,7 +421,7 @@ impl Provider for Cloud {
         }
     }
 
-    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+    async fn call(&self, Named(step): Named, cx: &mut StepCx<'_>) -> Result<(), CallError> {
         let effect = Cloud::effect(step, cx);
         match Script::next() {
             Fault::Ok => {
@@ -449,7 +466,7 @@ impl Provider for Cloud {
         }
     }
 
-    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+    async fn reconcile(&self, Named(step): Named, cx: &mut StepCx<'_>) -> Reconciled {
         let fault = Script::next();
         if !matches!(fault, Fault::Ok | Fault::LateApply | Fault::Slow) {
             self.mark_unsure(cx.job_id, step);

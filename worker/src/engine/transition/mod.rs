@@ -3,7 +3,7 @@
 //! no clock here, so every rule is unit-tested without Redis or a network.
 
 use super::Settings;
-use super::outcome::{Outcome, StepError};
+use crate::step::{Outcome, StepError};
 use provisioner_shared::config::PaymentTimeout;
 use provisioner_shared::job::{Ending, JobError, JobState, RunState, StepRecord, StepState};
 use provisioner_shared::plan::{self, Role, Span, StepDef};

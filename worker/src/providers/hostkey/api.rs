@@ -20,8 +20,9 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::providers::Gate;
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate, KnownSecrets};
+use crate::step::{CallError, KnownSecrets};
 
 pub use answers::{
     AsyncAnswer, CreditMove, INSTALL_STAGES, Invoice, InvoiceItem, InvoiceStatus, KeyStatus, Login,

@@ -13,9 +13,8 @@
 
 use super::api::{CreditMove, Invoice, InvoiceStatus};
 use super::steps::Hostkey;
-use crate::engine::Outcome;
 use crate::providers::fields::{Decimals, money_to_cents};
-use crate::providers::{CallError, Prepared, Reconciled, StepCx};
+use crate::step::{CallError, Outcome, Prepared, Reconciled, StepCx};
 use serde_json::{Value, json};
 
 /// HOSTKEY prints money as WHMCS does.

@@ -9,8 +9,8 @@ use super::api::{
     AsyncAnswer, BootMedia, CreatePxe, HostkeyApi, KeyStatus, OrderInstance, OrderTarget,
     ServerStatus,
 };
-use crate::engine::Outcome;
-use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
+use crate::providers::Gate;
+use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
 use provisioner_shared::request::{Order, Reinstall};
@@ -480,163 +480,193 @@ impl Hostkey {
     }
 }
 
+step_names! {
+    /// HOSTKEY's action, finalizer and compensation steps.
+    pub enum Action {
+        AwaitDelivery = "await_delivery",
+        ReinstallKey = "reinstall_key",
+        CreatePxe = "create_pxe",
+        BootPxe = "boot_pxe",
+        AwaitInstall = "await_install",
+        BootDisk = "boot_disk",
+        ClearPxe = "clear_pxe",
+        Collect = "collect",
+        CancelService = "cancel_service",
+        CompensateCancel = "compensate_cancel",
+    }
+}
+
+step_names! {
+    /// HOSTKEY's money steps, and the reboot into the installer (once).
+    pub enum Money {
+        Order = "order",
+        Pay = "pay",
+        Reboot = "reboot",
+    }
+}
+
 impl Provider for Hostkey {
-    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+    type Action = Action;
+    type Money = Money;
+
+    async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         match step {
-            "await_delivery" => self.await_delivery(cx).await,
-            "reinstall_key" => {
-                let id = tri!(cx.server_id());
-                match self.api.reinstall(&id).await {
-                    Ok(answer) => {
-                        let key = tri!(key_of(&answer, "reinstall"));
-                        cx.set_extra("reinstall_key", key);
-                        cx.detail("reinstall key created");
-                        Outcome::Next
-                    }
-                    Err(e) => e.into(),
-                }
-            }
-            "create_pxe" => {
-                let id = tri!(cx.server_id());
-                let os_id = tri!(reinstall_os(cx));
-                let root = tri!(root_password(cx));
-                let host = tri!(hostname(cx));
-                let script = tri!(post_install_script(cx));
-                let key = ssh_key(cx);
-                let reinstall_key = cx.extra_str("reinstall_key").map(str::to_owned);
-                // called when the install completes: cuts the install wait short
-                let callback = cx.callback_url;
-                let api = &self.api;
-                self.action(cx, "create_pxe", || async {
-                    api.create_pxe(&CreatePxe {
-                        server_id: &id,
-                        os_id,
-                        root_pass: &root,
-                        hostname: &host,
-                        ssh_key: key.as_deref(),
-                        post_install_callback: callback,
-                        post_install_script: script.as_ref(),
-                        reinstall_key: reinstall_key.as_deref(),
-                    })
-                    .await
-                })
-                .await
-            }
-            "boot_pxe" | "boot_disk" => {
-                let id = tri!(cx.server_id());
-                let media = if step == "boot_pxe" {
-                    BootMedia::Pxe
-                } else {
-                    BootMedia::Disk
-                };
-                let api = &self.api;
-                self.action(cx, step, || async { api.boot_dev(&id, media).await })
-                    .await
-            }
-            "await_install" => self.await_install(cx).await,
-            "clear_pxe" => {
-                let id = tri!(cx.server_id());
-                let host = tri!(hostname(cx));
-                let api = &self.api;
-                let outcome = self
-                    .action(cx, "clear_pxe", || async {
-                        api.clear_pxe(&id, &host).await
-                    })
-                    .await;
-                if outcome == Outcome::Next {
-                    cx.outputs.pxe_armed = false;
-                }
-                outcome
-            }
-            "collect" => self.collect(cx).await,
-            "cancel_service" | "compensate_cancel" => self.cancel_service(cx).await,
-            other => Outcome::fail(format!("hostkey has no step `{other}`")),
+            Action::AwaitDelivery => self.await_delivery(cx).await,
+            Action::ReinstallKey => self.reinstall_key(cx).await,
+            Action::CreatePxe => self.create_pxe(cx).await,
+            Action::BootPxe => self.boot(cx, step, BootMedia::Pxe).await,
+            Action::BootDisk => self.boot(cx, step, BootMedia::Disk).await,
+            Action::AwaitInstall => self.await_install(cx).await,
+            Action::ClearPxe => self.clear_pxe(cx).await,
+            Action::Collect => self.collect(cx).await,
+            Action::CancelService | Action::CompensateCancel => self.cancel_service(cx).await,
         }
     }
 
-    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+    async fn prepare(&self, step: Money, cx: &mut StepCx<'_>) -> Prepared {
         match step {
-            "order" => {
-                let host = match hostname(cx) {
-                    Ok(h) => h,
-                    Err(o) => return Prepared::Skip(o),
-                };
-                // The ids that exist before the call: reconciliation looks only at new ones.
-                let known = match self.api.update_servers().await {
-                    Ok(list) => list.servers,
-                    Err(e) => return Prepared::Skip(e.into()),
-                };
-                Prepared::Call {
-                    reference: host,
-                    data: json!({ "known": known }),
-                }
-            }
-            "pay" => self.pay_prepare(cx).await,
-            "reboot" => match cx.server_id() {
+            Money::Order => self.order_prepare(cx).await,
+            Money::Pay => self.pay_prepare(cx).await,
+            Money::Reboot => match cx.server_id() {
                 Ok(id) => Prepared::Call {
                     reference: id,
                     data: Value::Null,
                 },
                 Err(o) => Prepared::Skip(o),
             },
-            other => Prepared::Skip(Outcome::fail(format!(
-                "hostkey has no money step `{other}`"
-            ))),
         }
     }
 
-    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+    async fn call(&self, step: Money, cx: &mut StepCx<'_>) -> Result<(), CallError> {
         match step {
-            "order" => self.order_call(cx).await,
-            "pay" => self.pay_call(cx).await,
-            "reboot" => {
+            Money::Order => self.order_call(cx).await,
+            Money::Pay => self.pay_call(cx).await,
+            Money::Reboot => {
                 let id = cx.server_id().unwrap_or_default();
                 self.api.reboot(&id).await?;
                 cx.detail(format!("server {id} rebooting into the installer"));
                 Ok(())
             }
-            other => Err(CallError::Rejected {
-                provider: "hostkey",
-                message: format!("no money step `{other}`"),
-                status: None,
-            }),
         }
     }
 
-    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+    async fn reconcile(&self, step: Money, cx: &mut StepCx<'_>) -> Reconciled {
         match step {
-            "order" => match self.find_ordered(cx).await {
-                Ok(new) if new.ours.len() == 1 => {
-                    let (id, key) = new.ours.into_iter().next().expect("one");
-                    cx.outputs.server_id = Some(id.clone());
-                    if let Some(k) = key {
-                        cx.set_extra("deploy_key", k);
-                    }
-                    cx.detail(format!("server {id} found by hostname and adopted"));
-                    Reconciled::Done
+            Money::Order => self.order_reconcile(cx).await,
+            Money::Pay => self.pay_reconcile(cx).await,
+            Money::Reboot => self.reboot_reconcile(cx).await,
+        }
+    }
+}
+
+impl Hostkey {
+    async fn reinstall_key(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let id = tri!(cx.server_id());
+        match self.api.reinstall(&id).await {
+            Ok(answer) => {
+                let key = tri!(key_of(&answer, "reinstall"));
+                cx.set_extra("reinstall_key", key);
+                cx.detail("reinstall key created");
+                Outcome::Next
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    async fn create_pxe(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let id = tri!(cx.server_id());
+        let os_id = tri!(reinstall_os(cx));
+        let root = tri!(root_password(cx));
+        let host = tri!(hostname(cx));
+        let script = tri!(post_install_script(cx));
+        let key = ssh_key(cx);
+        let reinstall_key = cx.extra_str("reinstall_key").map(str::to_owned);
+        // called when the install completes: cuts the install wait short
+        let callback = cx.callback_url;
+        let api = &self.api;
+        self.action(cx, "create_pxe", || async {
+            api.create_pxe(&CreatePxe {
+                server_id: &id,
+                os_id,
+                root_pass: &root,
+                hostname: &host,
+                ssh_key: key.as_deref(),
+                post_install_callback: callback,
+                post_install_script: script.as_ref(),
+                reinstall_key: reinstall_key.as_deref(),
+            })
+            .await
+        })
+        .await
+    }
+
+    /// `boot_pxe` or `boot_disk`: the server's next boot device.
+    async fn boot(&self, cx: &mut StepCx<'_>, step: Action, media: BootMedia) -> Outcome {
+        let id = tri!(cx.server_id());
+        let api = &self.api;
+        self.action(cx, step.name(), || async { api.boot_dev(&id, media).await })
+            .await
+    }
+
+    async fn clear_pxe(&self, cx: &mut StepCx<'_>) -> Outcome {
+        let id = tri!(cx.server_id());
+        let host = tri!(hostname(cx));
+        let api = &self.api;
+        let outcome = self
+            .action(cx, "clear_pxe", || async {
+                api.clear_pxe(&id, &host).await
+            })
+            .await;
+        if outcome == Outcome::Next {
+            cx.outputs.pxe_armed = false;
+        }
+        outcome
+    }
+
+    async fn order_prepare(&self, cx: &mut StepCx<'_>) -> Prepared {
+        let host = match hostname(cx) {
+            Ok(h) => h,
+            Err(o) => return Prepared::Skip(o),
+        };
+        // The ids that exist before the call: reconciliation looks only at new ones.
+        let known = match self.api.update_servers().await {
+            Ok(list) => list.servers,
+            Err(e) => return Prepared::Skip(e.into()),
+        };
+        Prepared::Call {
+            reference: host,
+            data: json!({ "known": known }),
+        }
+    }
+
+    /// New servers matched by hostname: one is adopted, none proves the order absent.
+    async fn order_reconcile(&self, cx: &mut StepCx<'_>) -> Reconciled {
+        match self.find_ordered(cx).await {
+            Ok(new) if new.ours.len() == 1 => {
+                let (id, key) = new.ours.into_iter().next().expect("one");
+                cx.outputs.server_id = Some(id.clone());
+                if let Some(k) = key {
+                    cx.set_extra("deploy_key", k);
                 }
-                Ok(new) if new.ours.is_empty() && new.unnamed.is_empty() => Reconciled::Absent,
-                Ok(new) if new.ours.is_empty() => Reconciled::Unknown(format!(
-                    "new server(s) {} show no hostname, so whether one is this job's order \
-                     cannot be told; adopt it or reorder",
-                    new.unnamed.join(", ")
-                )),
-                Ok(new) => Reconciled::Unknown(format!(
-                    "{} new servers carry our hostname ({}); adopt the right one",
-                    new.ours.len(),
-                    new.ours
-                        .iter()
-                        .map(|(id, _)| id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                Err(e) => {
-                    Reconciled::lookup_failed(e, "cannot list servers to reconcile the order")
-                }
-            },
-            "pay" => self.pay_reconcile(cx).await,
-            "reboot" => self.reboot_reconcile(cx).await,
-            _ => Reconciled::Absent,
+                cx.detail(format!("server {id} found by hostname and adopted"));
+                Reconciled::Done
+            }
+            Ok(new) if new.ours.is_empty() && new.unnamed.is_empty() => Reconciled::Absent,
+            Ok(new) if new.ours.is_empty() => Reconciled::Unknown(format!(
+                "new server(s) {} show no hostname, so whether one is this job's order \
+             cannot be told; adopt it or reorder",
+                new.unnamed.join(", ")
+            )),
+            Ok(new) => Reconciled::Unknown(format!(
+                "{} new servers carry our hostname ({}); adopt the right one",
+                new.ours.len(),
+                new.ours
+                    .iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Err(e) => Reconciled::lookup_failed(e, "cannot list servers to reconcile the order"),
         }
     }
 }

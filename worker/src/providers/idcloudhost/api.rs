@@ -21,8 +21,9 @@ use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::providers::Gate;
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate, KnownSecrets};
+use crate::step::{CallError, KnownSecrets};
 
 pub use answers::{
     Deletion, FloatingIp, Invoice, InvoiceRecord, InvoiceStatus, Location, Payment, Vm, VmStatus,

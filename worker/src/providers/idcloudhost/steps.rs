@@ -15,8 +15,8 @@ use super::api::{
     CreateVm, Deletion, IdcloudhostApi, Invoice, InvoiceStatus, ReinstallVm, Vm, VmStatus,
 };
 use super::names::{VmRef, vm_name};
-use crate::engine::Outcome;
-use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
+use crate::providers::Gate;
+use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
 use provisioner_shared::config::Account;
 use provisioner_shared::request::{IdcloudhostOrder, Order, Reinstall};
 use secrecy::SecretString;
@@ -595,50 +595,62 @@ fn record_addresses(cx: &mut StepCx<'_>, vm: &Vm) {
     }
 }
 
+step_names! {
+    /// IDCloudHost's action and compensation steps.
+    pub enum Action {
+        AwaitRunning = "await_running",
+        Reinstall = "reinstall",
+        AwaitReinstall = "await_reinstall",
+        DeleteVm = "delete_vm",
+        CompensateCancel = "compensate_cancel",
+    }
+}
+
+step_names! {
+    /// IDCloudHost's money steps.
+    pub enum Money {
+        CreateVm = "create_vm",
+        Pay = "pay",
+    }
+}
+
 impl Provider for Idcloudhost {
-    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+    type Action = Action;
+    type Money = Money;
+
+    async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         let outcome = match step {
-            "await_running" => self.await_running(cx, None).await,
-            "reinstall" => self.reinstall(cx).await,
-            "await_reinstall" => match reinstall_os(cx) {
+            Action::AwaitRunning => self.await_running(cx, None).await,
+            Action::Reinstall => self.reinstall(cx).await,
+            Action::AwaitReinstall => match reinstall_os(cx) {
                 Ok(os) => self.await_running(cx, Some(os)).await,
                 Err(o) => Err(o),
             },
-            "delete_vm" => self.delete(cx, false).await,
-            "compensate_cancel" => self.delete(cx, true).await,
-            other => Err(Outcome::fail(format!("{PROVIDER} has no step `{other}`"))),
+            Action::DeleteVm => self.delete(cx, false).await,
+            Action::CompensateCancel => self.delete(cx, true).await,
         };
         outcome.unwrap_or_else(|o| o)
     }
 
-    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+    async fn prepare(&self, step: Money, cx: &mut StepCx<'_>) -> Prepared {
         let prepared = match step {
-            "create_vm" => self.create_prepare(cx).await,
-            "pay" => self.pay_prepare(cx).await,
-            other => Err(Outcome::fail(format!(
-                "{PROVIDER} has no money step `{other}`"
-            ))),
+            Money::CreateVm => self.create_prepare(cx).await,
+            Money::Pay => self.pay_prepare(cx).await,
         };
         prepared.unwrap_or_else(Prepared::Skip)
     }
 
-    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+    async fn call(&self, step: Money, cx: &mut StepCx<'_>) -> Result<(), CallError> {
         match step {
-            "create_vm" => self.create_call(cx).await,
-            "pay" => self.pay_call(cx).await,
-            other => Err(CallError::Rejected {
-                provider: PROVIDER,
-                message: format!("no money step `{other}`"),
-                status: None,
-            }),
+            Money::CreateVm => self.create_call(cx).await,
+            Money::Pay => self.pay_call(cx).await,
         }
     }
 
-    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+    async fn reconcile(&self, step: Money, cx: &mut StepCx<'_>) -> Reconciled {
         match step {
-            "create_vm" => self.create_reconcile(cx).await,
-            "pay" => self.pay_reconcile(cx).await,
-            _ => Reconciled::Absent,
+            Money::CreateVm => self.create_reconcile(cx).await,
+            Money::Pay => self.pay_reconcile(cx).await,
         }
     }
 }

@@ -20,8 +20,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::providers::Gate;
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate, KnownSecrets};
+use crate::step::{CallError, KnownSecrets};
 
 pub use answers::{
     ALREADY_INSTALLING, CreatedOrder, InstallAnswer, OrderInfo, OrderStatus, OrderSummary, Product,

@@ -13,9 +13,8 @@
 
 use super::api::{InstallAnswer, InstallRequest, OrderSummary, Vps};
 use super::steps::{Inferno, PROVIDER, order_id, ssh_key_ids, template};
-use crate::engine::Outcome;
 use crate::providers::fields::{Decimals, money_to_cents};
-use crate::providers::{CallError, Prepared, Reconciled, StepCx};
+use crate::step::{CallError, Outcome, Prepared, Reconciled, StepCx};
 use provisioner_shared::request::Order;
 use serde_json::{Value, json};
 

@@ -11,9 +11,11 @@
 //! The money and once steps (`order`, `install`) are in [`super::money`].
 
 use super::api::{InfernoApi, InstallAnswer, InstallRequest, OrderStatus, Vps, same_ssh_key};
-use crate::engine::{Outcome, StepError};
+use crate::providers::Gate;
 use crate::providers::orders::OrderRegistry;
-use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
+use crate::step::{
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, StepError, step_names,
+};
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
 use provisioner_shared::request::{Order, Reinstall};
@@ -373,47 +375,61 @@ impl Inferno {
     }
 }
 
+step_names! {
+    /// Inferno's action and compensation steps.
+    pub enum Action {
+        SshKeys = "ssh_keys",
+        AwaitPayment = "await_payment",
+        CheckInstall = "check_install",
+        AwaitActive = "await_active",
+        CancelOrder = "cancel_order",
+        CompensateCancel = "compensate_cancel",
+        CancelUnpaid = "cancel_unpaid",
+    }
+}
+
+step_names! {
+    /// Inferno's money step and its install (once).
+    pub enum Money {
+        Order = "order",
+        Install = "install",
+    }
+}
+
 impl Provider for Inferno {
-    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+    type Action = Action;
+    type Money = Money;
+
+    async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         match step {
-            "ssh_keys" => self.ssh_keys(cx).await,
-            "await_payment" => self.await_payment(cx).await,
-            "check_install" => self.check_install(cx).await,
-            "await_active" => self.await_active(cx).await,
-            "cancel_order" => self.cancel_order(cx).await,
+            Action::SshKeys => self.ssh_keys(cx).await,
+            Action::AwaitPayment => self.await_payment(cx).await,
+            Action::CheckInstall => self.check_install(cx).await,
+            Action::AwaitActive => self.await_active(cx).await,
+            Action::CancelOrder => self.cancel_order(cx).await,
             // Both cancel only a Pending (unpaid) order: the API can do no more.
-            "compensate_cancel" | "cancel_unpaid" => self.compensate_cancel(cx).await,
-            other => Outcome::fail(format!("inferno has no step `{other}`")),
+            Action::CompensateCancel | Action::CancelUnpaid => self.compensate_cancel(cx).await,
         }
     }
 
-    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
+    async fn prepare(&self, step: Money, cx: &mut StepCx<'_>) -> Prepared {
         match step {
-            "order" => self.order_prepare(cx).await,
-            "install" => self.install_prepare(cx).await,
-            other => Prepared::Skip(Outcome::fail(format!(
-                "inferno has no money step `{other}`"
-            ))),
+            Money::Order => self.order_prepare(cx).await,
+            Money::Install => self.install_prepare(cx).await,
         }
     }
 
-    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+    async fn call(&self, step: Money, cx: &mut StepCx<'_>) -> Result<(), CallError> {
         match step {
-            "order" => self.order_call(cx).await,
-            "install" => self.install_call(cx).await,
-            other => Err(CallError::Rejected {
-                provider: PROVIDER,
-                message: format!("no money step `{other}`"),
-                status: None,
-            }),
+            Money::Order => self.order_call(cx).await,
+            Money::Install => self.install_call(cx).await,
         }
     }
 
-    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
+    async fn reconcile(&self, step: Money, cx: &mut StepCx<'_>) -> Reconciled {
         match step {
-            "order" => self.order_reconcile(cx).await,
-            "install" => self.install_reconcile(cx).await,
-            _ => Reconciled::Absent,
+            Money::Order => self.order_reconcile(cx).await,
+            Money::Install => self.install_reconcile(cx).await,
         }
     }
 }

@@ -24,8 +24,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use url::Url;
 
+use crate::providers::Gate;
 use crate::providers::http::{self, CallLog, Peer};
-use crate::providers::{CallError, Gate, KnownSecrets};
+use crate::step::{CallError, KnownSecrets};
 
 pub use answers::{Order, OrderItem, Server, Stage, Status};
 pub use bodies::{NewOrder, Os};

@@ -15,8 +15,10 @@
 //! [`api`]: super::api
 
 use super::api::{Auth, KlikkApi, NewOrder, Order, Os, Stage};
-use crate::engine::{Outcome, StepError};
-use crate::providers::{CallError, Gate, Prepared, Provider, Reconciled, StepCx};
+use crate::providers::Gate;
+use crate::step::{
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, StepError, step_names,
+};
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials::CLOUD_INIT_ORDERED;
 use provisioner_shared::request::{KlikkOrder, KlikkOs, Order as RequestOrder};
@@ -425,47 +427,55 @@ impl Klikk {
     }
 }
 
+step_names! {
+    /// Klikk's action and compensation steps.
+    pub enum Action {
+        AwaitPayment = "await_payment",
+        AwaitDelivery = "await_delivery",
+        Collect = "collect",
+        CancelOrder = "cancel_order",
+        CompensateCancel = "compensate_cancel",
+        CancelUnpaid = "cancel_unpaid",
+    }
+}
+
+step_names! {
+    /// Klikk's money step.
+    pub enum Money {
+        Order = "order",
+    }
+}
+
 impl Provider for Klikk {
-    async fn run(&self, step: &str, cx: &mut StepCx<'_>) -> Outcome {
+    type Action = Action;
+    type Money = Money;
+
+    async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         match step {
-            "await_payment" => self.await_payment(cx).await,
-            "await_delivery" => self.await_delivery(cx).await,
-            "collect" => self.collect(cx).await,
-            "cancel_order" => self.cancel_order(cx).await,
-            "compensate_cancel" => self.compensate(cx).await,
-            "cancel_unpaid" => self.cancel_unpaid(cx).await,
-            other => Outcome::fail(format!("klikk has no step `{other}`")),
+            Action::AwaitPayment => self.await_payment(cx).await,
+            Action::AwaitDelivery => self.await_delivery(cx).await,
+            Action::Collect => self.collect(cx).await,
+            Action::CancelOrder => self.cancel_order(cx).await,
+            Action::CompensateCancel => self.compensate(cx).await,
+            Action::CancelUnpaid => self.cancel_unpaid(cx).await,
         }
     }
 
-    async fn prepare(&self, step: &str, cx: &mut StepCx<'_>) -> Prepared {
-        match step {
-            "order" => match plan_cloud_init(cx) {
-                Ok(()) => Prepared::Call {
-                    reference: cx.job_id.to_owned(),
-                    data: Value::Null,
-                },
-                Err(o) => Prepared::Skip(o),
+    async fn prepare(&self, Money::Order: Money, cx: &mut StepCx<'_>) -> Prepared {
+        match plan_cloud_init(cx) {
+            Ok(()) => Prepared::Call {
+                reference: cx.job_id.to_owned(),
+                data: Value::Null,
             },
-            other => Prepared::Skip(Outcome::fail(format!("klikk has no money step `{other}`"))),
+            Err(o) => Prepared::Skip(o),
         }
     }
 
-    async fn call(&self, step: &str, cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        match step {
-            "order" => self.order_call(cx).await,
-            other => Err(CallError::Rejected {
-                provider: "klikk",
-                message: format!("no money step `{other}`"),
-                status: None,
-            }),
-        }
+    async fn call(&self, Money::Order: Money, cx: &mut StepCx<'_>) -> Result<(), CallError> {
+        self.order_call(cx).await
     }
 
-    async fn reconcile(&self, step: &str, cx: &mut StepCx<'_>) -> Reconciled {
-        match step {
-            "order" => self.order_reconcile(cx).await,
-            _ => Reconciled::Absent,
-        }
+    async fn reconcile(&self, Money::Order: Money, cx: &mut StepCx<'_>) -> Reconciled {
+        self.order_reconcile(cx).await
     }
 }

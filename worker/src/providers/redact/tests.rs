@@ -2,6 +2,8 @@
 //! warning before JSON, `print_r` text, HTML error pages and form echoes.
 
 use super::*;
+use secrecy::SecretString;
+use std::borrow::Cow;
 
 fn known(values: &[&str]) -> KnownSecrets {
     values.iter().fold(KnownSecrets::new(), |k, v| {

@@ -1,7 +1,7 @@
 //! What a step returns. The engine turns it into a schedule; nothing else may ask
 //! for time (STYLE.md: outcomes, not booleans).
 
-use crate::providers::{CallError, KnownSecrets};
+use super::{CallError, KnownSecrets};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq)]
