@@ -3,7 +3,7 @@
 //! outcome masked, counted, logged and handed to the transition.
 
 use super::transition::{self, Next};
-use super::{Engine, Lease, LeaseError};
+use super::{Engine, Lease, LeaseError, unknown_step};
 use crate::step::{ActionStep, JobEnv, KnownSecrets, MoneyStep, Outcome};
 use futures::FutureExt;
 use provisioner_shared::failpoint;
@@ -44,12 +44,9 @@ impl Engine {
         if let Some(next) = transition::skip_settled(&mut job.run, provider_kind) {
             return Ok(next);
         }
-        let Some(provider) = self.providers.get(&job.spec.request.account) else {
-            let outcome = Outcome::fail(format!(
-                "account `{}` is not in this worker's config",
-                job.spec.request.account
-            ));
-            return Ok(self.apply(job, outcome, now));
+        let provider = match self.provider_of(&job.spec.request.account) {
+            Ok(provider) => provider,
+            Err(why) => return Ok(self.apply(job, Outcome::fail(why), now)),
         };
         let Some(step_name) = job.run.current().map(|s| s.name.clone()) else {
             return Ok(self.apply(job, Outcome::Next, now));
@@ -62,10 +59,7 @@ impl Engine {
             _ => provider.action(&step_name).map(|s| (def, Step::Action(s))),
         });
         let Some((def, step)) = resolved else {
-            let outcome = Outcome::fail(format!(
-                "step `{step_name}` is unknown to this worker version"
-            ));
-            return Ok(self.apply(job, outcome, now));
+            return Ok(self.apply(job, Outcome::fail(unknown_step(&step_name)), now));
         };
         transition::begin(&mut job.run, provider_kind, now, &self.settings);
         if def.arms_pxe && !job.run.outputs.pxe_armed {

@@ -2,7 +2,7 @@
 //! (so that the compensation knows whether something was created).
 
 use super::transition::{self, Next};
-use super::{Engine, Lease, LeaseError};
+use super::{Engine, Lease, LeaseError, unknown_step};
 use crate::step::Reconciled;
 use provisioner_shared::job::{Ending, Job, StepState};
 use provisioner_shared::plan::{self, Role};
@@ -48,23 +48,16 @@ impl Engine {
             .map(|i| i.at.plus(self.settings.settle));
         let env = self.env(&job.spec, now, cb);
         let step = self
-            .providers
-            .get(&job.spec.request.account)
-            .map(|provider| provider.money(&name));
+            .provider_of(&job.spec.request.account)
+            .and_then(|provider| provider.money(&name).ok_or_else(|| unknown_step(&name)));
         let found = match step {
-            Some(Some(step)) => tokio::time::timeout(
+            Ok(step) => tokio::time::timeout(
                 self.settings.step_timeout,
                 step.reconcile(&mut env.cx(&mut job.run)),
             )
             .await
             .ok(),
-            Some(None) => Some(Reconciled::Unknown(format!(
-                "step `{name}` is unknown to this worker version"
-            ))),
-            None => Some(Reconciled::Unknown(format!(
-                "account `{}` is not in this worker's config",
-                job.spec.request.account
-            ))),
+            Err(why) => Some(Reconciled::Unknown(why)),
         };
         let run = &mut job.run;
         match found {

@@ -33,6 +33,7 @@ pub use settings::Settings;
 
 use crate::metrics::WorkerMetrics;
 use crate::providers::Providers;
+use crate::step::AnyProvider;
 use provisioner_shared::job::JobState;
 use provisioner_shared::secret::{CallbackTokens, Sealer};
 use provisioner_shared::store::Store;
@@ -116,4 +117,17 @@ impl Engine {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// The provider of a job's account; a job whose account this worker's config
+    /// does not name cannot be stepped here.
+    fn provider_of(&self, account: &str) -> Result<&dyn AnyProvider, String> {
+        self.providers
+            .get(account)
+            .ok_or_else(|| format!("account `{account}` is not in this worker's config"))
+    }
+}
+
+/// A stored step name its provider does not know (a job written by another version).
+fn unknown_step(name: &str) -> String {
+    format!("step `{name}` is unknown to this worker version")
 }
