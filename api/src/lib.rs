@@ -14,7 +14,8 @@
 //! - `metrics`: `/metrics` in Prometheus text format (this process's counters, the
 //!   schedule read from Redis, the workers' flushed counters) and the layer that
 //!   counts requests by route template.
-//! - `openapi`: `/openapi.json`, the hand-written OpenAPI document of every route.
+//! - `openapi`: `/openapi.json`, the OpenAPI document of every route, generated from
+//!   the code (utoipa).
 //! - `ui`: `/ui`, the dashboard (one static page, strict CSP).
 //! - `auth`: the bearer-token check in front of every token-guarded `/v1` route.
 //! - `error`: [`ApiError`], the one error shape every answer uses.
