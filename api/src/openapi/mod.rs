@@ -41,6 +41,7 @@ pub(crate) async fn document() -> Response {
 pub(crate) fn document_value() -> Value {
     let mut doc = serde_json::to_value(paths::ApiDoc::openapi()).expect("the document is JSON");
     doc["info"]["version"] = Value::from(env!("CARGO_PKG_VERSION"));
+    camel_case_links(&mut doc);
     if let Some(callback) = doc["paths"]
         .as_object_mut()
         .and_then(|p| p.remove(paths::JOB_CALLBACK))
@@ -85,6 +86,35 @@ impl Modify for Finish {
         for name in EVERY_FIELD_PRESENT {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
                 object.required = object.properties.keys().cloned().collect();
+            }
+        }
+    }
+}
+
+/// utoipa 5 writes a response link's fields in snake case (`operation_id`); the
+/// specification spells them `operationId`, `operationRef`, `requestBody`.
+fn camel_case_links(doc: &mut Value) {
+    let responses = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(Value::as_object_mut))
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let Some(links) = response.get_mut("links").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for link in links.values_mut().filter_map(Value::as_object_mut) {
+            for (from, to) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(v) = link.remove(from) {
+                    link.insert(to.to_owned(), v);
+                }
             }
         }
     }

@@ -10,8 +10,8 @@
 
 use super::Finish;
 use super::schemas::{
-    BadRequest, BillingEvent, ErrorEnvelope, Forbidden, Internal, Invalid, JobPage, JobPath,
-    JobRequestBody, ListParams, NotFound, ResolutionBody, Status, TokenPath, TooLarge,
+    BadRequest, BillingEvent, ErrorEnvelope, Forbidden, Internal, Invalid, JobEvent, JobPage,
+    JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Status, TokenPath, TooLarge,
     Unauthorized, UnsupportedMediaType,
 };
 use crate::webhooks::Answer;
@@ -92,12 +92,21 @@ pub(super) const JOB_CALLBACK: &str = "jobCallback";
             "ssh_keys": ["ssh-ed25519 AAAA... ops@example.com"],
             "reinstall": {"os_id": 183},
             "callback_url": "https://billing.example.com/hooks/provisioner"}))),
+        ("noop" = (summary = "A smoke-test job at the built-in noop provider", value = json!({
+            "kind": "provision", "account": "noop", "order": {"steps": 2}}))),
         ("deprovision" = (summary = "Deprovision a server", value = json!({
             "kind": "deprovision", "account": "hk-nl", "server_id": "40514"}))),
     )),
     responses(
         (status = 202, description = "A new job, queued.", body = JobView,
-            headers(("Location" = String, description = "`/v1/jobs/{id}`"))),
+            headers(("Location" = String, description = "`/v1/jobs/{id}`")),
+            links(
+                ("getJob" = (operation_id = "getJob", parameters(("id" = "$response.body#/id")))),
+                ("cancelJob" = (operation_id = "cancelJob", parameters(("id" = "$response.body#/id")))),
+                ("retryJob" = (operation_id = "retryJob", parameters(("id" = "$response.body#/id")))),
+                ("resolveJob" = (operation_id = "resolveJob", parameters(("id" = "$response.body#/id")))),
+                ("jobCredentials" = (operation_id = "jobCredentials", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 200, description = "The job an earlier request with the same `Idempotency-Key` and body created.",
             body = JobView, headers(("Location" = String, description = "`/v1/jobs/{id}`"))),
         (status = 400, response = BadRequest),
@@ -225,7 +234,7 @@ fn resolve_job() {}
     security(("bearer" = ["read"])),
     params(JobPath),
     responses(
-        (status = 200, description = "The event stream.", body = String, content_type = "text/event-stream",
+        (status = 200, description = "The event stream.", body = JobEvent, content_type = "text/event-stream",
             example = "event: job\nid: 7\ndata: {\"id\":\"01JD...\",\"state\":\"waiting\",...}\n\n"),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),

@@ -406,6 +406,18 @@ pub(super) struct BillingData {
     callback_url: String,
 }
 
+/// One server-sent event of `GET /v1/jobs/{id}/events`.
+#[derive(ToSchema)]
+pub(super) struct JobEvent {
+    /// Always `job`.
+    event: String,
+    /// The job record's version.
+    id: String,
+    /// The job JSON (the `Job` schema), as text.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
 /// `/healthz`'s and `/readyz`'s body.
 #[derive(ToSchema)]
 pub(super) struct Status {

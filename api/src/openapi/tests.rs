@@ -322,3 +322,26 @@ fn the_job_json_requires_every_field() {
         assert!(required.iter().any(|r| *r == field), "{field}");
     }
 }
+
+/// A job's 202 links to the operations on it, by a valid `operationId` (so that
+/// schemathesis's stateful phase works on real jobs).
+#[test]
+fn links_name_existing_operations() {
+    let doc = document_value();
+    let ids: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let links = doc["paths"]["/v1/jobs"]["post"]["responses"]["202"]["links"]
+        .as_object()
+        .expect("createJob's 202 has links");
+    assert!(links.len() >= 4);
+    for (name, link) in links {
+        let target = link["operationId"].as_str().unwrap_or("");
+        assert!(ids.contains(target), "{name}: {link}");
+        assert_eq!(link["parameters"]["id"], "$response.body#/id", "{name}");
+    }
+}
