@@ -141,6 +141,17 @@ pub struct ApiConfig {
     /// How long an `Idempotency-Key` is remembered.
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
+    /// How long a request may take before it is answered 408 (event streams are
+    /// exempt: they are meant to stay open).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How many event streams (`GET /v1/jobs/{id}/events`) one api process serves
+    /// at once; past it they are answered 503 with `Retry-After`.
+    pub max_event_streams: usize,
+    /// Event streams wake on the job's changes (Redis pub/sub); this slow re-read
+    /// covers a change whose announcement was lost.
+    #[serde(with = "humantime_serde")]
+    pub events_fallback_poll: Duration,
 }
 
 impl Default for ApiConfig {
@@ -152,6 +163,9 @@ impl Default for ApiConfig {
             public_url: None,
             body_limit: 64 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            request_timeout: Duration::from_secs(30),
+            max_event_streams: 256,
+            events_fallback_poll: Duration::from_secs(5),
         }
     }
 }

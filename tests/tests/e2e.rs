@@ -13,6 +13,8 @@
 //! - `callbacks`: job callbacks out (the outbox) and provider callbacks in.
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
+//! - `layers`: the HTTP layers: request ids, the request timeout, the event-stream cap,
+//!   event streams woken by the job's changes (issue 11 point 3).
 //! - `leases`: one holder per job: prefetched jobs renew before a step, stale holders are fenced off.
 //! - `model`: the engine as a property-tested state machine against a model, with
 //!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
@@ -40,6 +42,8 @@ mod idcloudhost;
 mod inferno;
 #[path = "e2e/klikk.rs"]
 mod klikk;
+#[path = "e2e/layers.rs"]
+mod layers;
 #[path = "e2e/leases.rs"]
 mod leases;
 #[path = "e2e/model/mod.rs"]

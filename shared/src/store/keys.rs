@@ -147,6 +147,12 @@ impl Keys {
         format!("{}:wake", self.ns)
     }
 
+    /// Where `commit.lua` and `hold.lua` announce a job's id after writing it, so
+    /// the api's event streams wake on a change instead of polling.
+    pub fn changed_channel(&self) -> String {
+        format!("{}:changed", self.ns)
+    }
+
     /// Deployment facts that every process must agree on (the shard count).
     pub fn meta(&self) -> String {
         format!("{}:meta", self.ns)

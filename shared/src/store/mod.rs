@@ -522,6 +522,12 @@ impl Store {
             Schedule::Finish { retention } => ("done", retention.as_millis() as u64),
         };
         let mut c = conn.clone();
+        // A callback record's commit announces nothing: no event stream follows it.
+        let changed = if st == "callback" {
+            String::new()
+        } else {
+            self.keys.changed_channel()
+        };
         if matches!(commit.schedule, Schedule::Hold) && commit.callback.is_none() {
             // The once-per-step hot path: its own lean script (see hold.lua).
             let reply: Vec<Value> = self
@@ -533,6 +539,8 @@ impl Store {
                 .arg(commit.run_json)
                 .arg(st)
                 .arg(commit.fence)
+                .arg(&changed)
+                .arg(commit.id)
                 .invoke_async(&mut c)
                 .await?;
             return commit_reply(self, &reply);
@@ -558,7 +566,10 @@ impl Store {
                 .key(self.keys.job(&member))
                 .arg(member)
                 .arg(payload);
+        } else {
+            invocation.arg("").arg("");
         }
+        invocation.arg(&changed);
         let reply: Vec<Value> = invocation.invoke_async(&mut c).await?;
         commit_reply(self, &reply)
     }
@@ -729,6 +740,20 @@ impl Store {
             .invoke_async(&mut c)
             .await?;
         Ok(())
+    }
+
+    /// Job ids as `commit.lua` and `hold.lua` write them (the api's event streams).
+    /// Like [`Store::wake_stream`], it ends when the pub/sub connection drops, and
+    /// what was published meanwhile is lost: callers subscribe again and re-read.
+    pub async fn changes_stream(
+        &self,
+    ) -> Result<futures::stream::BoxStream<'static, String>, StoreError> {
+        let mut pubsub = self.pubsub_client.get_async_pubsub().await?;
+        pubsub.subscribe(self.keys.changed_channel()).await?;
+        Ok(pubsub
+            .into_on_message()
+            .filter_map(|m| async move { m.get_payload::<String>().ok() })
+            .boxed())
     }
 
     /// Wake-ups: the number of a shard that has a job due now. The stream ends when

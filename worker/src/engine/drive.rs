@@ -78,6 +78,8 @@ impl Engine {
                 account = %job.spec.request.account,
                 provider = %job.spec.request.provider,
                 step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
+                // the api request that created the job, when it is known
+                request_id = job.spec.request_id.as_deref().map(tracing::field::display),
             );
             let next = match self
                 .attempt(&mut job, &mut lease, callback_url.as_deref())

@@ -12,6 +12,9 @@
 -- (the outbox): KEYS[3] the callback record (same shard), ARGV[12] its due-set member,
 -- ARGV[13] its payload JSON. It is created and made due now together with the job's
 -- new state, or not at all.
+-- ARGV[14] the changes channel: the job id is published there after the write ('' for
+-- a callback record's commit: nobody follows those). Without a callback, ARGV[12] and
+-- ARGV[13] are '' so that it keeps its place.
 -- Returns {-1} when the version or fence moved on (lease lost), else
 -- {v, now, pokes, cancel} (now is -1 when the script had no need to read the clock).
 local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc', 'f')
@@ -68,5 +71,8 @@ end
 if KEYS[3] then
   redis.call('HSET', KEYS[3], 'v', 1, 'req', ARGV[13], 'run', '{}', 'st', 'callback')
   redis.call('ZADD', KEYS[2], clock(), ARGV[12])
+end
+if ARGV[14] and ARGV[14] ~= '' then
+  redis.call('PUBLISH', ARGV[14], ARGV[1])
 end
 return {v, now, pokes, cancel}

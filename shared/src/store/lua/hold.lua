@@ -4,11 +4,15 @@
 -- script runs once per step.
 -- KEYS[1] job hash
 -- ARGV[1] expected version, ARGV[2] new version, ARGV[3] run JSON, ARGV[4] state,
--- ARGV[5] the claim's fence (see claim.lua)
+-- ARGV[5] the claim's fence (see claim.lua), ARGV[6] the changes channel and ARGV[7]
+-- the job id: the id is published there after the write (the api's event streams)
 -- Returns {-1} when the version or fence moved on (lease lost), else {v, -1, pokes, cancel}.
 local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc', 'f')
 if f[1] ~= ARGV[1] or (f[4] or '') ~= ARGV[5] then
   return {-1}
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'run', ARGV[3], 'st', ARGV[4])
+if ARGV[6] and ARGV[6] ~= '' then
+  redis.call('PUBLISH', ARGV[6], ARGV[7])
+end
 return {ARGV[2], -1, f[2] or '0', f[3] or '0'}
