@@ -16,6 +16,8 @@
 //!   counts requests by route template.
 //! - `openapi`: `/openapi.json`, the hand-written OpenAPI document of every route.
 //! - `ui`: `/ui`, the dashboard (one static page, strict CSP).
+//! - `session`: `/ui/session`, the dashboard's sign-in: a signed HttpOnly cookie
+//!   that the token check accepts in place of a bearer token, with a CSRF token.
 //! - `auth`: the bearer-token check in front of every token-guarded `/v1` route.
 //! - `error`: [`ApiError`], the one error shape every answer uses.
 //! - `extract`: body and query extractors whose rejections use that shape.
@@ -40,6 +42,7 @@ mod metrics;
 mod openapi;
 mod provider_callbacks;
 mod request_log;
+mod session;
 mod ui;
 mod webhooks;
 
@@ -69,6 +72,8 @@ pub struct AppState {
     pub webhook_keys: Arc<[WebhookKey]>,
     /// Checks the tokens of provider callback URLs.
     pub callback_tokens: CallbackTokens,
+    /// Signs and checks the dashboard's session cookies.
+    pub(crate) sessions: Arc<session::Sessions>,
     /// This process's counters for `/metrics`.
     pub(crate) metrics: Arc<metrics::ApiMetrics>,
     /// Flipped at shutdown so that open event streams end (a graceful shutdown
@@ -86,12 +91,14 @@ impl AppState {
         let webhook_keys = config.webhook_keys().into();
         let callback_tokens = config.callback_tokens();
         let event_streams = Arc::new(Semaphore::new(config.api.max_event_streams));
+        let sessions = Arc::new(session::Sessions::new(&config));
         AppState {
             store,
             config,
             sealer,
             webhook_keys,
             callback_tokens,
+            sessions,
             metrics: Arc::default(),
             closing: Arc::new(watch::Sender::new(false)),
             changes: Arc::default(),
@@ -128,6 +135,7 @@ pub fn app(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(provider_callbacks::routes())
         .merge(cloud_init::routes())
+        .merge(session::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     layers::around(routes, &state).with_state(state)

@@ -4,6 +4,8 @@
 //!
 //! - `api`: the HTTP contract — auth, errors, validation, enqueue, idempotency.
 //! - `api_jobs`: listing, cancel, retry, resolve, the server lock and job events.
+//! - `browser`: the `/ui` dashboard in headless Chromium (skipped without one unless
+//!   `REQUIRE_BROWSER=1`).
 //! - `billing`: the billing path: root passwords per provider, credentials, payment waits.
 //! - `hostkey`: HOSTKEY end to end through the worker and the simulator.
 //! - `idcloudhost`: IDCloudHost end to end through the worker and the simulator.
@@ -19,6 +21,7 @@
 //! - `model`: the engine as a property-tested state machine against a model, with
 //!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
+//! - `session`: the dashboard's sign-in cookie, its CSRF token, bearer tokens beside it.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
 //! - `ssrf`: callback and cloud-init URLs never reach non-public addresses.
 
@@ -28,6 +31,8 @@ mod api;
 mod api_jobs;
 #[path = "e2e/billing.rs"]
 mod billing;
+#[path = "e2e/browser.rs"]
+mod browser;
 #[path = "e2e/callbacks.rs"]
 mod callbacks;
 #[path = "e2e/cluster.rs"]
@@ -52,6 +57,8 @@ mod model;
 mod ops;
 #[path = "e2e/redaction.rs"]
 mod redaction;
+#[path = "e2e/session.rs"]
+mod session;
 #[path = "e2e/ssrf.rs"]
 mod ssrf;
 #[path = "e2e/webhooks.rs"]

@@ -251,7 +251,7 @@ async fn metrics_count_requests_jobs_webhooks_schedule_and_worker_steps_without_
 }
 
 /// The contract's routes (CONTRACT.md, "HTTP API").
-const CONTRACT_ROUTES: [(&str, &str); 16] = [
+const CONTRACT_ROUTES: [(&str, &str); 19] = [
     ("post", "/v1/jobs"),
     ("get", "/v1/jobs"),
     ("get", "/v1/jobs/{id}"),
@@ -268,6 +268,9 @@ const CONTRACT_ROUTES: [(&str, &str); 16] = [
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/ui"),
+    ("post", "/ui/session"),
+    ("get", "/ui/session"),
+    ("delete", "/ui/session"),
 ];
 
 #[tokio::test]
@@ -373,15 +376,16 @@ async fn the_dashboard_is_one_page_with_a_strict_csp_and_needs_no_token() -> any
     let page = res.text().await?;
     assert!(page.starts_with("<!doctype html>"));
     assert!(page.contains("<title>Provisioner</title>"));
-    // It talks to this API with the operator's token, kept for the tab only.
+    // It talks to this API on a session cookie (signed in through `ui/session`),
+    // sending the session's CSRF token with every change.
     for needle in [
         "v1/jobs",
         "/events",
         "\"resolve\"",
         "\"cancel\"",
         "\"retry\"",
-        "sessionStorage",
-        "Authorization",
+        "ui/session",
+        "X-CSRF-Token",
     ] {
         assert!(page.contains(needle), "the page lacks {needle:?}");
     }
