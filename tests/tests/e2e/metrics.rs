@@ -423,3 +423,59 @@ async fn the_worker_healthz_follows_its_redis() -> anyhow::Result<()> {
     worker.abort();
     Ok(())
 }
+
+/// The terminal states are totals, but a job retried out of one leaves its count:
+/// a job fails (its worker does not know its account), is retried, and succeeds at a
+/// worker that does; it counts once, as succeeded.
+#[tokio::test]
+async fn a_failed_job_retried_to_success_moves_from_failed_to_succeeded() -> anyhow::Result<()> {
+    provisioner_tests::init_tracing();
+    let redis = TestRedis::start().await?;
+    let mut config = test_config(&redis);
+    config
+        .accounts
+        .push(account("noop", ProviderKind::Noop, "http://127.0.0.1:9/"));
+    let api = spawn_api(config.clone()).await?;
+    let id = api
+        .post_job(&json!({"kind": "provision", "account": "noop", "order": {"steps": 1}}))
+        .await?
+        .expect(StatusCode::ACCEPTED)?
+        .id()
+        .to_owned();
+    let mut unaware = config.clone();
+    unaware.accounts.clear();
+    let worker = spawn_worker(unaware).await?;
+    api.wait_for_state(&id, "failed", LONG).await?;
+    worker.shutdown().await?;
+    let failed = api_page(&api).await?;
+    let count = |page: &str, state: &str| {
+        value(
+            page,
+            &format!("provisioner_jobs{{state=\"{state}\",provider=\"noop\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(count(&failed, "failed"), 1.0, "{failed}");
+    assert_eq!(count(&failed, "queued"), 0.0, "{failed}");
+
+    api.post(&format!("/v1/jobs/{id}/retry"), None)
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    let _worker = spawn_worker(config).await?;
+    api.wait_for_state(&id, "succeeded", LONG).await?;
+    let done = api_page(&api).await?;
+    assert_eq!(count(&done, "failed"), 0.0, "{done}");
+    assert_eq!(count(&done, "succeeded"), 1.0, "{done}");
+    let total: f64 = [
+        "queued",
+        "running",
+        "waiting",
+        "needs_attention",
+        "cancelled",
+    ]
+    .iter()
+    .map(|s| count(&done, s))
+    .sum();
+    assert_eq!(total, 0.0, "{done}");
+    Ok(())
+}
