@@ -261,6 +261,9 @@ pub struct WorkerConfig {
     /// request may still be running at the provider).
     #[serde(with = "humantime_serde")]
     pub settle: Duration,
+    /// Where this worker serves its own `/metrics` and `/healthz` (for Prometheus to
+    /// scrape it directly); unset, it serves nothing.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for WorkerConfig {
@@ -278,6 +281,7 @@ impl Default for WorkerConfig {
             max_idle: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             settle: Duration::from_secs(30),
+            listen: None,
         }
     }
 }

@@ -20,6 +20,7 @@
 //! - `leases`: one holder per job: prefetched jobs renew before a step, stale holders are fenced off.
 //! - `model`: the engine as a property-tested state machine against a model, with
 //!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
+//! - `metrics`: jobs by state, the worker's own `/metrics` and `/healthz`, deploy/'s alerts.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
 //! - `session`: the dashboard's sign-in cookie, its CSRF token, bearer tokens beside it.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
@@ -51,6 +52,8 @@ mod klikk;
 mod layers;
 #[path = "e2e/leases.rs"]
 mod leases;
+#[path = "e2e/metrics.rs"]
+mod metrics;
 #[path = "e2e/model/mod.rs"]
 mod model;
 #[path = "e2e/ops.rs"]

@@ -135,6 +135,12 @@ impl Keys {
         format!("{}:due", self.shard_tag(shard))
     }
 
+    /// The shard's job counts by state and provider (`state|provider` → jobs), kept
+    /// by the scripts that write a job's state, for `/metrics`.
+    pub fn job_counts(&self, shard: u16) -> String {
+        format!("{}:jobs", self.shard_tag(shard))
+    }
+
     pub fn job_prefix(&self, shard: u16) -> String {
         format!("{}:job:", self.shard_tag(shard))
     }

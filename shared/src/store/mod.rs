@@ -35,7 +35,7 @@ pub use outbox::{CALLBACK_LOG_CAP, CREDENTIAL_READ_CAP};
 pub use reservation::{
     Claim, Held, Holds, Record, Reservation, Reserved, Standing, Subject, Taken,
 };
-pub use stats::{ShardFigures, WorkerStat};
+pub use stats::{JobCount, ShardFigures, WorkerStat};
 
 use crate::config::RedisConfig;
 use crate::job::{CallbackAttempt, CredentialRead, Job, JobSpec, JobState, RunState, Signals};
@@ -129,6 +129,9 @@ pub struct ClaimBatch {
     pub jobs: Vec<ClaimedJob>,
     /// The earliest score left in the shard (leases included), if any.
     pub next_due: Option<Millis>,
+    /// How many of `jobs` were taken over: their previous holder's lease had run
+    /// out without a commit that let them go.
+    pub takeovers: u64,
 }
 
 /// How a commit re-schedules the job.
@@ -396,6 +399,8 @@ impl Store {
             .arg(run.state.as_str())
             .arg(self.keys.wake_channel())
             .arg(shard)
+            .key(self.keys.job_counts(shard))
+            .arg(spec.request.provider.as_str())
             .invoke_async(&mut c)
             .await?;
         if now == 0 {
@@ -471,8 +476,14 @@ impl Store {
             .and_then(text)
             .and_then(|s| s.parse::<f64>().ok())
             .map(|f| Millis(f as u64));
-        let mut jobs = Vec::with_capacity((reply.len() - 2) / 6);
-        for chunk in reply[2..].chunks_exact(6) {
+        // After the jobs (six elements each) comes the takeover count.
+        let body = reply.get(2..).unwrap_or_default();
+        let takeovers = match body.len() % 6 {
+            1 => body.last().and_then(int).unwrap_or(0).max(0) as u64,
+            _ => 0,
+        };
+        let mut jobs = Vec::with_capacity(body.len() / 6);
+        for chunk in body.chunks_exact(6) {
             let id = text(&chunk[0]).ok_or_else(|| unexpected("claim: id"))?;
             jobs.push(RawJob {
                 callbacks_json: None,
@@ -492,6 +503,7 @@ impl Store {
             now: Millis(now as u64),
             jobs,
             next_due,
+            takeovers,
         })
     }
 
@@ -541,6 +553,7 @@ impl Store {
                 .arg(commit.fence)
                 .arg(&changed)
                 .arg(commit.id)
+                .key(self.keys.job_counts(shard))
                 .invoke_async(&mut c)
                 .await?;
             return commit_reply(self, &reply);
@@ -570,6 +583,8 @@ impl Store {
             invocation.arg("").arg("");
         }
         invocation.arg(&changed);
+        // Always the last key, after the optional callback record (commit.lua).
+        invocation.key(self.keys.job_counts(shard));
         let reply: Vec<Value> = invocation.invoke_async(&mut c).await?;
         commit_reply(self, &reply)
     }

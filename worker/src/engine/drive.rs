@@ -11,6 +11,7 @@
 
 use super::transition::Next;
 use super::{DriveEnd, Engine, Lease};
+use crate::providers::meter::{self, SharedRecorder};
 use provisioner_shared::failpoint;
 use provisioner_shared::job::JobState;
 use provisioner_shared::store::{ClaimedJob, Schedule};
@@ -24,6 +25,17 @@ impl Engine {
     /// `claimed_at` is the claim's Redis time and the moment its reply came: the
     /// lease counts from the claim, not from when the job left the prefetch buffer.
     pub async fn drive(
+        &self,
+        claimed: ClaimedJob,
+        claimed_at: (Millis, Instant),
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> DriveEnd {
+        // Every provider call of this drive counts into this worker's recorder.
+        let recorder: SharedRecorder = self.metrics.recorder();
+        meter::metered(recorder, self.drive_metered(claimed, claimed_at, stopping)).await
+    }
+
+    async fn drive_metered(
         &self,
         claimed: ClaimedJob,
         claimed_at: (Millis, Instant),

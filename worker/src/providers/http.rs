@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::Gate;
 use super::error::retry_after;
+use super::meter::{self, CallOutcome};
 use crate::step::{CallError, KnownSecrets};
 
 /// The parts of a call that are the provider's own: its name in errors and logs, and
@@ -36,6 +37,22 @@ pub struct CallLog<'a> {
     pub action: Option<&'a str>,
     pub server_id: Option<&'a str>,
     pub order_id: Option<&'a str>,
+}
+
+impl CallLog<'_> {
+    /// The `action` label of the calls counter: the API's own action name (HOSTKEY's
+    /// `resource/action`), else the method and route template; never ids.
+    fn action_label(&self) -> String {
+        match (self.resource, self.action, self.route) {
+            (Some(resource), Some(action), _) => format!("{resource}/{action}"),
+            (None, Some(action), _) => action.to_owned(),
+            (_, None, Some(route)) => match self.method {
+                Some(method) => format!("{method} {route}"),
+                None => route.to_owned(),
+            },
+            _ => "other".to_owned(),
+        }
+    }
 }
 
 /// One tracing event with the call's fields (`provider` first, as in every event of
@@ -85,6 +102,11 @@ pub async fn exchange(
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
+            meter::count(
+                peer.provider,
+                log.action_label(),
+                CallOutcome::of_transport(&e),
+            );
             let err = CallError::from_transport(peer.provider, &e).scrubbed(carried);
             call_event!(warn, peer, log, elapsed_ms, error = %err, "request failed");
             return Err(err);
@@ -100,6 +122,11 @@ pub async fn exchange(
         .await
         .map_err(|e| CallError::from_transport(peer.provider, &e).scrubbed(carried));
     let elapsed_ms = started.elapsed().as_millis() as u64;
+    let outcome = match &body {
+        Ok(_) => CallOutcome::of_status(status),
+        Err(_) => CallOutcome::CutOff,
+    };
+    meter::count(peer.provider, log.action_label(), outcome);
     match body {
         Ok(body) if (200..300).contains(&status) => {
             call_event!(debug, peer, log, status, elapsed_ms, "answered");
