@@ -36,6 +36,9 @@ impl Config {
         self.check_secrets(&mut p);
         self.check_callbacks(&mut p);
         self.check_accounts(&mut p);
+        for (key, message) in self.audit.problems() {
+            p.add(key, message);
+        }
         p.0
     }
 
