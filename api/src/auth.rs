@@ -35,7 +35,9 @@ pub(crate) fn required_scope(method: &Method, route: &str) -> Option<Scope> {
     match route {
         "/v1/jobs" if reads => Some(Scope::Read),
         "/v1/jobs" if *method == Method::POST => Some(Scope::Write),
-        "/v1/jobs/{id}" | "/v1/jobs/{id}/events" if reads => Some(Scope::Read),
+        "/v1/jobs/{id}" | "/v1/jobs/{id}/events" | "/v1/jobs/{id}/calls" if reads => {
+            Some(Scope::Read)
+        }
         "/v1/jobs/{id}/credentials" if reads => Some(Scope::Credentials),
         "/v1/jobs/{id}/cancel" | "/v1/jobs/{id}/retry" | "/v1/jobs/{id}/resolve"
             if *method == Method::POST =>

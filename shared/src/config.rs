@@ -4,9 +4,11 @@
 //! worker.step_timeout`). Every section defaults as a whole (`#[serde(default)]`
 //! with its one `impl Default`), so a key left out keeps its default.
 
+mod audit;
 mod load;
 mod validate;
 
+pub use audit::AuditConfig;
 pub use load::ENV_PREFIX;
 
 use crate::provider::ProviderKind;
@@ -49,6 +51,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub accounts: Vec<Account>,
     pub plans: BTreeMap<String, PlanConfig>,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

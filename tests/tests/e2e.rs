@@ -4,6 +4,7 @@
 //!
 //! - `api`: the HTTP contract — auth, errors, validation, enqueue, idempotency.
 //! - `api_jobs`: listing, cancel, retry, resolve, the server lock and job events.
+//! - `audit`: each job's trail of provider calls, redacted (a canary at every provider).
 //! - `browser`: the `/ui` dashboard in headless Chromium (skipped without one unless
 //!   `REQUIRE_BROWSER=1`).
 //! - `billing`: the billing path: root passwords per provider, credentials, payment waits.
@@ -30,6 +31,8 @@
 mod api;
 #[path = "e2e/api_jobs.rs"]
 mod api_jobs;
+#[path = "e2e/audit.rs"]
+mod audit;
 #[path = "e2e/billing.rs"]
 mod billing;
 #[path = "e2e/browser.rs"]

@@ -11,6 +11,7 @@
 //!   steps.
 //! - [`callbacks`]: delivery of jobs' outbound callbacks (the outbox records the
 //!   engine's terminal commits create).
+//! - [`audit`]: the trail of a job's provider calls, fed by the one sender.
 //! - [`metrics`]: step and callback counters, flushed to Redis for the api's
 //!   `/metrics` every few seconds and once more at shutdown, and this worker's own
 //!   recorder (step durations, provider calls, lease takeovers).
@@ -19,6 +20,7 @@
 //!
 //! The worker never talks to the api: both meet in Redis through `provisioner-shared`.
 
+pub mod audit;
 pub mod callbacks;
 pub mod engine;
 #[doc(hidden)]
@@ -167,7 +169,8 @@ async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, Wor
         config.sealer(),
         Settings::from_config(config),
     )
-    .with_metrics(metrics.clone());
+    .with_metrics(metrics.clone())
+    .with_audit(config.audit.clone());
     if let Some(public_url) = &config.api.public_url {
         engine = engine.with_provider_callbacks(public_url.as_str(), config.callback_tokens());
     }

@@ -37,6 +37,9 @@ impl Config {
         self.check_callbacks(&mut p);
         self.check_accounts(&mut p);
         self.check_api_layers(&mut p);
+        for (key, message) in self.audit.problems() {
+            p.add(key, message);
+        }
         p.0
     }
 

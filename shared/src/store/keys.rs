@@ -149,6 +149,12 @@ impl Keys {
         format!("{}{id}", self.job_prefix(self.shard_of(id)))
     }
 
+    /// A job's audit trail of provider calls (a list, in the job's shard, expiring
+    /// with the job).
+    pub fn calls(&self, id: &str) -> String {
+        format!("{}:calls:{id}", self.shard_tag(self.shard_of(id)))
+    }
+
     pub fn wake_channel(&self) -> String {
         format!("{}:wake", self.ns)
     }
@@ -234,6 +240,8 @@ mod tests {
         assert!(k.due(shard).starts_with(&tag));
         assert!(k.job(id).starts_with(k.shard_tag(shard)));
         assert!(k.due(shard).starts_with(k.shard_tag(shard)));
+        assert!(k.calls(id).starts_with(k.shard_tag(shard)));
+        assert_ne!(k.calls(id), k.job(id));
     }
 
     #[test]

@@ -19,7 +19,10 @@
 //! - Logs that writers other than the job's holder append to (callback attempts,
 //!   credential reads) are fields of their own (`cbl`, `crl`), appended by
 //!   `append_log.lua`, which never touches `v`.
+//! - A job's audit trail of provider calls is a list beside it (`calls.rs`), appended
+//!   after a step's commit and expiring with the job.
 
+mod calls;
 mod conn;
 mod durable;
 mod keys;

@@ -93,14 +93,18 @@ impl Engine {
                 // the api request that created the job, when it is known
                 request_id = job.spec.request_id.as_deref().map(tracing::field::display),
             );
-            let next = match self
-                .attempt(&mut job, &mut lease, callback_url.as_deref())
+            // Every provider call of this attempt lands on the job's trail (saved
+            // after the commit, or when the job is given up: the calls were made).
+            let recorder = self.recorder(&job, &lease);
+            let attempted = recorder
+                .scope(self.attempt(&mut job, &mut lease, callback_url.as_deref()))
                 .instrument(span.clone())
-                .await
-            {
+                .await;
+            let next = match attempted {
                 Ok(next) => next,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "step abandoned"));
+                    self.save_calls(&job, &recorder, false).await;
                     return DriveEnd::Abandoned;
                 }
             };
@@ -130,10 +134,12 @@ impl Engine {
                 _ => None,
             };
             failpoint::hit("engine.before_commit").await;
-            match lease
+            let committed = lease
                 .commit_with_callback(&job.run, schedule, callback.as_deref())
-                .await
-            {
+                .await;
+            let sync = chain == 1 || matches!(schedule, Schedule::Finish { .. });
+            self.save_calls(&job, &recorder, sync).await;
+            match committed {
                 Ok(signals) => job.signals = signals,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "commit failed; the lease will recover the job"));
