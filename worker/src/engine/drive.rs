@@ -66,6 +66,10 @@ impl Engine {
             .mul_f32(0.8)
             .saturating_sub(self.settings.step_timeout);
         let mut chain = 0usize;
+        // The trail's clock: one reading per claim, so that the calls of a chain of
+        // steps are stamped in the order they were made (each commit's own reading of
+        // Redis time is off by its round trip, differently each time).
+        let trail_clock = (lease.now(), Instant::now());
         // Built once per claim, and only where a public URL is configured.
         let callback_url = self
             .provider_callbacks
@@ -95,7 +99,7 @@ impl Engine {
             );
             // Every provider call of this attempt lands on the job's trail (saved
             // after the commit, or when the job is given up: the calls were made).
-            let recorder = self.recorder(&job, &lease);
+            let recorder = self.recorder(&job, trail_clock);
             let attempted = recorder
                 .scope(self.attempt(&mut job, &mut lease, callback_url.as_deref()))
                 .instrument(span.clone())

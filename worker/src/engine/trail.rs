@@ -9,8 +9,13 @@ use provisioner_shared::job::Job;
 use secrecy::SecretString;
 
 impl Engine {
-    /// A recorder for the attempt the job's current step is about to make.
-    pub(super) fn recorder(&self, job: &Job, lease: &super::Lease) -> Recorder {
+    /// A recorder for the attempt the job's current step is about to make; `clock`
+    /// is Redis time and the instant it stands for, read once per claim.
+    pub(super) fn recorder(
+        &self,
+        job: &Job,
+        clock: (provisioner_shared::time::Millis, std::time::Instant),
+    ) -> Recorder {
         let (step, attempt) = job
             .run
             .current()
@@ -20,7 +25,7 @@ impl Engine {
             &job.spec.request.account,
             step,
             attempt,
-            (lease.now(), std::time::Instant::now()),
+            clock,
             self.audit.calls_per_job,
         )
     }
