@@ -76,7 +76,7 @@ impl Engine {
                 "step",
                 job_id = %job.spec.id,
                 account = %job.spec.request.account,
-                provider = %job.spec.request.provider,
+                provider = %job.spec.request.provider(),
                 step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
             );
             let next = match self
