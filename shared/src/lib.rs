@@ -11,6 +11,7 @@
 //!   per-job tokens of provider callback and cloud-init URLs.
 //! - [`password`]: root passwords generated to each provider's policy.
 //! - [`credentials`]: how a job's root password reaches its server, per provider.
+//! - [`error_chain`]: an error and its causes on one line (api, worker, callbacks).
 //! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
 //! - [`bootstrap`]: what every binary does first: common arguments (clap), config
 //!   load with exit 2, tracing (text or JSON), completions, the shutdown signal.
@@ -24,6 +25,7 @@ pub mod bootstrap;
 pub mod calls;
 pub mod config;
 pub mod credentials;
+pub mod error_chain;
 pub mod failpoint;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -39,6 +41,7 @@ pub mod time;
 pub mod webhook;
 
 pub use config::Config;
+pub use error_chain::error_chain;
 pub use job::{Job, JobState, JobView};
 pub use provider::ProviderKind;
 pub use request::{JobKind, JobRequest};

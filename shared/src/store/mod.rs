@@ -403,7 +403,7 @@ impl Store {
             .arg(self.keys.wake_channel())
             .arg(shard)
             .key(self.keys.job_counts(shard))
-            .arg(spec.request.provider.as_str())
+            .arg(spec.request.provider().as_str())
             .invoke_async(&mut c)
             .await?;
         if now == 0 {

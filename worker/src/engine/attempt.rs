@@ -148,7 +148,7 @@ impl Engine {
     fn apply(&self, job: &mut Job, outcome: Outcome, now: Millis) -> Next {
         transition::apply(
             &mut job.run,
-            job.spec.request.provider,
+            job.spec.request.provider(),
             outcome,
             now,
             &self.settings,

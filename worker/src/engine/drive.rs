@@ -92,7 +92,7 @@ impl Engine {
                 "step",
                 job_id = %job.spec.id,
                 account = %job.spec.request.account,
-                provider = %job.spec.request.provider,
+                provider = %job.spec.request.provider(),
                 step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
                 // the api request that created the job, when it is known
                 request_id = job.spec.request_id.as_deref().map(tracing::field::display),
