@@ -16,6 +16,7 @@
 //! - `leases`: one holder per job: prefetched jobs renew before a step, stale holders are fenced off.
 //! - `model`: the engine as a property-tested state machine against a model, with
 //!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
+//! - `newcomer`: the demo's dashboard line, and `simulators`' config run by the real binaries.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
 //! - `ssrf`: callback and cloud-init URLs never reach non-public addresses.
@@ -44,6 +45,8 @@ mod klikk;
 mod leases;
 #[path = "e2e/model/mod.rs"]
 mod model;
+#[path = "e2e/newcomer.rs"]
+mod newcomer;
 #[path = "e2e/ops.rs"]
 mod ops;
 #[path = "e2e/redaction.rs"]
