@@ -72,7 +72,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     tokio::select! {
         result = run_until_done(opts) => result,
         () = provisioner_shared::bootstrap::shutdown_signal() => {
-            println!("\nstopped     (Ctrl-C)");
+            println!("\nstopped     (Ctrl-C or SIGTERM)");
             Ok(())
         }
     }
@@ -140,7 +140,7 @@ async fn run_until_done(opts: DemoOptions) -> Result<(), DemoError> {
         print_try_lines(&api_url, &token);
         println!("still up    until Ctrl-C (`--exit` ends the demo with its jobs)");
         provisioner_shared::bootstrap::shutdown_signal().await;
-        println!("stopped     (Ctrl-C)");
+        println!("stopped     (Ctrl-C or SIGTERM)");
     }
 
     worker.shutdown().await?;
