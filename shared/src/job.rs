@@ -302,6 +302,11 @@ pub struct JobSpec {
     /// `Idempotency-Key`): kept while it lives (`store::Holds`).
     #[serde(default, skip_serializing_if = "Holds::is_empty")]
     pub holds: Holds,
+    /// The `x-request-id` of the HTTP request that created it: the worker's step
+    /// spans carry it, so one id finds the request and every step it caused in the
+    /// logs. None for jobs created before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Signals recorded on a job by the API while a worker may hold it.
@@ -574,6 +579,9 @@ pub struct JobView {
     pub warnings: Vec<String>,
     #[serde(default)]
     pub credential_reads: Vec<CredentialReadView>,
+    /// The `x-request-id` of the request that created the job (null for older jobs).
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -668,6 +676,7 @@ impl JobView {
                     token: r.token.clone(),
                 })
                 .collect(),
+            request_id: job.spec.request_id.clone(),
         }
     }
 }

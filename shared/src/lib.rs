@@ -5,6 +5,7 @@
 //! - [`net_guard`]: which hosts and addresses an outbound URL may reach (SSRF rules).
 //! - [`plan`]: which named steps a job runs, per provider and kind.
 //! - [`job`]: the job record in Redis and the job JSON the API shows.
+//! - [`calls`]: one provider call of a job's audit trail.
 //! - [`store`]: keys, Lua scripts and commands on Redis: enqueue, claim, commit, signal.
 //! - [`secret`]: encryption of secrets at rest, secret values in the config, and the
 //!   per-job tokens of provider callback and cloud-init URLs.
@@ -20,6 +21,7 @@
 //! [`store`].
 
 pub mod bootstrap;
+pub mod calls;
 pub mod config;
 pub mod credentials;
 pub mod failpoint;

@@ -5,6 +5,7 @@
 //!   list [--state S] [--account A] [--reference R] [--limit N] [--cursor C]
 //!   get ID | watch ID | cancel ID | retry ID
 //!   credentials ID   (the server's login; needs a token with the `credentials` scope)
+//!   calls ID [--json]   (the job's provider calls; `--json`: JSON lines, for export)
 //!   resolve ID adopt [ORDER_ID] | resolve ID reorder | resolve ID fail
 //!   submit FILE|- [--idempotency-key KEY]
 //!   completions SHELL
@@ -72,6 +73,14 @@ enum Command {
     Retry { id: String },
     /// The server's login (needs a token with the `credentials` scope).
     Credentials { id: String },
+    /// The job's provider calls, oldest first: one line each (time, step and
+    /// attempt, method, path, action, status, latency), or `--json`: JSON lines
+    /// with the redacted bodies, for export.
+    Calls {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Settle a job that needs attention.
     Resolve {
         id: String,
@@ -188,6 +197,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Credentials { id } => {
             print(&c.send(c.get(&format!("/v1/jobs/{id}/credentials"))).await?)
         }
+        Command::Calls { id, json } => {
+            let calls = c.send(c.get(&format!("/v1/jobs/{id}/calls"))).await?;
+            for call in calls.as_array().map(Vec::as_slice).unwrap_or_default() {
+                if json {
+                    println!("{call}");
+                } else {
+                    println!("{}", call_line(call));
+                }
+            }
+        }
         Command::Cancel { id } => print(&c.send(c.post(&format!("/v1/jobs/{id}/cancel"))).await?),
         Command::Retry { id } => print(&c.send(c.post(&format!("/v1/jobs/{id}/retry"))).await?),
         Command::Resolve { id, action } => {
@@ -246,4 +265,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One provider call on one line: when, which step's attempt, what was asked, how
+/// it was answered and how fast.
+fn call_line(call: &Value) -> String {
+    let text = |k: &str| call[k].as_str().unwrap_or("").to_owned();
+    let status = match call["status"].as_u64() {
+        Some(s) => s.to_string(),
+        None => format!("- ({})", text("error")),
+    };
+    format!(
+        "{}  {}#{}  {} {} {}  {}  {} ms",
+        text("at"),
+        text("step"),
+        call["attempt"].as_u64().unwrap_or(0),
+        text("method"),
+        text("path"),
+        text("action"),
+        status,
+        call["latency_ms"].as_u64().unwrap_or(0),
+    )
 }

@@ -148,6 +148,7 @@ pub(crate) async fn create_job(
         created_at: now,
         request,
         holds,
+        request_id: crate::layers::current_request_id(),
     };
     let mut run = RunState::new(plan::plan(&spec.request), now);
     // A generated root password (sealed) and the warnings a given one calls for.

@@ -36,6 +36,10 @@ impl Config {
         self.check_secrets(&mut p);
         self.check_callbacks(&mut p);
         self.check_accounts(&mut p);
+        self.check_api_layers(&mut p);
+        for (key, message) in self.audit.problems() {
+            p.add(key, message);
+        }
         p.0
     }
 
@@ -178,6 +182,26 @@ impl Config {
             !cb.timeout.is_zero() && cb.timeout < w.lease,
             "callbacks.timeout",
             "must be more than 0 and shorter than worker.lease",
+        );
+    }
+
+    /// The api's request timeout and event-stream keys.
+    fn check_api_layers(&self, p: &mut Problems) {
+        let a = &self.api;
+        p.unless(
+            !a.request_timeout.is_zero(),
+            "api.request_timeout",
+            "must be more than 0",
+        );
+        p.unless(
+            a.max_event_streams > 0,
+            "api.max_event_streams",
+            "must be at least 1",
+        );
+        p.unless(
+            !a.events_fallback_poll.is_zero(),
+            "api.events_fallback_poll",
+            "must be more than 0",
         );
     }
 

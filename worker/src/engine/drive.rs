@@ -11,6 +11,7 @@
 
 use super::transition::Next;
 use super::{DriveEnd, Engine, Lease};
+use crate::providers::meter::{self, SharedRecorder};
 use provisioner_shared::failpoint;
 use provisioner_shared::job::JobState;
 use provisioner_shared::store::{ClaimedJob, Schedule};
@@ -24,6 +25,17 @@ impl Engine {
     /// `claimed_at` is the claim's Redis time and the moment its reply came: the
     /// lease counts from the claim, not from when the job left the prefetch buffer.
     pub async fn drive(
+        &self,
+        claimed: ClaimedJob,
+        claimed_at: (Millis, Instant),
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> DriveEnd {
+        // Every provider call of this drive counts into this worker's recorder.
+        let recorder: SharedRecorder = self.metrics.recorder();
+        meter::metered(recorder, self.drive_metered(claimed, claimed_at, stopping)).await
+    }
+
+    async fn drive_metered(
         &self,
         claimed: ClaimedJob,
         claimed_at: (Millis, Instant),
@@ -78,15 +90,21 @@ impl Engine {
                 account = %job.spec.request.account,
                 provider = %job.spec.request.provider,
                 step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
+                // the api request that created the job, when it is known
+                request_id = job.spec.request_id.as_deref().map(tracing::field::display),
             );
-            let next = match self
-                .attempt(&mut job, &mut lease, callback_url.as_deref())
+            // Every provider call of this attempt lands on the job's trail (saved
+            // after the commit, or when the job is given up: the calls were made).
+            let recorder = self.recorder(&job, &lease);
+            let attempted = recorder
+                .scope(self.attempt(&mut job, &mut lease, callback_url.as_deref()))
                 .instrument(span.clone())
-                .await
-            {
+                .await;
+            let next = match attempted {
                 Ok(next) => next,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "step abandoned"));
+                    self.save_calls(&job, &recorder, false).await;
                     return DriveEnd::Abandoned;
                 }
             };
@@ -116,10 +134,12 @@ impl Engine {
                 _ => None,
             };
             failpoint::hit("engine.before_commit").await;
-            match lease
+            let committed = lease
                 .commit_with_callback(&job.run, schedule, callback.as_deref())
-                .await
-            {
+                .await;
+            let sync = chain == 1 || matches!(schedule, Schedule::Finish { .. });
+            self.save_calls(&job, &recorder, sync).await;
+            match committed {
                 Ok(signals) => job.signals = signals,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "commit failed; the lease will recover the job"));
