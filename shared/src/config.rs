@@ -441,6 +441,9 @@ impl Default for RetentionConfig {
 pub struct Account {
     pub name: String,
     pub provider: ProviderKind,
+    /// The provider's API. Required for every provider but `noop`, which calls
+    /// nothing: left out, it is [`Account::UNSET_BASE_URL`] and validation names it.
+    #[serde(default = "Account::unset_base_url")]
     pub base_url: Url,
     pub api_key: Option<ConfigSecret>,
     pub pin: Option<ConfigSecret>,
@@ -458,6 +461,20 @@ pub struct Account {
     /// HTTP timeout of one provider call (default: the step timeout).
     #[serde(default, with = "humantime_serde")]
     pub request_timeout: Option<Duration>,
+}
+
+impl Account {
+    /// What `base_url` holds when the config left it out (`.invalid` never resolves).
+    pub const UNSET_BASE_URL: &'static str = "http://base-url.unset.invalid/";
+
+    fn unset_base_url() -> Url {
+        Url::parse(Self::UNSET_BASE_URL).expect("a valid URL")
+    }
+
+    /// False when the config left `base_url` out (only a `noop` account may).
+    pub fn has_base_url(&self) -> bool {
+        self.base_url.as_str() != Self::UNSET_BASE_URL
+    }
 }
 
 /// `N/s`, `N/m` or `N/h`.

@@ -22,6 +22,7 @@
 //! - `model`: the engine as a property-tested state machine against a model, with
 //!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
 //! - `metrics`: jobs by state, the worker's own `/metrics` and `/healthz`, deploy/'s alerts.
+//! - `newcomer`: the demo's dashboard line, and `simulators`' config run by the real binaries.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
 //! - `session`: the dashboard's sign-in cookie, its CSRF token, bearer tokens beside it.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
@@ -59,6 +60,8 @@ mod leases;
 mod metrics;
 #[path = "e2e/model/mod.rs"]
 mod model;
+#[path = "e2e/newcomer.rs"]
+mod newcomer;
 #[path = "e2e/ops.rs"]
 mod ops;
 #[path = "e2e/redaction.rs"]

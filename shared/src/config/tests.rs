@@ -322,6 +322,19 @@ fn every_problem_is_listed_with_its_key() {
 }
 
 #[test]
+fn a_noop_account_needs_no_base_url_but_the_others_do() {
+    let noop = base() + "\n[[accounts]]\nname = \"dry\"\nprovider = \"noop\"\n";
+    let c = Config::from_toml(&noop).unwrap();
+    assert_eq!(c.accounts[1].provider, ProviderKind::Noop);
+    assert!(!c.accounts[1].has_base_url());
+    assert!(c.accounts[0].has_base_url());
+    let e = Config::from_toml(&base().replace("base_url = \"https://invapi.hostkey.com\"", ""))
+        .unwrap_err();
+    assert_eq!(e.key, "accounts[0].base_url");
+    assert_eq!(e.message, "is required for provider hostkey");
+}
+
+#[test]
 fn the_api_layer_keys_have_defaults_and_are_checked() {
     let c = Config::from_toml(&base()).unwrap();
     assert_eq!(

@@ -220,11 +220,19 @@ impl Config {
             if !seen.insert(a.name.as_str()) {
                 p.add(key("name"), format!("`{}` is used twice", a.name));
             }
-            p.unless(
-                matches!(a.base_url.scheme(), "http" | "https"),
-                key("base_url"),
-                "must be an http(s) URL",
-            );
+            if a.has_base_url() {
+                p.unless(
+                    matches!(a.base_url.scheme(), "http" | "https"),
+                    key("base_url"),
+                    "must be an http(s) URL",
+                );
+            } else {
+                p.unless(
+                    a.provider == ProviderKind::Noop,
+                    key("base_url"),
+                    format!("is required for provider {}", a.provider),
+                );
+            }
             let mut need = |present: bool, f: &str| {
                 p.unless(
                     present,
