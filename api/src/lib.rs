@@ -20,11 +20,14 @@
 //! - `error`: [`ApiError`], the one error shape every answer uses.
 //! - `extract`: body and query extractors whose rejections use that shape.
 //! - `request_log`: one tracing line per request, without headers or bodies.
+//! - [`cli`]: `provctl`, the command-line client (its binary only calls
+//!   [`cli::main`]); [`probe`]: `provisioner-api healthcheck`.
 //!
 //! The API never talks to a worker: it writes and reads jobs through
 //! `provisioner_shared::store`, and the workers pick them up from Redis.
 
 mod auth;
+pub mod cli;
 mod cloud_init;
 mod error;
 mod extract;
@@ -32,6 +35,7 @@ mod health;
 mod jobs;
 mod metrics;
 mod openapi;
+pub mod probe;
 mod provider_callbacks;
 mod request_log;
 mod ui;

@@ -17,6 +17,7 @@
 //! - `model`: the engine as a property-tested state machine against a model, with
 //!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
+//! - `provctl`: the real `provctl` binary: tables, `--json`, the token, watch exit codes.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
 //! - `ssrf`: callback and cloud-init URLs never reach non-public addresses.
 
@@ -46,6 +47,8 @@ mod leases;
 mod model;
 #[path = "e2e/ops.rs"]
 mod ops;
+#[path = "e2e/provctl.rs"]
+mod provctl;
 #[path = "e2e/redaction.rs"]
 mod redaction;
 #[path = "e2e/ssrf.rs"]
