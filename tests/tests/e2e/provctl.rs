@@ -328,3 +328,74 @@ async fn watch_exits_4_on_needs_attention_3_on_failed_and_5_on_cancelled() -> an
     assert!(by_state.stdout.contains(&again), "{by_state}");
     Ok(())
 }
+
+/// The health checks the deploy files use: `provisioner-api healthcheck` asks a
+/// running api's `/healthz`, `provisioner-worker healthcheck` the config's Redis;
+/// each says 1 when nothing answers.
+#[tokio::test]
+async fn the_binaries_healthchecks_say_whether_their_service_answers() -> anyhow::Result<()> {
+    let app = stack(false).await?;
+    let check = |bin: &str, args: Vec<String>| {
+        let mut cmd = tokio::process::Command::new(binary(bin).expect("the binary of this build"));
+        cmd.args(args).stdin(std::process::Stdio::null());
+        for (key, _) in std::env::vars() {
+            if key == "REDIS_URL" || key.starts_with("PROVISIONER") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.kill_on_drop(true);
+        cmd
+    };
+    let healthz = format!("{}/healthz", app.api.base_url);
+    let up: Ran = check(
+        "provisioner-api",
+        vec!["healthcheck".into(), "--url".into(), healthz],
+    )
+    .output()
+    .await?
+    .into();
+    assert_eq!(up.code, Some(0), "{up}");
+    let down: Ran = check(
+        "provisioner-api",
+        vec![
+            "healthcheck".into(),
+            "--url".into(),
+            "http://127.0.0.1:9/healthz".into(),
+        ],
+    )
+    .output()
+    .await?
+    .into();
+    assert_eq!(down.code, Some(1), "{down}");
+
+    let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let config = |url: &str| {
+        format!(
+            "[redis]\nurl = \"{url}\"\nnamespace = \"{}\"\n[worker]\nshards = {}\n[secrets]\nkey = \"{key}\"\n",
+            app.redis.namespace(),
+            app.config.worker.shards
+        )
+    };
+    let dir = std::env::temp_dir().join(format!("provctl-health-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir)?;
+    let (good, bad) = (dir.join("good.toml"), dir.join("bad.toml"));
+    std::fs::write(&good, config(app.redis.url()))?;
+    std::fs::write(&bad, config("redis://127.0.0.1:9"))?;
+    let worker = |path: &std::path::Path| {
+        check(
+            "provisioner-worker",
+            vec![
+                "--config".into(),
+                path.display().to_string(),
+                "healthcheck".into(),
+            ],
+        )
+    };
+    let redis_up: Ran = worker(&good).output().await?.into();
+    let redis_down: Ran = worker(&bad).output().await?.into();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(redis_up.code, Some(0), "{redis_up}");
+    assert_eq!(redis_down.code, Some(1), "{redis_down}");
+    assert!(redis_down.stderr.contains("healthcheck"), "{redis_down}");
+    Ok(())
+}
