@@ -26,12 +26,15 @@
 //!   into the jobs a request creates), the request span, `api.request_timeout`.
 //! - `changes`: one Redis subscriber per process that wakes the event streams of
 //!   the jobs that changed.
+//! - [`cli`]: `provctl`, the command-line client (its binary only calls
+//!   [`cli::main`]); [`probe`]: `provisioner-api healthcheck`.
 //!
 //! The API never talks to a worker: it writes and reads jobs through
 //! `provisioner_shared::store`, and the workers pick them up from Redis.
 
 mod auth;
 mod changes;
+pub mod cli;
 mod cloud_init;
 mod error;
 mod extract;
@@ -40,6 +43,7 @@ mod jobs;
 mod layers;
 mod metrics;
 mod openapi;
+pub mod probe;
 mod provider_callbacks;
 mod request_log;
 mod session;

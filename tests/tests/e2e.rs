@@ -24,6 +24,7 @@
 //! - `metrics`: jobs by state, the worker's own `/metrics` and `/healthz`, deploy/'s alerts.
 //! - `newcomer`: the demo's dashboard line, and `simulators`' config run by the real binaries.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
+//! - `provctl`: the real `provctl` binary: tables, `--json`, the token, watch exit codes.
 //! - `session`: the dashboard's sign-in cookie, its CSRF token, bearer tokens beside it.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
 //! - `ssrf`: callback and cloud-init URLs never reach non-public addresses.
@@ -64,6 +65,8 @@ mod model;
 mod newcomer;
 #[path = "e2e/ops.rs"]
 mod ops;
+#[path = "e2e/provctl.rs"]
+mod provctl;
 #[path = "e2e/redaction.rs"]
 mod redaction;
 #[path = "e2e/session.rs"]
