@@ -155,7 +155,9 @@ async fn run_until_done(opts: DemoOptions) -> Result<(), DemoError> {
 fn print_try_lines(api_url: &str, token: &str) {
     println!("dashboard   {api_url}/ui#token={token}");
     println!("metrics     {api_url}/metrics");
-    println!("provctl     PROVISIONER_URL={api_url} PROVISIONER_TOKEN={token} provctl list");
+    println!(
+        "provctl     PROVISIONER_URL={api_url} PROVISIONER_TOKEN={token} provctl status --watch"
+    );
 }
 
 async fn post_job(

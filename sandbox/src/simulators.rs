@@ -102,7 +102,9 @@ pub async fn run(opts: SimulatorsOptions) -> Result<(), SimulatorsError> {
     println!("api token   {token}");
     println!("next        provisioner-api --config {path}");
     println!("            provisioner-worker --config {path}");
-    println!("            PROVISIONER_URL={api_url} PROVISIONER_TOKEN={token} provctl list");
+    println!(
+        "            PROVISIONER_URL={api_url} PROVISIONER_TOKEN={token} provctl status --watch"
+    );
     println!("dashboard   {api_url}/ui#token={token}");
     println!("ready       Ctrl-C stops the simulators");
 

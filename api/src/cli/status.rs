@@ -24,8 +24,8 @@ const TRANSIENT_TRIES: u32 = 10;
 /// What `status` looks at and how.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusArgs {
-    /// Job ids (none: the jobs `--state`/`--account` select).
-    #[arg(required_unless_present_any = ["state", "account"])]
+    /// Job ids (none: the newest `--limit` jobs, or those `--state`/`--account`
+    /// select).
     pub ids: Vec<String>,
     /// The jobs in this state (queued, running, waiting, succeeded, failed,
     /// cancelled, needs_attention), newest first.
@@ -34,7 +34,7 @@ pub struct StatusArgs {
     /// The jobs of this account, newest first.
     #[arg(long, conflicts_with = "ids")]
     pub account: Option<String>,
-    /// At most this many jobs selected by `--state`/`--account`.
+    /// At most this many jobs, when no ids are given.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
     /// Follow the jobs until each has settled (terminal or `needs_attention`); the

@@ -190,7 +190,7 @@ async fn the_demo_names_its_dashboard_and_serves_it_while_it_runs() -> anyhow::R
     let provctl = demo.line_starting("provctl").await?;
     assert_eq!(
         provctl,
-        format!("PROVISIONER_URL={base} PROVISIONER_TOKEN={token} provctl list")
+        format!("PROVISIONER_URL={base} PROVISIONER_TOKEN={token} provctl status --watch")
     );
 
     // `--exit`: it ends with its jobs, all four succeeded, and takes Redis along.
