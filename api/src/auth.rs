@@ -6,6 +6,11 @@
 //!
 //! Every token-guarded route needs exactly one scope ([`required_scope`]): reading
 //! jobs `read`, acting on them `write`, a server's login `credentials`.
+//!
+//! A request without `Authorization` may ride on the dashboard's session cookie
+//! instead (`session`): it stands for the token it was signed in with (same name,
+//! same scopes), and a request that changes anything must carry the session's
+//! `X-CSRF-Token`. A request with `Authorization` is judged by that header alone.
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -30,7 +35,9 @@ pub(crate) fn required_scope(method: &Method, route: &str) -> Option<Scope> {
     match route {
         "/v1/jobs" if reads => Some(Scope::Read),
         "/v1/jobs" if *method == Method::POST => Some(Scope::Write),
-        "/v1/jobs/{id}" | "/v1/jobs/{id}/events" if reads => Some(Scope::Read),
+        "/v1/jobs/{id}" | "/v1/jobs/{id}/events" | "/v1/jobs/{id}/calls" if reads => {
+            Some(Scope::Read)
+        }
         "/v1/jobs/{id}/credentials" if reads => Some(Scope::Credentials),
         "/v1/jobs/{id}/cancel" | "/v1/jobs/{id}/retry" | "/v1/jobs/{id}/resolve"
             if *method == Method::POST =>
@@ -46,13 +53,22 @@ pub(crate) async fn require_token(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let offered = bearer(req.headers())?;
-    let Some(token) = matching(&state.config, offered) else {
-        return Err(ApiError::client(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "this token is not accepted",
-        ));
+    let token = if req.headers().contains_key(header::AUTHORIZATION)
+        || !state.sessions.present(req.headers())
+    {
+        let offered = bearer(req.headers())?;
+        let Some(token) = matching(&state.config, offered) else {
+            return Err(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this token is not accepted",
+            ));
+        };
+        token
+    } else {
+        state
+            .sessions
+            .authenticate(&state.config, req.headers(), req.method())?
     };
     let route = req
         .extensions()
@@ -107,7 +123,7 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 /// The configured token `offered` is. Compares digests, not the tokens themselves:
 /// equal lengths, so neither a token's length nor the position of its first wrong
 /// byte shows in the timing; every configured token is compared, matched or not.
-fn matching<'a>(config: &'a Config, offered: &str) -> Option<&'a ApiToken> {
+pub(crate) fn matching<'a>(config: &'a Config, offered: &str) -> Option<&'a ApiToken> {
     let offered = Sha256::digest(offered.as_bytes());
     let mut found = None;
     for t in &config.api.tokens {

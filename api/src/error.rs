@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use provisioner_shared::request::FieldError;
 use provisioner_shared::store::StoreError;
 use serde::Serialize;
-use std::error::Error as _;
 use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
@@ -80,14 +79,7 @@ impl ApiError {
 
     /// The error and its causes on one line, for logs.
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut cause = self.source();
-        while let Some(c) = cause {
-            out.push_str(": ");
-            out.push_str(&c.to_string());
-            cause = c.source();
-        }
-        out
+        provisioner_shared::error_chain(self)
     }
 }
 

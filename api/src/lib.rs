@@ -17,33 +17,45 @@
 //! - `openapi`: `/openapi.json`, the OpenAPI document of every route, generated from
 //!   the code (utoipa).
 //! - `ui`: `/ui`, the dashboard (one static page, strict CSP).
+//! - `session`: `/ui/session`, the dashboard's sign-in: a signed HttpOnly cookie
+//!   that the token check accepts in place of a bearer token, with a CSRF token.
 //! - `auth`: the bearer-token check in front of every token-guarded `/v1` route.
 //! - `error`: [`ApiError`], the one error shape every answer uses.
 //! - `extract`: body and query extractors whose rejections use that shape.
 //! - `request_log`: one tracing line per request, without headers or bodies.
+//! - `layers`: what wraps every route: `x-request-id` (kept or made, echoed, carried
+//!   into the jobs a request creates), the request span, `api.request_timeout`.
+//! - `changes`: one Redis subscriber per process that wakes the event streams of
+//!   the jobs that changed.
+//! - [`cli`]: `provctl`, the command-line client (its binary only calls
+//!   [`cli::main`]); [`probe`]: `provisioner-api healthcheck`.
 //!
 //! The API never talks to a worker: it writes and reads jobs through
 //! `provisioner_shared::store`, and the workers pick them up from Redis.
 
 mod auth;
+mod changes;
+pub mod cli;
 mod cloud_init;
 mod error;
 mod extract;
 mod health;
 mod jobs;
+mod layers;
 mod metrics;
 mod openapi;
+pub mod probe;
 mod provider_callbacks;
 mod request_log;
+mod session;
 mod ui;
 mod webhooks;
 
 pub use error::ApiError;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::get;
 use provisioner_shared::Config;
@@ -52,7 +64,7 @@ use provisioner_shared::store::Store;
 use provisioner_shared::webhook::WebhookKey;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 /// What every handler gets: the store, the config and the sealer for job secrets.
 #[derive(Clone)]
@@ -65,11 +77,17 @@ pub struct AppState {
     pub webhook_keys: Arc<[WebhookKey]>,
     /// Checks the tokens of provider callback URLs.
     pub callback_tokens: CallbackTokens,
+    /// Signs and checks the dashboard's session cookies.
+    pub(crate) sessions: Arc<session::Sessions>,
     /// This process's counters for `/metrics`.
     pub(crate) metrics: Arc<metrics::ApiMetrics>,
     /// Flipped at shutdown so that open event streams end (a graceful shutdown
     /// waits for every open connection, and an event stream would never close).
     closing: Arc<watch::Sender<bool>>,
+    /// Wakes the event streams of the jobs that changed.
+    pub(crate) changes: Arc<changes::Changes>,
+    /// One permit per open event stream (`api.max_event_streams`).
+    pub(crate) event_streams: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -77,14 +95,19 @@ impl AppState {
         let sealer = config.sealer();
         let webhook_keys = config.webhook_keys().into();
         let callback_tokens = config.callback_tokens();
+        let event_streams = Arc::new(Semaphore::new(config.api.max_event_streams));
+        let sessions = Arc::new(session::Sessions::new(&config));
         AppState {
             store,
             config,
             sealer,
             webhook_keys,
             callback_tokens,
+            sessions,
             metrics: Arc::default(),
             closing: Arc::new(watch::Sender::new(false)),
+            changes: Arc::default(),
+            event_streams,
         }
     }
 
@@ -111,18 +134,16 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .route("/openapi.json", get(openapi::document))
         .route("/ui", get(ui::page));
-    Router::new()
+    let routes = Router::new()
         .merge(public)
         .merge(guarded)
         .merge(webhooks::routes())
         .merge(provider_callbacks::routes())
         .merge(cloud_init::routes())
+        .merge(session::routes())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.api.body_limit))
-        .layer(from_fn_with_state(state.clone(), metrics::track))
-        .layer(from_fn(request_log::log_request))
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed);
+    layers::around(routes, &state).with_state(state)
 }
 
 async fn not_found(uri: Uri) -> Response {

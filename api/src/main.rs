@@ -1,5 +1,6 @@
 //! `provisioner-api`: loads the config, sets up logging and serves the API until
-//! SIGTERM or Ctrl-C; `check-config FILE` lists every problem of a config.
+//! SIGTERM or Ctrl-C; `check-config FILE` lists every problem of a config;
+//! `healthcheck` asks a running api's `/healthz` (for container health checks).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -25,6 +26,14 @@ enum Command {
     /// Check a config file (with the environment's overrides) and print every
     /// problem with its key; exit 0 when there is none, 2 otherwise.
     CheckConfig { file: PathBuf },
+    /// Ask the api on this host (`api.listen` of the config, or `--url`) for
+    /// `/healthz`: exit 0 when it answers 200, 1 otherwise. For container health
+    /// checks: the image needs no curl and no shell.
+    Healthcheck {
+        /// The URL to GET instead of the config's `api.listen` + `/healthz`.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
 }
@@ -39,6 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::CheckConfig { file }) => return check_config(&file),
+        Some(Command::Healthcheck { url }) => return healthcheck(&cli.config, url),
         None => {}
     }
     let config = match cli.config.load() {
@@ -71,6 +81,34 @@ fn check_config(file: &std::path::Path) -> ExitCode {
                 problems.len()
             );
             ExitCode::from(2)
+        }
+    }
+}
+
+fn healthcheck(config: &ConfigArgs, url: Option<String>) -> ExitCode {
+    let url = match url {
+        Some(u) => u,
+        None => match config.load() {
+            Ok(c) => provisioner_api::probe::healthz_url(c.api.listen),
+            Err(e) => {
+                eprintln!("{BIN}: healthcheck: {}", e.0);
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let checked = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(provisioner_api::probe::healthcheck(&url))
+                .map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{BIN}: healthcheck: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `GET /ui`: the dashboard, one static page (`api/ui/index.html`, inline CSS and
 //! JS, nothing fetched from elsewhere) built into the binary. No token is needed to
-//! load it: the page asks for one and calls the `/v1` API with it like any client.
+//! load it: the page signs in through `/ui/session` (`session`: an HttpOnly cookie
+//! and a CSRF token) and calls the `/v1` API on that session; it never keeps the
+//! token. `/ui#token=<token>` signs in at once and strips the fragment.
 //!
 //! The page's Content-Security-Policy allows exactly its own inline script and style
 //! (by their SHA-256, computed once from the page as built) and requests to this
@@ -113,10 +115,16 @@ mod tests {
             " onclick=",
             " onload=",
             "style=\"",
+            // The token goes to `ui/session` once and is kept nowhere.
+            "sessionStorage",
+            "document.cookie",
+            "Authorization",
         ] {
             assert!(!PAGE.contains(banned), "the page contains {banned:?}");
         }
-        assert!(PAGE.contains("sessionStorage"));
+        for needed in ["ui/session", "X-CSRF-Token", "history.replaceState"] {
+            assert!(PAGE.contains(needed), "the page lacks {needed:?}");
+        }
     }
 
     #[test]

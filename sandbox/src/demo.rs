@@ -4,17 +4,18 @@
 //! simulators, the api and a worker; provisions one server at each provider at once
 //! (HOSTKEY with a PXE reinstall, Inferno and IDCloudHost through `POST /v1/jobs`,
 //! Klikk started by a signed billing webhook), and prints every step as it changes
-//! until all four jobs end.
+//! until all four jobs end. Before the jobs start it prints the dashboard's URL
+//! (the token in its fragment), `/metrics` and a `provctl` line; with `stay` the
+//! stack then stays up until Ctrl-C.
 
-use crate::hostkey::{HostkeyEvent, HostkeyOptions, HostkeySim};
-use crate::idcloudhost::{IdcloudhostEvent, IdcloudhostOptions, IdcloudhostSim};
-use crate::inferno::{InfernoEvent, InfernoOptions, InfernoSim};
-use crate::klikk::{KlikkEvent, KlikkOptions, KlikkSim};
+use crate::hostkey::HostkeyEvent;
+use crate::idcloudhost::IdcloudhostEvent;
+use crate::inferno::InfernoEvent;
+use crate::klikk::KlikkEvent;
 use crate::redis_server::RedisServer;
+use crate::stack::{self, ConfigParts, SimPorts, Sims};
 use provisioner_shared::Config;
-use provisioner_shared::secret::Sealer;
 use provisioner_shared::webhook::WebhookKey;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -42,6 +43,13 @@ pub struct DemoOptions {
     pub speed: f64,
     /// Give up after this long.
     pub timeout: Duration,
+    /// The api's port (0: any free one; a taken one falls back to a free one).
+    pub api_port: u16,
+    /// The simulators' ports (same fallback).
+    pub sim_ports: SimPorts,
+    /// After the jobs end, keep the stack up until Ctrl-C (or SIGTERM), so the
+    /// dashboard, `provctl` and `/metrics` can be tried on what it did.
+    pub stay: bool,
 }
 
 impl Default for DemoOptions {
@@ -49,137 +57,28 @@ impl Default for DemoOptions {
         DemoOptions {
             speed: 90.0,
             timeout: Duration::from_secs(120),
+            api_port: 8080,
+            sim_ports: SimPorts::default(),
+            stay: false,
         }
     }
 }
 
-const TOKEN: &str = "demo-token";
 const WEBHOOK_SECRET: &str = "whsec_ZGVtby13ZWJob29rLXNlY3JldC0xMjM0NTY3ODkw";
 
-/// The four simulators of the demo.
-struct Sims {
-    hostkey: HostkeySim,
-    klikk: KlikkSim,
-    inferno: InfernoSim,
-    idc: IdcloudhostSim,
-}
-
-impl Sims {
-    async fn start(speed: f64) -> std::io::Result<Sims> {
-        Ok(Sims {
-            hostkey: HostkeySim::start(HostkeyOptions {
-                time_factor: speed,
-                ..HostkeyOptions::default()
-            })
-            .await?,
-            klikk: KlikkSim::start(KlikkOptions {
-                time_factor: speed,
-                ..KlikkOptions::default()
-            })
-            .await?,
-            inferno: InfernoSim::start(InfernoOptions {
-                time_factor: speed,
-                ..InfernoOptions::default()
-            })
-            .await?,
-            idc: IdcloudhostSim::start(IdcloudhostOptions {
-                time_factor: speed,
-                ..IdcloudhostOptions::default()
-            })
-            .await?,
-        })
-    }
-
-    async fn shutdown(self) {
-        self.hostkey.shutdown().await;
-        self.klikk.shutdown().await;
-        self.inferno.shutdown().await;
-        self.idc.shutdown().await;
-    }
-}
-
-fn config_text(redis_url: &str, namespace: &str, sims: &Sims) -> String {
-    let key = Sealer::generate_key();
-    format!(
-        r#"
-[redis]
-url = "{redis_url}"
-namespace = "{namespace}"
-
-[api]
-listen = "127.0.0.1:0"
-tokens = ["{TOKEN}"]
-webhook_secret = "{WEBHOOK_SECRET}"
-
-[worker]
-concurrency = 16
-lease = "30s"
-step_timeout = "10s"
-
-[polling]
-initial = "500ms"
-max = "2s"
-payment = "2s"
-
-[retry]
-base = "200ms"
-max = "5s"
-
-[secrets]
-key = "{key}"
-
-[callbacks]
-allow_private = true
-
-[[accounts]]
-name = "hk-nl"
-provider = "hostkey"
-base_url = "{hk_url}"
-api_key = "{hk_key}"
-pin = "{hk_pin}"
-
-[[accounts]]
-name = "klikk"
-provider = "klikk"
-base_url = "{klikk_url}"
-token = "{klikk_token}"
-
-[[accounts]]
-name = "inferno"
-provider = "inferno"
-base_url = "{inferno_url}"
-client_id = {inferno_cid}
-api_key = "{inferno_key}"
-
-[[accounts]]
-name = "idc"
-provider = "idcloudhost"
-base_url = "{idc_url}"
-api_key = "{idc_key}"
-billing_account_id = {idc_ba}
-pay_invoices = true
-
-[plans.vps-small]
-account = "klikk"
-order = {{ ram_gb = 1, cpu = 1, storage_gb = 25, os = "Debian", os_version = "12", ip_allow = "0.0.0.0/0" }}
-"#,
-        key = key.expose_secret(),
-        hk_url = sims.hostkey.base_url(),
-        hk_key = sims.hostkey.api_key(),
-        hk_pin = sims.hostkey.pin(),
-        klikk_url = sims.klikk.endpoint(),
-        klikk_token = sims.klikk.token(),
-        inferno_url = sims.inferno.base_url(),
-        inferno_cid = sims.inferno.client_id(),
-        inferno_key = sims.inferno.api_key(),
-        idc_url = sims.idc.base_url(),
-        idc_key = sims.idc.api_key(),
-        idc_ba = sims.idc.billing_account_id(),
-    )
-}
-
-/// Runs the demo; prints as it goes. Succeeds when every job succeeds.
+/// Runs the demo; prints as it goes. Succeeds when every job succeeds. Ctrl-C or
+/// SIGTERM at any point stops it, and the private Redis with it (dropped here).
 pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
+    tokio::select! {
+        result = run_until_done(opts) => result,
+        () = provisioner_shared::bootstrap::shutdown_signal() => {
+            println!("\nstopped     (Ctrl-C or SIGTERM)");
+            Ok(())
+        }
+    }
+}
+
+async fn run_until_done(opts: DemoOptions) -> Result<(), DemoError> {
     let started = Instant::now();
     // Keep the private Redis alive for the whole demo (it is killed on drop).
     let (_redis, redis_url) = match std::env::var("REDIS_URL") {
@@ -194,26 +93,25 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
             (Some(server), url)
         }
     };
-    let namespace = format!("demo-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let namespace = stack::fresh_namespace("demo");
 
-    let sims = Sims::start(opts.speed).await?;
-    println!(
-        "simulators  hostkey {}  klikk {}",
-        sims.hostkey.base_url(),
-        sims.klikk.base_url()
-    );
-    println!(
-        "            inferno {}  idcloudhost {}  ({}× time)",
-        sims.inferno.base_url(),
-        sims.idc.base_url(),
-        opts.speed
-    );
+    let sims = Sims::start(opts.speed, opts.sim_ports).await?;
+    sims.print(opts.speed);
 
-    let mut config = Config::from_toml(&config_text(&redis_url, &namespace, &sims))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let api_url = format!("http://{}", listener.local_addr()?);
-    // Providers reach the api here: HOSTKEY's callbacks, Klikk's cloud-init document.
-    config.api.public_url = api_url.parse().ok();
+    let listener = stack::bind_or_free(opts.api_port, "the api").await?;
+    let listen = listener.local_addr()?.to_string();
+    let api_url = format!("http://{listen}");
+    let token = stack::generate_token();
+    let parts = ConfigParts {
+        redis_url: &redis_url,
+        namespace: &namespace,
+        token: &token,
+        webhook_secret: WEBHOOK_SECRET,
+        listen: &listen,
+        // Providers reach the api here: HOSTKEY's callbacks, Klikk's cloud-init document.
+        public_url: &api_url,
+    };
+    let config = Config::from_toml(&stack::config_text(&parts, &sims))?;
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(provisioner_api::serve(
         config.clone(),
@@ -224,21 +122,53 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     ));
     println!("api         {api_url}");
     let worker = provisioner_worker::start(config.clone()).await?;
-    println!("worker      concurrency {}\n", config.worker.concurrency);
+    println!("worker      concurrency {}", config.worker.concurrency);
+    print_try_lines(&api_url, &token);
+    println!();
 
-    let result = provision_all(&api_url, &sims, &opts, started).await;
+    let result = provision_all(&api_url, &token, &sims, &opts, started).await;
+
+    if opts.stay {
+        println!();
+        if let Ok(ids) = &result
+            && let Some(id) = ids.first()
+        {
+            println!(
+                "watch       PROVISIONER_URL={api_url} PROVISIONER_TOKEN={token} provctl watch {id}"
+            );
+        }
+        print_try_lines(&api_url, &token);
+        println!("still up    until Ctrl-C (`--exit` ends the demo with its jobs)");
+        provisioner_shared::bootstrap::shutdown_signal().await;
+        println!("stopped     (Ctrl-C or SIGTERM)");
+    }
 
     worker.shutdown().await?;
     let _ = stop_api.send(());
     let _ = api.await;
     sims.shutdown().await;
-    result
+    result.map(|_| ())
 }
 
-async fn post_job(http: &reqwest::Client, api_url: &str, body: Value) -> Result<String, DemoError> {
+/// Where a newcomer goes next: the dashboard (logged in by the URL's fragment,
+/// which never reaches a server log), `/metrics` and `provctl`.
+fn print_try_lines(api_url: &str, token: &str) {
+    println!("dashboard   {api_url}/ui#token={token}");
+    println!("metrics     {api_url}/metrics");
+    println!(
+        "provctl     PROVISIONER_URL={api_url} PROVISIONER_TOKEN={token} provctl status --watch"
+    );
+}
+
+async fn post_job(
+    http: &reqwest::Client,
+    api_url: &str,
+    token: &str,
+    body: Value,
+) -> Result<String, DemoError> {
     let res = http
         .post(format!("{api_url}/v1/jobs"))
-        .bearer_auth(TOKEN)
+        .bearer_auth(token)
         .json(&body)
         .send()
         .await?;
@@ -286,17 +216,20 @@ async fn billing_webhook(http: &reqwest::Client, api_url: &str) -> Result<String
     }
 }
 
+/// Provisions one server at each simulator and shows their steps; answers the
+/// jobs' ids.
 async fn provision_all(
     api_url: &str,
+    token: &str,
     sims: &Sims,
     opts: &DemoOptions,
     started: Instant,
-) -> Result<(), DemoError> {
+) -> Result<Vec<String>, DemoError> {
     let http = reqwest::Client::new();
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyOnly ops@example.com";
     let mut jobs: Vec<(&str, String)> = Vec::new();
     println!("POST /v1/jobs              hostkey      web-1.example.com, PXE reinstall to os 183");
-    jobs.push(("hostkey", post_job(&http, api_url, json!({
+    jobs.push(("hostkey", post_job(&http, api_url, token, json!({
         "kind": "provision", "account": "hk-nl", "reference": "whmcs-service-1001",
         "order": {"preset": "vm.pico", "location": "NL", "os_id": 180, "traffic_plan": 25, "deploy_period": "monthly"},
         "hostname": "web-1.example.com", "root_password": "S3cure!pass", "ssh_keys": [key],
@@ -312,6 +245,7 @@ async fn provision_all(
         post_job(
             &http,
             api_url,
+            token,
             json!({
                 "kind": "provision", "account": "inferno", "reference": "whmcs-service-1003",
                 "order": {"product_id": 303, "os_template": "debian12-64-default"},
@@ -321,7 +255,7 @@ async fn provision_all(
         .await?,
     ));
     println!("POST /v1/jobs              idcloudhost  d1.example.com");
-    jobs.push(("idcloudhost", post_job(&http, api_url, json!({
+    jobs.push(("idcloudhost", post_job(&http, api_url, token, json!({
         "kind": "provision", "account": "idc", "reference": "whmcs-service-1004",
         "order": {"os_name": "ubuntu", "os_version": "22.04-lts", "vcpu": 2, "ram_mb": 2048, "disk_gb": 20},
         "hostname": "d1.example.com", "root_password": "S3cure!pass", "ssh_keys": [key]
@@ -341,7 +275,7 @@ async fn provision_all(
             }
             let job: Value = http
                 .get(format!("{api_url}/v1/jobs/{id}"))
-                .bearer_auth(TOKEN)
+                .bearer_auth(token)
                 .send()
                 .await?
                 .json()
@@ -412,7 +346,7 @@ async fn provision_all(
     }
     println!("took         {:.1}s", started.elapsed().as_secs_f64());
     if failed.is_empty() {
-        Ok(())
+        Ok(jobs.into_iter().map(|(_, id)| id).collect())
     } else {
         Err(DemoError::Failed(failed.join("; ")))
     }

@@ -15,6 +15,10 @@
 //! - [`inferno`]: the Inferno simulator, faithful to seed `003_…` and `GAPS.md`
 //!   (`api_client.php`, orders paid outside, `install` answered in PHP `print_r` text).
 //! - [`demo`]: `provisioner-sandbox demo`, the whole stack in one process.
+//! - [`simulators`]: `provisioner-sandbox simulators`, the four simulators alone and
+//!   a config pointing at them, to try the api and worker by hand.
+//! - [`stack`]: what those two share: fixed ports (free ones when taken), the
+//!   four simulators, the config for them.
 //! - [`redis_server`]: starts a private `redis-server` child process on a free port
 //!   (killed on drop; `stop`/`restart` simulate a crash).
 //!
@@ -28,3 +32,5 @@ pub mod inferno;
 pub mod klikk;
 pub mod redis_server;
 pub mod sim;
+pub mod simulators;
+pub mod stack;

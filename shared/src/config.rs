@@ -4,9 +4,11 @@
 //! worker.step_timeout`). Every section defaults as a whole (`#[serde(default)]`
 //! with its one `impl Default`), so a key left out keeps its default.
 
+mod audit;
 mod load;
 mod validate;
 
+pub use audit::AuditConfig;
 pub use load::ENV_PREFIX;
 
 use crate::provider::ProviderKind;
@@ -49,6 +51,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub accounts: Vec<Account>,
     pub plans: BTreeMap<String, PlanConfig>,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +144,17 @@ pub struct ApiConfig {
     /// How long an `Idempotency-Key` is remembered.
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
+    /// How long a request may take before it is answered 408 (event streams are
+    /// exempt: they are meant to stay open).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// How many event streams (`GET /v1/jobs/{id}/events`) one api process serves
+    /// at once; past it they are answered 503 with `Retry-After`.
+    pub max_event_streams: usize,
+    /// Event streams wake on the job's changes (Redis pub/sub); this slow re-read
+    /// covers a change whose announcement was lost.
+    #[serde(with = "humantime_serde")]
+    pub events_fallback_poll: Duration,
 }
 
 impl Default for ApiConfig {
@@ -152,6 +166,9 @@ impl Default for ApiConfig {
             public_url: None,
             body_limit: 64 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            request_timeout: Duration::from_secs(30),
+            max_event_streams: 256,
+            events_fallback_poll: Duration::from_secs(5),
         }
     }
 }
@@ -247,6 +264,9 @@ pub struct WorkerConfig {
     /// request may still be running at the provider).
     #[serde(with = "humantime_serde")]
     pub settle: Duration,
+    /// Where this worker serves its own `/metrics` and `/healthz` (for Prometheus to
+    /// scrape it directly); unset, it serves nothing.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for WorkerConfig {
@@ -264,6 +284,7 @@ impl Default for WorkerConfig {
             max_idle: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(30),
             settle: Duration::from_secs(30),
+            listen: None,
         }
     }
 }
@@ -420,6 +441,9 @@ impl Default for RetentionConfig {
 pub struct Account {
     pub name: String,
     pub provider: ProviderKind,
+    /// The provider's API. Required for every provider but `noop`, which calls
+    /// nothing: left out, it is [`Account::UNSET_BASE_URL`] and validation names it.
+    #[serde(default = "Account::unset_base_url")]
     pub base_url: Url,
     pub api_key: Option<ConfigSecret>,
     pub pin: Option<ConfigSecret>,
@@ -437,6 +461,20 @@ pub struct Account {
     /// HTTP timeout of one provider call (default: the step timeout).
     #[serde(default, with = "humantime_serde")]
     pub request_timeout: Option<Duration>,
+}
+
+impl Account {
+    /// What `base_url` holds when the config left it out (`.invalid` never resolves).
+    pub const UNSET_BASE_URL: &'static str = "http://base-url.unset.invalid/";
+
+    fn unset_base_url() -> Url {
+        Url::parse(Self::UNSET_BASE_URL).expect("a valid URL")
+    }
+
+    /// False when the config left `base_url` out (only a `noop` account may).
+    pub fn has_base_url(&self) -> bool {
+        self.base_url.as_str() != Self::UNSET_BASE_URL
+    }
 }
 
 /// `N/s`, `N/m` or `N/h`.

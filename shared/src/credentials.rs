@@ -16,7 +16,7 @@
 use crate::job::{Job, JobState, Outputs};
 use crate::password;
 use crate::provider::ProviderKind;
-use crate::request::{JobKind, JobRequest, Order};
+use crate::request::{IdcloudhostWork, JobKind, JobRequest, KlikkWork, Work};
 use crate::secret::{Sealer, SecretError};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Serialize, Serializer};
@@ -58,17 +58,16 @@ pub enum Source {
 }
 
 pub fn route(req: &JobRequest) -> PasswordRoute {
-    if req.kind == JobKind::Deprovision {
+    if req.kind() == JobKind::Deprovision {
         return PasswordRoute::Unknown;
     }
-    match req.provider {
-        ProviderKind::Hostkey | ProviderKind::Idcloudhost => PasswordRoute::WithOrder,
-        ProviderKind::Inferno => PasswordRoute::ByProvider,
-        ProviderKind::Klikk => match &req.order {
-            Some(Order::Klikk(o)) if o.cloud_init_url.is_none() => PasswordRoute::CloudInit,
-            _ => PasswordRoute::Unknown,
-        },
-        ProviderKind::Noop => PasswordRoute::Unknown,
+    match &req.work {
+        Work::Hostkey(_) | Work::Idcloudhost(_) => PasswordRoute::WithOrder,
+        Work::Inferno(_) => PasswordRoute::ByProvider,
+        Work::Klikk(KlikkWork::Provision { order, .. }) if order.cloud_init_url.is_none() => {
+            PasswordRoute::CloudInit
+        }
+        Work::Klikk(_) | Work::Noop(_) => PasswordRoute::Unknown,
     }
 }
 
@@ -78,7 +77,7 @@ pub fn prepare(req: &JobRequest, sealer: &Sealer, job_id: &str, outputs: &mut Ou
     let given = req.root_password.is_some();
     match route(req) {
         PasswordRoute::WithOrder | PasswordRoute::CloudInit if !given => {
-            if let Some(policy) = password::policy(req.provider) {
+            if let Some(policy) = password::policy(req.provider()) {
                 let generated = password::generate(&policy);
                 outputs.secrets.insert(
                     GENERATED_PASSWORD.to_owned(),
@@ -89,9 +88,9 @@ pub fn prepare(req: &JobRequest, sealer: &Sealer, job_id: &str, outputs: &mut Ou
         PasswordRoute::ByProvider if given => outputs.warnings.push(format!(
             "{} sets the root password itself, so the root_password given is not used; \
              the credentials (GET /v1/jobs/{{id}}/credentials) give back the one it set",
-            req.provider
+            req.provider()
         )),
-        PasswordRoute::Unknown if given && req.provider == ProviderKind::Klikk => {
+        PasswordRoute::Unknown if given && req.provider() == ProviderKind::Klikk => {
             outputs.warnings.push(
                 "order.cloud_init_url is the request's own, so Provisioner cannot set the \
                  root_password given: the server gets whatever that document sets, and the \
@@ -168,8 +167,8 @@ pub enum Unavailable {
 pub fn credentials(job: &Job, sealer: &Sealer) -> Result<Credentials, Unavailable> {
     let req = &job.spec.request;
     let outputs = &job.run.outputs;
-    match req.kind {
-        JobKind::Deprovision => return Err(Unavailable::NoLogin(req.kind)),
+    match req.kind() {
+        JobKind::Deprovision => return Err(Unavailable::NoLogin(req.kind())),
         JobKind::Provision if outputs.server_id.is_none() => {
             return Err(Unavailable::NotYet(format!(
                 "the server does not exist yet (the job is {}); its credentials are ready once \
@@ -205,8 +204,8 @@ pub fn credentials(job: &Job, sealer: &Sealer) -> Result<Credentials, Unavailabl
         PasswordRoute::ByProvider => provider_password(job, sealer)?,
         PasswordRoute::Unknown => (None, None),
     };
-    let username = match &req.order {
-        Some(Order::Idcloudhost(o)) => o.username.clone(),
+    let username = match &req.work {
+        Work::Idcloudhost(IdcloudhostWork::Provision { order, .. }) => order.username.clone(),
         _ => None,
     }
     .unwrap_or_else(|| "root".to_owned());

@@ -130,9 +130,12 @@ pub fn job_request(data: &[u8]) {
         .get("order")
         .and_then(|o| o.get("cloud_init_url"))
         .and_then(Value::as_str);
-    for url in [request.callback_url.as_deref(), cloud_init_url]
-        .into_iter()
-        .flatten()
+    for url in [
+        request.callback_url.as_ref().map(|u| u.as_str()),
+        cloud_init_url,
+    ]
+    .into_iter()
+    .flatten()
     {
         let again = check_outbound_url(url, config.callbacks.allow_private, "url");
         assert_eq!(

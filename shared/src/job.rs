@@ -288,9 +288,9 @@ impl RunState {
     pub fn add_compensation(&mut self, req: &JobRequest) {
         let created = self.outputs.server_id.is_some() || self.outputs.order_id.is_some();
         let compensating = self.steps.iter().any(|s| {
-            plan::step_def(req.provider, &s.name).is_some_and(|d| d.role == Role::Compensation)
+            plan::step_def(req.provider(), &s.name).is_some_and(|d| d.role == Role::Compensation)
         });
-        if req.kind == JobKind::Provision && created && !compensating {
+        if req.kind() == JobKind::Provision && created && !compensating {
             self.steps
                 .extend(plan::compensation(req).into_iter().map(StepRecord::pending));
         }
@@ -307,6 +307,11 @@ pub struct JobSpec {
     /// `Idempotency-Key`): kept while it lives (`store::Holds`).
     #[serde(default, skip_serializing_if = "Holds::is_empty")]
     pub holds: Holds,
+    /// The `x-request-id` of the HTTP request that created it: the worker's step
+    /// spans carry it, so one id finds the request and every step it caused in the
+    /// logs. None for jobs created before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Signals recorded on a job by the API while a worker may hold it.
@@ -341,7 +346,7 @@ impl Job {
     }
 
     pub fn provider(&self) -> ProviderKind {
-        self.spec.request.provider
+        self.spec.request.provider()
     }
 
     /// An operator's `retry` of a failed job: resume at the step that failed, with a
@@ -482,7 +487,7 @@ impl Job {
                     match step.name.as_str() {
                         "pay" => outputs.invoice_id = Some(id),
                         _ if outputs.server_id.is_none()
-                            && self.spec.request.provider == ProviderKind::Hostkey =>
+                            && self.spec.request.provider() == ProviderKind::Hostkey =>
                         {
                             outputs.server_id = Some(id.clone());
                             outputs.order_id = Some(id);
@@ -594,6 +599,9 @@ pub struct JobView {
     /// body).
     #[serde(default)]
     pub credential_reads: Vec<CredentialReadView>,
+    /// The `x-request-id` of the request that created the job (null for older jobs).
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// One read of the server's login.
@@ -654,9 +662,9 @@ impl JobView {
         let o = &run.outputs;
         JobView {
             id: job.spec.id.clone(),
-            kind: req.kind,
+            kind: req.kind(),
             account: req.account.clone(),
-            provider: req.provider,
+            provider: req.provider(),
             reference: req.reference.clone(),
             state: run.state,
             step: if run.state.is_terminal() {
@@ -678,7 +686,10 @@ impl JobView {
                 })
                 .collect(),
             server: ServerView {
-                id: o.server_id.clone().or_else(|| req.server_id.clone()),
+                id: o
+                    .server_id
+                    .clone()
+                    .or_else(|| req.server_id().map(ToString::to_string)),
                 order_id: o.order_id.clone(),
                 invoice_id: o.invoice_id.clone(),
                 ipv4: o.ipv4.clone(),
@@ -706,6 +717,7 @@ impl JobView {
                     token: r.token.clone(),
                 })
                 .collect(),
+            request_id: job.spec.request_id.clone(),
         }
     }
 }

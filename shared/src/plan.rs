@@ -6,7 +6,7 @@
 //! to the wrong one.
 
 use crate::provider::ProviderKind;
-use crate::request::{JobKind, JobRequest, Order};
+use crate::request::{HostkeyWork, JobKind, JobRequest, NoopWork, Work};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -163,8 +163,15 @@ pub fn step_def(provider: ProviderKind, name: &str) -> Option<&'static StepDef> 
 
 /// The step names a job runs, in order.
 pub fn plan(req: &JobRequest) -> Vec<String> {
-    let names: Vec<&str> = match (req.provider, req.kind) {
-        (ProviderKind::Hostkey, JobKind::Provision) if req.reinstall.is_some() => vec![
+    let pxe_after_delivery = matches!(
+        req.work,
+        Work::Hostkey(HostkeyWork::Provision {
+            reinstall_os: Some(_),
+            ..
+        })
+    );
+    let names: Vec<&str> = match (req.provider(), req.kind()) {
+        (ProviderKind::Hostkey, JobKind::Provision) if pxe_after_delivery => vec![
             "order",
             "pay",
             "await_delivery",
@@ -214,8 +221,8 @@ pub fn plan(req: &JobRequest) -> Vec<String> {
         (ProviderKind::Idcloudhost, JobKind::Reinstall) => vec!["reinstall", "await_reinstall"],
         (ProviderKind::Idcloudhost, JobKind::Deprovision) => vec!["delete_vm"],
         (ProviderKind::Noop, _) => {
-            let n = match &req.order {
-                Some(Order::Noop(o)) => o.steps,
+            let n = match &req.work {
+                Work::Noop(NoopWork::Provision { order, .. }) => order.steps,
                 _ => 1,
             };
             return (1..=n).map(|i| format!("noop_{i}")).collect();
@@ -226,7 +233,7 @@ pub fn plan(req: &JobRequest) -> Vec<String> {
 
 /// Steps appended when a job is cancelled after it created something upstream.
 pub fn compensation(req: &JobRequest) -> Vec<String> {
-    match (req.provider, req.kind) {
+    match (req.provider(), req.kind()) {
         (ProviderKind::Noop, _) | (_, JobKind::Reinstall) | (_, JobKind::Deprovision) => vec![],
         (_, JobKind::Provision) => vec!["compensate_cancel".to_owned()],
     }
@@ -246,9 +253,42 @@ pub fn payment_timeout_cleanup(provider: ProviderKind) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// A request of `kind` at `provider` (with a PXE reinstall where one is
+    /// offered), if the API accepts one.
+    fn any_request(provider: ProviderKind, kind: JobKind, reinstall: bool) -> Option<JobRequest> {
+        let order = match provider {
+            ProviderKind::Hostkey => json!({"provider": "hostkey", "preset": "p", "location": "NL",
+                "os_id": 1, "traffic_plan": "1", "deploy_period": "monthly"}),
+            ProviderKind::Klikk => json!({"provider": "klikk", "product": "VPS", "ram_gb": 1.0,
+                "cpu": 1, "storage_gb": 1, "os": 1, "ip_allow": "x"}),
+            ProviderKind::Inferno => {
+                json!({"provider": "inferno", "product_id": 1, "os_template": "t"})
+            }
+            ProviderKind::Idcloudhost => json!({"provider": "idcloudhost", "os_name": "n",
+                "os_version": "v", "vcpu": 1, "ram_mb": 1, "disk_gb": 1}),
+            ProviderKind::Noop => json!({"provider": "noop", "steps": 2}),
+        };
+        let os = match provider {
+            ProviderKind::Hostkey => json!({"provider": "hostkey", "os_id": 1}),
+            ProviderKind::Inferno => json!({"provider": "inferno", "os_template": "t"}),
+            _ => json!({"provider": "idcloudhost", "os_name": "n", "os_version": "v"}),
+        };
+        let mut v = json!({"kind": kind, "account": "a", "provider": provider, "hostname": "h"});
+        match kind {
+            JobKind::Provision => v["order"] = order,
+            _ => v["server_id"] = json!("1"),
+        }
+        if kind == JobKind::Reinstall || (reinstall && kind == JobKind::Provision) {
+            v["reinstall"] = os;
+        }
+        serde_json::from_value(v).ok()
+    }
 
     #[test]
     fn every_planned_step_is_defined() {
+        let mut built = 0;
         for provider in [
             ProviderKind::Hostkey,
             ProviderKind::Klikk,
@@ -257,21 +297,10 @@ mod tests {
         ] {
             for kind in [JobKind::Provision, JobKind::Reinstall, JobKind::Deprovision] {
                 for reinstall in [false, true] {
-                    let req = JobRequest {
-                        kind,
-                        account: "a".into(),
-                        provider,
-                        reference: None,
-                        hostname: None,
-                        server_id: None,
-                        order: None,
-                        reinstall: reinstall
-                            .then_some(crate::request::Reinstall::Hostkey { os_id: 1 }),
-                        root_password: None,
-                        ssh_keys: vec![],
-                        post_install_script: None,
-                        callback_url: None,
+                    let Some(req) = any_request(provider, kind, reinstall) else {
+                        continue;
                     };
+                    built += 1;
                     let cleanup = payment_timeout_cleanup(provider);
                     for name in plan(&req)
                         .iter()
@@ -283,6 +312,9 @@ mod tests {
                 }
             }
         }
+        // HOSTKEY 6 (with and without PXE), Klikk 3 (no reinstall), Inferno and
+        // IDCloudHost 5 each (a PXE reinstall after delivery is HOSTKEY's only).
+        assert_eq!(built, 19, "every accepted kind was planned");
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! - [`providers`]: the sandbox's simulators, started for a test, and their accounts.
 //! - [`hooks`]: signed billing webhook deliveries, and a receiver of job callbacks.
 //! - [`logs`]: [`CapturedLogs`], the log lines of the processes a test starts.
+//! - [`browser`]: [`browser::Browser`], headless Chromium over WebDriver (the
+//!   dashboard's test), skipped where no browser is installed unless `REQUIRE_BROWSER=1`.
 //! - [`cluster`]: [`TestCluster`], a private 3-master Redis Cluster and a config on it.
 //! - [`bench`]: `provisioner-bench` (issue 5), whose binary is `src/bin/`.
 //! - [`chaos`]: the chaos target (issue 9): real `redis-server`, `provisioner-api` and
@@ -31,6 +33,7 @@
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod browser;
 pub mod chaos;
 pub mod cluster;
 pub mod config;

@@ -23,6 +23,13 @@ pub async fn spawn_worker_with(
 }
 
 impl TestWorker {
+    /// `http://ADDR` of the worker's own `/metrics` and `/healthz`, when its config
+    /// set `worker.listen` (port 0 gives it a free one).
+    pub fn listen_url(&self) -> Option<String> {
+        let addr = self.handle.as_ref()?.listening()?;
+        Some(format!("http://{addr}"))
+    }
+
     /// Graceful stop: in-flight steps finish and commit.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(h) = self.handle.take() {

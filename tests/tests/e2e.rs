@@ -4,6 +4,9 @@
 //!
 //! - `api`: the HTTP contract — auth, errors, validation, enqueue, idempotency.
 //! - `api_jobs`: listing, cancel, retry, resolve, the server lock and job events.
+//! - `audit`: each job's trail of provider calls, redacted (a canary at every provider).
+//! - `browser`: the `/ui` dashboard in headless Chromium (skipped without one unless
+//!   `REQUIRE_BROWSER=1`).
 //! - `billing`: the billing path: root passwords per provider, credentials, payment waits.
 //! - `hostkey`: HOSTKEY end to end through the worker and the simulator.
 //! - `idcloudhost`: IDCloudHost end to end through the worker and the simulator.
@@ -13,10 +16,16 @@
 //! - `callbacks`: job callbacks out (the outbox) and provider callbacks in.
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
+//! - `layers`: the HTTP layers: request ids, the request timeout, the event-stream cap,
+//!   event streams woken by the job's changes (issue 11 point 3).
 //! - `leases`: one holder per job: prefetched jobs renew before a step, stale holders are fenced off.
 //! - `model`: the engine as a property-tested state machine against a model, with
 //!   crashes, stalled workers and duplicate deliveries (issue 9, R11).
+//! - `metrics`: jobs by state, the worker's own `/metrics` and `/healthz`, deploy/'s alerts.
+//! - `newcomer`: the demo's dashboard line, and `simulators`' config run by the real binaries.
 //! - `ops`: `/metrics`, `/openapi.json` and the `/ui` dashboard.
+//! - `provctl`: the real `provctl` binary: tables, `--json`, the token, watch exit codes.
+//! - `session`: the dashboard's sign-in cookie, its CSRF token, bearer tokens beside it.
 //! - `redaction`: secrets in quoted provider answers never leave the worker.
 //! - `ssrf`: callback and cloud-init URLs never reach non-public addresses.
 
@@ -24,8 +33,12 @@
 mod api;
 #[path = "e2e/api_jobs.rs"]
 mod api_jobs;
+#[path = "e2e/audit.rs"]
+mod audit;
 #[path = "e2e/billing.rs"]
 mod billing;
+#[path = "e2e/browser.rs"]
+mod browser;
 #[path = "e2e/callbacks.rs"]
 mod callbacks;
 #[path = "e2e/cluster.rs"]
@@ -40,14 +53,24 @@ mod idcloudhost;
 mod inferno;
 #[path = "e2e/klikk.rs"]
 mod klikk;
+#[path = "e2e/layers.rs"]
+mod layers;
 #[path = "e2e/leases.rs"]
 mod leases;
+#[path = "e2e/metrics.rs"]
+mod metrics;
 #[path = "e2e/model/mod.rs"]
 mod model;
+#[path = "e2e/newcomer.rs"]
+mod newcomer;
 #[path = "e2e/ops.rs"]
 mod ops;
+#[path = "e2e/provctl.rs"]
+mod provctl;
 #[path = "e2e/redaction.rs"]
 mod redaction;
+#[path = "e2e/session.rs"]
+mod session;
 #[path = "e2e/ssrf.rs"]
 mod ssrf;
 #[path = "e2e/webhooks.rs"]

@@ -11,23 +11,28 @@
 //!   steps.
 //! - [`callbacks`]: delivery of jobs' outbound callbacks (the outbox records the
 //!   engine's terminal commits create).
+//! - [`audit`]: the trail of a job's provider calls, fed by the one sender.
 //! - [`metrics`]: step and callback counters, flushed to Redis for the api's
-//!   `/metrics` every few seconds and once more at shutdown.
+//!   `/metrics` every few seconds and once more at shutdown, and this worker's own
+//!   recorder (step durations, provider calls, lease takeovers).
+//! - [`listen`]: this worker's `/metrics` and `/healthz` on `worker.listen`.
 //! - `fuzzing` (hidden): the entry points of the fuzz targets in `fuzz/`.
 //!
 //! The worker never talks to the api: both meet in Redis through `provisioner-shared`.
 
+pub mod audit;
 pub mod callbacks;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod listen;
 pub mod metrics;
 pub mod providers;
 pub mod runtime;
 pub mod step;
 
+use crate::metrics::WorkerMetrics;
 use engine::{Engine, Settings};
-use metrics::WorkerMetrics;
 use provisioner_shared::config::{Config, RuntimeFlavor};
 use provisioner_shared::store::{Store, StoreError};
 use runtime::DueHints;
@@ -46,15 +51,27 @@ pub enum WorkerError {
     Http(#[from] reqwest::Error),
     #[error("the worker stopped with an error: {0}")]
     Monitor(String),
+    #[error("cannot listen on worker.listen {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running worker (in this process), for tests and the demo.
 pub struct WorkerHandle {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), WorkerError>>,
+    listening: Option<std::net::SocketAddr>,
 }
 
 impl WorkerHandle {
+    /// Where this worker serves `/metrics` and `/healthz` (`worker.listen`, with the
+    /// port it got when the config said 0).
+    pub fn listening(&self) -> Option<std::net::SocketAddr> {
+        self.listening
+    }
+
     /// Graceful: stop claiming, let in-flight steps finish and commit, then return.
     pub async fn shutdown(mut self) -> Result<(), WorkerError> {
         if let Some(stop) = self.stop.take() {
@@ -94,6 +111,7 @@ pub async fn start_with(
 ) -> Result<WorkerHandle, WorkerError> {
     let (tx, rx) = oneshot::channel::<()>();
     let prepared = prepare(&config, options).await?;
+    let listening = prepared.listening();
     let task = tokio::spawn(async move {
         prepared
             .run(async move {
@@ -104,6 +122,7 @@ pub async fn start_with(
     Ok(WorkerHandle {
         stop: Some(tx),
         task,
+        listening,
     })
 }
 
@@ -134,6 +153,7 @@ struct Prepared {
     outbox: Arc<callbacks::Callbacks>,
     metrics: Arc<WorkerMetrics>,
     source: SourceConfig,
+    listener: Option<listen::Listener>,
     name: String,
     grace: Duration,
 }
@@ -149,7 +169,8 @@ async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, Wor
         config.sealer(),
         Settings::from_config(config),
     )
-    .with_metrics(metrics.clone());
+    .with_metrics(metrics.clone())
+    .with_audit(config.audit.clone());
     if let Some(public_url) = &config.api.public_url {
         engine = engine.with_provider_callbacks(public_url.as_str(), config.callback_tokens());
     }
@@ -169,18 +190,32 @@ async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, Wor
         max_idle: config.worker.max_idle,
         prefetch: config.worker.prefetch.unwrap_or(config.worker.concurrency),
         buffered: Default::default(),
+        metrics: metrics.clone(),
+    };
+    let listener = match config.worker.listen {
+        Some(addr) => Some(
+            listen::Listener::bind(addr, source.store.clone(), metrics.clone())
+                .await
+                .map_err(|source| WorkerError::Listen { addr, source })?,
+        ),
+        None => None,
     };
     Ok(Prepared {
         engine,
         outbox,
         metrics,
         source,
+        listener,
         name: format!("worker-{}", std::process::id()),
         grace: config.worker.shutdown_grace,
     })
 }
 
 impl Prepared {
+    fn listening(&self) -> Option<std::net::SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     async fn run(self, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), WorkerError> {
         tracing::info!(
             concurrency = self.source.concurrency,
@@ -194,6 +229,20 @@ impl Prepared {
         // The flusher runs beside the monitor in this same task (an aborted worker
         // takes it along) and flushes once more after the last step has committed.
         let (monitor_done, flusher_stop) = oneshot::channel::<()>();
+        // The listener answers until the last step has committed, then stops too.
+        let (listener_done, listener_stop) = oneshot::channel::<()>();
+        let listen = async move {
+            if let Some(listener) = self.listener {
+                if let Ok(addr) = listener.local_addr() {
+                    tracing::info!(%addr, "serving /metrics and /healthz");
+                }
+                listener
+                    .serve(async move {
+                        let _ = listener_stop.await;
+                    })
+                    .await;
+            }
+        };
         let run = async move {
             let result = monitor
                 .run_with_signal(async move {
@@ -203,6 +252,7 @@ impl Prepared {
                 .await;
             source.release_buffered().await;
             let _ = monitor_done.send(());
+            let _ = listener_done.send(());
             result
         };
         let flush = self
@@ -210,7 +260,7 @@ impl Prepared {
             .flush_until(&store, metrics::FLUSH_EVERY, async move {
                 let _ = flusher_stop.await;
             });
-        let (result, ()) = tokio::join!(run, flush);
+        let (result, (), ()) = tokio::join!(run, flush, listen);
         tracing::info!("worker stopped");
         result.map_err(|e| WorkerError::Monitor(e.to_string()))
     }

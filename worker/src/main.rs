@@ -1,4 +1,5 @@
-//! `provisioner-worker`: advances jobs. Run as many as you like.
+//! `provisioner-worker`: advances jobs. Run as many as you like. `healthcheck`
+//! checks that a worker with this config could work (its Redis answers).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -20,6 +21,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Load the config and ask its Redis for PING: exit 0 when it answers within
+    /// 5s, 1 otherwise. A probe for orchestrators (the image has no shell).
+    Healthcheck,
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
 }
@@ -34,6 +38,15 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return e.exit("provisioner-worker"),
     };
+    if let Some(Command::Healthcheck) = cli.command {
+        return match healthcheck(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("provisioner-worker: healthcheck: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     cli.log.init("info");
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +55,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Redis answers, through the same connection code a worker uses.
+fn healthcheck(config: &provisioner_shared::Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let check = async {
+            let store =
+                provisioner_shared::Store::connect(&config.redis, config.worker.shards).await?;
+            store.ping().await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), check).await {
+            Ok(answer) => answer.context("redis did not answer"),
+            Err(_) => anyhow::bail!("redis did not answer within 5s"),
+        }
+    })
 }
 
 fn run(config: provisioner_shared::Config) -> anyhow::Result<()> {

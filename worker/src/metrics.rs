@@ -10,15 +10,36 @@
 //! shutdown the worker flushes once more; a killed worker loses at most one interval
 //! of counts.
 //!
-//! Labels are static names only (provider, step, outcome, result): never a job id,
-//! a hostname or anything a request carried.
+//! Besides, each worker keeps figures of its own in its own recorder (never the
+//! global one), served on its listener (`worker.listen`, see `listen`):
+//! `provisioner_step_duration_seconds{provider,step}` (observed by the engine),
+//! `provisioner_provider_calls_total{provider,action,outcome}` (counted by the one
+//! sender, `providers::http`, through `providers::meter`) and
+//! `provisioner_lease_takeovers_total` (counted by the claim loop).
+//!
+//! Labels are static names only (provider, step, outcome, result, action): never a
+//! job id, a hostname or anything a request carried.
 
 use crate::step::Outcome;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use provisioner_shared::ProviderKind;
 use provisioner_shared::store::{Store, StoreError, WorkerStat};
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+/// The histogram of step durations.
+pub const STEP_DURATION: &str = "provisioner_step_duration_seconds";
+/// Provider calls sent, by provider, action and outcome.
+pub const PROVIDER_CALLS: &str = "provisioner_provider_calls_total";
+/// Jobs this worker claimed after their holder's lease ran out.
+pub const LEASE_TAKEOVERS: &str = "provisioner_lease_takeovers_total";
+
+/// Step duration buckets, in seconds: a poll is milliseconds, an order a few
+/// seconds, and the step timeout (30 s by default) ends the scale.
+const STEP_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 /// How often counts reach Redis: a fraction of a typical scrape interval.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(10);
@@ -69,15 +90,82 @@ impl Counter {
     }
 }
 
-/// The counts since the last flush. One per worker process (shared by its engine
-/// and its callback deliverer), never a global: tests run several workers in one
-/// process, each against its own Redis namespace.
-#[derive(Debug, Default)]
+/// The counts since the last flush, and this worker's own recorder. One per worker
+/// process (shared by its engine, its claim loop and its callback deliverer), never
+/// a global: tests run several workers in one process, each against its own Redis
+/// namespace.
 pub struct WorkerMetrics {
     deltas: Mutex<HashMap<Counter, u64>>,
+    recorder: Arc<PrometheusRecorder>,
+}
+
+impl std::fmt::Debug for WorkerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerMetrics")
+            .field("deltas", &self.deltas)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(STEP_DURATION.to_owned()), &STEP_BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        ::metrics::with_local_recorder(&recorder, || {
+            ::metrics::describe_histogram!(
+                STEP_DURATION,
+                ::metrics::Unit::Seconds,
+                "How long one attempt of a step took, by provider and step (this worker)."
+            );
+            ::metrics::describe_counter!(
+                PROVIDER_CALLS,
+                "Calls sent to providers, by provider, action and outcome (ok, http_4xx, http_429, http_5xx, timeout, transport, cut_off; this worker)."
+            );
+            ::metrics::describe_counter!(
+                LEASE_TAKEOVERS,
+                "Jobs this worker claimed after their holder's lease had run out."
+            );
+            // Present from the start: a takeover is the exception the alert looks for.
+            ::metrics::counter!(LEASE_TAKEOVERS).absolute(0);
+        });
+        WorkerMetrics {
+            deltas: Mutex::default(),
+            recorder: Arc::new(recorder),
+        }
+    }
 }
 
 impl WorkerMetrics {
+    /// This worker's recorder, for the provider calls a drive sends
+    /// (`providers::meter::metered`).
+    pub fn recorder(&self) -> Arc<PrometheusRecorder> {
+        self.recorder.clone()
+    }
+
+    /// This worker's own figures, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        self.recorder.handle().render()
+    }
+
+    /// One attempt of `step` of `provider` took `took`.
+    pub fn step_took(&self, provider: ProviderKind, step: &'static str, took: Duration) {
+        ::metrics::with_local_recorder(&*self.recorder, || {
+            ::metrics::histogram!(STEP_DURATION, "provider" => provider.as_str(), "step" => step)
+                .record(took.as_secs_f64());
+        });
+    }
+
+    /// A claim took over `n` jobs whose holder's lease had run out.
+    pub fn takeovers(&self, n: u64) {
+        if n > 0 {
+            ::metrics::with_local_recorder(&*self.recorder, || {
+                ::metrics::counter!(LEASE_TAKEOVERS).increment(n);
+            });
+        }
+    }
+
     /// A step of `provider` named `step` ended in `outcome`.
     pub fn step(&self, provider: ProviderKind, step: &'static str, outcome: &Outcome) {
         self.add(Counter::Step {
@@ -166,6 +254,31 @@ fn outcome_label(outcome: &Outcome) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_figures_render_with_static_labels() {
+        let m = WorkerMetrics::default();
+        assert!(
+            m.render().contains("provisioner_lease_takeovers_total 0\n"),
+            "{}",
+            m.render()
+        );
+        m.step_took(ProviderKind::Hostkey, "order", Duration::from_millis(30));
+        m.takeovers(0);
+        m.takeovers(2);
+        let text = m.render();
+        for line in [
+            "provisioner_lease_takeovers_total 2",
+            "provisioner_step_duration_seconds_bucket{provider=\"hostkey\",step=\"order\",le=\"0.05\"} 1",
+            "provisioner_step_duration_seconds_count{provider=\"hostkey\",step=\"order\"} 1",
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(!WorkerMetrics::default().render().contains(STEP_DURATION));
+    }
 
     #[test]
     fn counts_add_up_under_static_labels() {

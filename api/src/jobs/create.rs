@@ -131,9 +131,9 @@ pub(crate) async fn create_job(
     super::preflight::refuse_uncancellable_inferno_order(state, &request)
         .await
         .map_err(Failure::nothing_written)?;
-    let lock = match (request.kind, &request.server_id) {
+    let lock = match (request.kind(), request.server_id()) {
         (JobKind::Reinstall | JobKind::Deprovision, Some(server_id)) => Some(
-            ServerLock::acquire(state, &request.account, server_id, job_id)
+            ServerLock::acquire(state, &request.account, server_id.as_str(), job_id)
                 .await
                 .map_err(Failure::nothing_written)?,
         ),
@@ -148,6 +148,7 @@ pub(crate) async fn create_job(
         created_at: now,
         request,
         holds,
+        request_id: crate::layers::current_request_id(),
     };
     let mut run = RunState::new(plan::plan(&spec.request), now);
     // A generated root password (sealed) and the warnings a given one calls for.
@@ -169,8 +170,8 @@ pub(crate) async fn create_job(
     match state.store.enqueue(&spec, &run).await {
         Ok(true) => {
             let req = &spec.request;
-            state.metrics.job_enqueued(req.provider, req.kind);
-            tracing::info!(job_id, kind = %req.kind, account = %req.account, "job enqueued");
+            state.metrics.job_enqueued(req.provider(), req.kind());
+            tracing::info!(job_id, kind = %req.kind(), account = %req.account, "job enqueued");
             Ok((StatusCode::ACCEPTED, fresh(spec, run)))
         }
         // Only after an idempotency takeover: the request we took over from was slow,
@@ -188,7 +189,7 @@ pub(crate) async fn create_job(
             Ok(Some(_)) => {
                 state
                     .metrics
-                    .job_enqueued(spec.request.provider, spec.request.kind);
+                    .job_enqueued(spec.request.provider(), spec.request.kind());
                 tracing::warn!(job_id, error = %e, "job written, but enqueue reported an error; it may be missing from listings");
                 Ok((StatusCode::ACCEPTED, fresh(spec, run)))
             }

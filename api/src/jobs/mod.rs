@@ -5,11 +5,13 @@
 //! - [`actions`]: cancel, retry, resolve.
 //! - [`events`]: `GET /v1/jobs/{id}/events` as server-sent events.
 //! - [`credentials`]: `GET /v1/jobs/{id}/credentials`, a server's login.
+//! - [`calls`]: `GET /v1/jobs/{id}/calls`, the job's provider calls (JSON or JSON lines).
 //!
 //! Every response body here is a `JobView`, which carries no secret, except the
 //! credentials route's (only for a token with the `credentials` scope).
 
 mod actions;
+mod calls;
 pub(crate) mod create;
 mod credentials;
 mod events;
@@ -39,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/jobs/{id}/resolve", post(actions::resolve))
         .route("/v1/jobs/{id}/events", get(events::events))
         .route("/v1/jobs/{id}/credentials", get(credentials::credentials))
+        .route("/v1/jobs/{id}/calls", get(calls::calls))
 }
 
 async fn get_job(

@@ -15,10 +15,11 @@ pub(crate) async fn refuse_uncancellable_inferno_order(
     request: &JobRequest,
 ) -> Result<(), ApiError> {
     let (JobKind::Deprovision, ProviderKind::Inferno, Some(order_id)) =
-        (request.kind, request.provider, &request.server_id)
+        (request.kind(), request.provider(), request.server_id())
     else {
         return Ok(());
     };
+    let order_id = order_id.as_str();
     let seen = match state.store.order_status(&request.account, order_id).await {
         Ok(seen) => seen,
         Err(e) => {

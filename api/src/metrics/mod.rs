@@ -3,31 +3,37 @@
 //! Three sources, all cheap:
 //! - this api process ([`ApiMetrics`]): requests by route template, method and
 //!   status, their latency (a histogram by route), jobs enqueued, billing webhook
-//!   results. Counted in memory under one short mutex per request.
+//!   results. Kept by this instance's own recorder (never the global one: tests run
+//!   several api instances in one process).
 //! - Redis at scrape time: each shard's due-set in one script per shard, all shards
-//!   at once (`Store::due_figures`).
+//!   at once (`Store::due_figures`), and each shard's job counts by state and
+//!   provider, which the scripts keep (`Store::job_counts`).
 //! - the workers' step and callback counters, which they flush to one hash every
 //!   few seconds (`Store::worker_stats`).
+//!
+//! The figures read from Redis go into a recorder made for the one scrape and
+//! dropped after it, so a scrape that cannot read Redis shows none of them rather
+//! than the last ones it read.
 //!
 //! Labels are route templates (`/v1/jobs/{id}`), never raw paths, and otherwise
 //! fixed names: no token, job id, hostname or anything else a request carried can
 //! become a label. When Redis does not answer in time the page still has the
 //! process's own figures, and `provisioner_redis_up` is 0.
 
-mod exposition;
-
 use crate::AppState;
+use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use exposition::{CONTENT_TYPE, Exposition, Histogram, Kind};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use provisioner_shared::ProviderKind;
 use provisioner_shared::request::JobKind;
-use provisioner_shared::store::{ShardFigures, StoreError, WorkerStat};
-use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use provisioner_shared::store::{JobCount, ShardFigures, StoreError, WorkerStat};
 use std::time::{Duration, Instant};
+
+/// The Content-Type of the text format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// How long a scrape waits for Redis; shorter than Prometheus's default 10 s
 /// scrape timeout, so the scraper gets our page rather than its own error.
@@ -36,111 +42,84 @@ const REDIS_WITHIN: Duration = Duration::from_secs(2);
 /// The route label of a request no route matched.
 const UNMATCHED: &str = "<unmatched>";
 
-/// What this api process has counted since it started.
-#[derive(Debug, Default)]
+/// The request latency buckets, in seconds: an api answer is milliseconds; the
+/// last bucket catches a slow Redis.
+pub(crate) const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+const HTTP_REQUESTS: &str = "provisioner_http_requests_total";
+const HTTP_DURATION: &str = "provisioner_http_request_duration_seconds";
+const JOBS_ENQUEUED: &str = "provisioner_jobs_enqueued_total";
+const WEBHOOKS: &str = "provisioner_webhooks_total";
+
+/// What this api process has counted since it started, in its own recorder.
 pub(crate) struct ApiMetrics {
-    inner: Mutex<Counts>,
+    recorder: PrometheusRecorder,
 }
 
-#[derive(Debug, Default)]
-struct Counts {
-    routes: BTreeMap<String, RouteCounts>,
-    enqueued: BTreeMap<(&'static str, &'static str), u64>,
-    webhooks: BTreeMap<String, u64>,
+impl std::fmt::Debug for ApiMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiMetrics").finish_non_exhaustive()
+    }
 }
 
-#[derive(Debug, Default)]
-struct RouteCounts {
-    /// (method, status) → responses.
-    responses: BTreeMap<(&'static str, u16), u64>,
-    latency: Histogram,
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), &BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        ::metrics::with_local_recorder(&recorder, || {
+            describe_counter!(
+                HTTP_REQUESTS,
+                "HTTP requests answered, by route template, method and status."
+            );
+            describe_histogram!(
+                HTTP_DURATION,
+                Unit::Seconds,
+                "Time to the response head, by route template (an event stream's life is not counted)."
+            );
+            describe_counter!(
+                JOBS_ENQUEUED,
+                "Jobs written by this api process (POST /v1/jobs and billing webhooks)."
+            );
+            describe_counter!(
+                WEBHOOKS,
+                "Billing webhook deliveries, by result: the action taken, duplicate, or the error code."
+            );
+        });
+        ApiMetrics { recorder }
+    }
 }
 
 impl ApiMetrics {
-    fn lock(&self) -> MutexGuard<'_, Counts> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// One answered request. `route` is a route template or [`UNMATCHED`].
     fn request(&self, route: &str, method: &'static str, status: u16, took: Duration) {
-        let mut counts = self.lock();
-        // Allocates only the first time a route is seen.
-        let per_route = match counts.routes.get_mut(route) {
-            Some(r) => r,
-            None => counts.routes.entry(route.to_owned()).or_default(),
-        };
-        *per_route.responses.entry((method, status)).or_insert(0) += 1;
-        per_route.latency.observe(took);
+        ::metrics::with_local_recorder(&self.recorder, || {
+            counter!(HTTP_REQUESTS, "route" => route.to_owned(), "method" => method, "status" => status.to_string())
+                .increment(1);
+            ::metrics::histogram!(HTTP_DURATION, "route" => route.to_owned())
+                .record(took.as_secs_f64());
+        });
     }
 
     /// A job was written (by `POST /v1/jobs` or a billing webhook).
     pub(crate) fn job_enqueued(&self, provider: ProviderKind, kind: JobKind) {
-        *self
-            .lock()
-            .enqueued
-            .entry((provider.as_str(), kind.as_str()))
-            .or_insert(0) += 1;
+        ::metrics::with_local_recorder(&self.recorder, || {
+            counter!(JOBS_ENQUEUED, "provider" => provider.as_str(), "kind" => kind.as_str())
+                .increment(1);
+        });
     }
 
     /// A billing webhook delivery ended in `result`: the action taken, `duplicate`,
     /// or the error code it was refused with (all fixed words of the api's code).
     pub(crate) fn webhook(&self, result: &str) {
-        let mut counts = self.lock();
-        match counts.webhooks.get_mut(result) {
-            Some(n) => *n += 1,
-            None => {
-                counts.webhooks.insert(result.to_owned(), 1);
-            }
-        }
+        ::metrics::with_local_recorder(&self.recorder, || {
+            counter!(WEBHOOKS, "result" => result.to_owned()).increment(1);
+        });
     }
 
-    fn render(&self, out: &mut Exposition) {
-        let counts = self.lock();
-        out.family(
-            "provisioner_http_requests_total",
-            Kind::Counter,
-            "HTTP requests answered, by route template, method and status.",
-        );
-        for (route, r) in &counts.routes {
-            for ((method, status), n) in &r.responses {
-                let status = status.to_string();
-                let labels = [
-                    ("route", route.as_str()),
-                    ("method", method),
-                    ("status", &status),
-                ];
-                out.sample("provisioner_http_requests_total", &labels, *n);
-            }
-        }
-        out.family(
-            "provisioner_http_request_duration_seconds",
-            Kind::Histogram,
-            "Time to the response head, by route template (an event stream's life is not counted).",
-        );
-        for (route, r) in &counts.routes {
-            out.histogram(
-                "provisioner_http_request_duration_seconds",
-                &[("route", route)],
-                &r.latency,
-            );
-        }
-        out.family(
-            "provisioner_jobs_enqueued_total",
-            Kind::Counter,
-            "Jobs written by this api process (POST /v1/jobs and billing webhooks).",
-        );
-        for ((provider, kind), n) in &counts.enqueued {
-            let labels = [("provider", *provider), ("kind", *kind)];
-            out.sample("provisioner_jobs_enqueued_total", &labels, *n);
-        }
-        out.family(
-            "provisioner_webhooks_total",
-            Kind::Counter,
-            "Billing webhook deliveries, by result: the action taken, duplicate, or the error code.",
-        );
-        for (result, n) in &counts.webhooks {
-            out.sample("provisioner_webhooks_total", &[("result", result)], *n);
-        }
+    fn render(&self) -> String {
+        self.recorder.handle().render()
     }
 }
 
@@ -173,41 +152,61 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// What one scrape read from Redis (each part `None` when it could not be read).
+#[derive(Debug, Default)]
+struct Snapshot {
+    due: Option<Vec<ShardFigures>>,
+    jobs: Option<Vec<JobCount>>,
+    workers: Option<Vec<(WorkerStat, u64)>>,
+}
+
+impl Snapshot {
+    fn redis_up(&self) -> bool {
+        self.due.is_some() && self.jobs.is_some() && self.workers.is_some()
+    }
+
+    /// The page of these figures, from a recorder made for it alone.
+    fn render(&self) -> String {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        ::metrics::with_local_recorder(&recorder, || {
+            describe_gauge!(
+                "provisioner_build_info",
+                "Always 1; the version of this api process."
+            );
+            gauge!("provisioner_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            describe_gauge!(
+                "provisioner_redis_up",
+                "1 when this scrape could read Redis; the Redis figures are missing when 0."
+            );
+            gauge!("provisioner_redis_up").set(if self.redis_up() { 1.0 } else { 0.0 });
+            if let Some(shards) = &self.due {
+                record_schedule(shards);
+            }
+            if let Some(jobs) = &self.jobs {
+                record_jobs(jobs);
+            }
+            if let Some(stats) = &self.workers {
+                record_workers(stats);
+            }
+        });
+        recorder.handle().render()
+    }
+}
+
 /// `GET /metrics`.
 pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
-    let (due, workers) = tokio::join!(
+    let (due, jobs, workers) = tokio::join!(
         tokio::time::timeout(REDIS_WITHIN, state.store.due_figures()),
+        tokio::time::timeout(REDIS_WITHIN, state.store.job_counts()),
         tokio::time::timeout(REDIS_WITHIN, state.store.worker_stats()),
     );
-    let due = settle(due, "the due-sets");
-    let workers = settle(workers, "the worker counters");
-    let redis_up = due.is_some() && workers.is_some();
-
-    let mut out = Exposition::default();
-    out.family(
-        "provisioner_build_info",
-        Kind::Gauge,
-        "Always 1; the version of this api process.",
-    );
-    out.sample(
-        "provisioner_build_info",
-        &[("version", env!("CARGO_PKG_VERSION"))],
-        1,
-    );
-    out.family(
-        "provisioner_redis_up",
-        Kind::Gauge,
-        "1 when this scrape could read Redis; the Redis figures are missing when 0.",
-    );
-    out.sample("provisioner_redis_up", &[], u64::from(redis_up));
-    state.metrics.render(&mut out);
-    if let Some(shards) = due {
-        render_schedule(&mut out, &shards);
-    }
-    if let Some(stats) = workers {
-        render_workers(&mut out, &stats);
-    }
-    let mut res = out.finish().into_response();
+    let snapshot = Snapshot {
+        due: settle(due, "the due-sets"),
+        jobs: settle(jobs, "the job counts"),
+        workers: settle(workers, "the worker counters"),
+    };
+    let page = format!("{}{}", snapshot.render(), state.metrics.render());
+    let mut res = page.into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     res.headers_mut()
@@ -232,72 +231,69 @@ fn settle<T>(
     }
 }
 
-fn render_schedule(out: &mut Exposition, shards: &[ShardFigures]) {
-    out.family(
+fn record_schedule(shards: &[ShardFigures]) {
+    describe_gauge!(
         "provisioner_scheduled_jobs",
-        Kind::Gauge,
-        "Members of each shard's due-set: waiting, due and leased jobs, and callback records.",
+        "Members of each shard's due-set: waiting, due and leased jobs, and callback records."
     );
     for s in shards {
-        let shard = s.shard.to_string();
-        out.sample(
-            "provisioner_scheduled_jobs",
-            &[("shard", &shard)],
-            s.members,
-        );
+        gauge!("provisioner_scheduled_jobs", "shard" => s.shard.to_string()).set(s.members as f64);
     }
-    out.family(
+    describe_gauge!(
         "provisioner_due_jobs",
-        Kind::Gauge,
-        "Jobs and callback records due now that no worker has claimed: the backlog.",
+        "Jobs and callback records due now that no worker has claimed: the backlog."
     );
-    out.sample(
-        "provisioner_due_jobs",
-        &[],
-        shards.iter().map(|s| s.due).sum(),
-    );
-    out.family(
+    gauge!("provisioner_due_jobs").set(shards.iter().map(|s| s.due).sum::<u64>() as f64);
+    describe_gauge!(
         "provisioner_oldest_due_seconds",
-        Kind::Gauge,
-        "How late the most overdue unclaimed job or callback is (0 when none is due).",
+        Unit::Seconds,
+        "How late the most overdue unclaimed job or callback is (0 when none is due)."
     );
     let oldest = shards
         .iter()
         .map(ShardFigures::oldest_due)
         .max()
         .unwrap_or_default();
-    out.sample_f64("provisioner_oldest_due_seconds", &[], oldest.as_secs_f64());
+    gauge!("provisioner_oldest_due_seconds").set(oldest.as_secs_f64());
 }
 
-fn render_workers(out: &mut Exposition, stats: &[(WorkerStat, u64)]) {
-    out.family(
-        "provisioner_steps_total",
-        Kind::Counter,
-        "Steps run by all workers, by provider, step and outcome (next, wait, retry, fail, attention); flushed every 10 s.",
+fn record_jobs(jobs: &[JobCount]) {
+    describe_gauge!(
+        "provisioner_jobs",
+        "Jobs by state and provider, all shards: live states are the jobs in them now; \
+         succeeded, failed and cancelled count every job that ended so, retention-expired ones included."
     );
-    for (stat, n) in stats {
-        if let WorkerStat::Step {
-            provider,
-            step,
-            outcome,
-        } = stat
-        {
-            let labels = [
-                ("provider", provider.as_str()),
-                ("step", step),
-                ("outcome", outcome),
-            ];
-            out.sample("provisioner_steps_total", &labels, *n);
-        }
+    for j in jobs {
+        gauge!("provisioner_jobs", "state" => j.state.clone(), "provider" => j.provider.clone())
+            .set(j.jobs as f64);
     }
-    out.family(
+}
+
+fn record_workers(stats: &[(WorkerStat, u64)]) {
+    describe_counter!(
+        "provisioner_steps_total",
+        "Steps run by all workers, by provider, step and outcome (next, wait, retry, fail, attention); flushed every 10 s."
+    );
+    describe_counter!(
         "provisioner_callbacks_total",
-        Kind::Counter,
-        "Job callback delivery attempts by all workers, by result (delivered, retry, abandoned); flushed every 10 s.",
+        "Job callback delivery attempts by all workers, by result (delivered, retry, abandoned); flushed every 10 s."
     );
     for (stat, n) in stats {
-        if let WorkerStat::Callback { result } = stat {
-            out.sample("provisioner_callbacks_total", &[("result", result)], *n);
+        match stat {
+            WorkerStat::Step {
+                provider,
+                step,
+                outcome,
+            } => counter!(
+                "provisioner_steps_total",
+                "provider" => provider.clone(),
+                "step" => step.clone(),
+                "outcome" => outcome.clone()
+            )
+            .absolute(*n),
+            WorkerStat::Callback { result } => {
+                counter!("provisioner_callbacks_total", "result" => result.clone()).absolute(*n)
+            }
         }
     }
 }
@@ -318,10 +314,10 @@ mod tests {
         m.webhook("provision");
         m.webhook("invalid_signature");
         m.webhook("invalid_signature");
-        let mut out = Exposition::default();
-        m.render(&mut out);
-        let text = out.finish();
+        let text = m.render();
         for line in [
+            "# TYPE provisioner_http_requests_total counter",
+            "# TYPE provisioner_http_request_duration_seconds histogram",
             "provisioner_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",status=\"200\"} 2",
             "provisioner_http_requests_total{route=\"/v1/jobs/{id}\",method=\"GET\",status=\"404\"} 1",
             "provisioner_http_requests_total{route=\"<unmatched>\",method=\"other\",status=\"404\"} 1",
@@ -339,7 +335,23 @@ mod tests {
     }
 
     #[test]
-    fn schedule_and_worker_figures() {
+    fn two_instances_keep_their_own_counts() {
+        let a = ApiMetrics::default();
+        let b = ApiMetrics::default();
+        a.webhook("provision");
+        assert!(
+            a.render()
+                .contains("provisioner_webhooks_total{result=\"provision\"} 1\n")
+        );
+        assert!(
+            !b.render().contains("provisioner_webhooks_total{"),
+            "{}",
+            b.render()
+        );
+    }
+
+    #[test]
+    fn schedule_jobs_and_worker_figures() {
         let shard = |shard, members, due, earliest: Option<u64>| ShardFigures {
             shard,
             members,
@@ -347,18 +359,18 @@ mod tests {
             earliest: earliest.map(provisioner_shared::time::Millis),
             now: provisioner_shared::time::Millis(100_000),
         };
-        let mut out = Exposition::default();
-        render_schedule(
-            &mut out,
-            &[
+        let snapshot = Snapshot {
+            due: Some(vec![
                 shard(0, 5, 2, Some(97_500)),
                 shard(1, 3, 0, Some(160_000)),
                 shard(2, 0, 0, None),
-            ],
-        );
-        render_workers(
-            &mut out,
-            &[
+            ]),
+            jobs: Some(vec![JobCount {
+                state: "succeeded".into(),
+                provider: "noop".into(),
+                jobs: 4,
+            }]),
+            workers: Some(vec![
                 (
                     WorkerStat::Step {
                         provider: "noop".into(),
@@ -373,14 +385,16 @@ mod tests {
                     },
                     1,
                 ),
-            ],
-        );
-        let text = out.finish();
+            ]),
+        };
+        let text = snapshot.render();
         for line in [
+            "provisioner_redis_up 1",
             "provisioner_scheduled_jobs{shard=\"0\"} 5",
             "provisioner_scheduled_jobs{shard=\"2\"} 0",
             "provisioner_due_jobs 2",
             "provisioner_oldest_due_seconds 2.5",
+            "provisioner_jobs{state=\"succeeded\",provider=\"noop\"} 4",
             "provisioner_steps_total{provider=\"noop\",step=\"noop\",outcome=\"next\"} 7",
             "provisioner_callbacks_total{result=\"delivered\"} 1",
         ] {
@@ -389,6 +403,13 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn without_redis_only_the_process_figures_and_redis_down() {
+        let text = Snapshot::default().render();
+        assert!(text.contains("provisioner_redis_up 0\n"), "{text}");
+        assert!(!text.contains("provisioner_due_jobs"), "{text}");
     }
 
     #[test]

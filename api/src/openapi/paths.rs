@@ -10,11 +10,12 @@
 
 use super::Finish;
 use super::schemas::{
-    BadRequest, BillingEvent, ErrorEnvelope, Forbidden, Internal, Invalid, JobEvent, JobPage,
-    JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Status, TokenPath, TooLarge,
+    BadRequest, BillingEvent, CallsParams, ErrorEnvelope, Forbidden, Internal, Invalid, JobEvent, JobPage,
+    JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Session, SignIn, Status, TokenPath, TooLarge,
     Unauthorized, UnsupportedMediaType,
 };
 use crate::webhooks::Answer;
+use provisioner_shared::calls::ProviderCall;
 use provisioner_shared::credentials::Credentials;
 use provisioner_shared::job::JobView;
 
@@ -42,6 +43,7 @@ use provisioner_shared::job::JobView;
         resolve_job,
         job_events,
         job_credentials,
+        job_calls,
         billing_webhook,
         provider_callback,
         provider_callback_get,
@@ -51,6 +53,9 @@ use provisioner_shared::job::JobView;
         metrics,
         openapi,
         dashboard,
+        sign_in,
+        current_session,
+        sign_out,
         job_callback,
     ),
     components(responses(
@@ -240,6 +245,8 @@ fn resolve_job() {}
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 500, response = Internal),
+        (status = 503, description = "`too_many_streams`: this process already serves `api.max_event_streams` streams; come back after `Retry-After` seconds.",
+            body = ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds."))),
     ),
 )]
 fn job_events() {}
@@ -271,6 +278,31 @@ fn job_events() {}
     ),
 )]
 fn job_credentials() {}
+
+/// The job's audit trail of provider calls
+///
+/// Every call a step of the job made to its provider, oldest first: when, which
+/// account, step and attempt, method, path (never a query string), the provider's
+/// action, status, latency, and the request and response bodies as the worker's one
+/// redaction left them, cut to `[audit] body_bytes`. The last `[audit]
+/// calls_per_job` calls are kept, as long as the job.
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}/calls", tag = "jobs", operation_id = "jobCalls",
+    security(("bearer" = ["read"])),
+    params(JobPath, CallsParams),
+    responses(
+        (status = 200, description = "The calls, oldest first.", content(
+            (Vec<ProviderCall> = "application/json"),
+            (ProviderCall = "application/x-ndjson"),
+        )),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+    ),
+)]
+fn job_calls() {}
 
 /// A signed billing event
 ///
@@ -435,8 +467,9 @@ fn openapi() {}
 
 /// The dashboard
 ///
-/// One static page (no external resources): asks for an API token (kept in the
-/// tab's session storage only), lists jobs with filters and paging, shows a job's
+/// One static page (no external resources): signs in through `/ui/session` with an
+/// API token (the page keeps no token: an HttpOnly session cookie does; `#token=` in
+/// the URL signs in at once and is stripped), lists jobs with filters and paging, shows a job's
 /// step timeline, error and callbacks, follows a live job, and offers cancel, retry
 /// and resolve with a confirmation. Served with a Content-Security-Policy that
 /// allows only its own inline script and style, and `X-Content-Type-Options:
@@ -447,6 +480,60 @@ fn openapi() {}
     responses((status = 200, description = "The page.", body = String, content_type = "text/html")),
 )]
 fn dashboard() {}
+
+/// Sign the dashboard in
+///
+/// Checks `token` like the bearer check and sets the session cookie
+/// (`provisioner_session`, or `__Host-provisioner_session` with `Secure` behind an
+/// https `api.public_url`): HttpOnly, SameSite=Strict, Path=/, 8 hours. Requests
+/// made on the cookie have the token's scopes; each POST on it must send the
+/// answer's `csrf_token` as `X-CSRF-Token` (403 `csrf_failed` otherwise).
+#[utoipa::path(
+    post, path = "/ui/session", tag = "operations", operation_id = "signIn",
+    security(()),
+    request_body = SignIn,
+    responses(
+        (status = 201, description = "Signed in; `Set-Cookie` carries the session.", body = Session),
+        (status = 400, response = BadRequest),
+        (status = 403, description = "`forbidden` (`field` = `token`): the token is not accepted. No cookie is set.", body = ErrorEnvelope),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 500, response = Internal),
+    ),
+)]
+fn sign_in() {}
+
+/// The dashboard's session
+///
+/// Who the session cookie stands for, and its CSRF token again (the page cannot read
+/// the cookie).
+#[utoipa::path(
+    get, path = "/ui/session", tag = "operations", operation_id = "currentSession",
+    security(()),
+    responses(
+        (status = 200, description = "Signed in.", body = Session),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = Internal),
+    ),
+)]
+fn current_session() {}
+
+/// Sign the dashboard out
+///
+/// Clears the cookie. With a valid session cookie, `X-CSRF-Token` must match it (403
+/// `csrf_failed` otherwise); without one, the same 204.
+#[utoipa::path(
+    delete, path = "/ui/session", tag = "operations", operation_id = "signOut",
+    security(()),
+    params(("X-CSRF-Token" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Signed out; `Set-Cookie` clears the cookie."),
+        (status = 403, description = "`csrf_failed`: `X-CSRF-Token` missing or not this session's.", body = ErrorEnvelope),
+        (status = 500, response = Internal),
+    ),
+)]
+fn sign_out() {}
 
 /// Job callback (outbound)
 ///

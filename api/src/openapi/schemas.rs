@@ -72,6 +72,9 @@ pub(super) enum ErrorCode {
     InvalidSignature,
     StaleTimestamp,
     WebhookInProgress,
+    RequestTimeout,
+    TooManyStreams,
+    CsrfFailed,
 }
 
 /// `POST /v1/jobs`. Which fields are required depends on `kind` and on the
@@ -461,3 +464,47 @@ pub(super) struct Invalid(ErrorEnvelope);
 /// `internal`: details are in the service's log, never in the answer.
 #[derive(ToResponse)]
 pub(super) struct Internal(ErrorEnvelope);
+
+/// `POST /ui/session`: the dashboard's sign-in.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SignIn {
+    /// One of `[api] tokens`.
+    #[schema(min_length = 1)]
+    token: String,
+}
+
+/// A dashboard session: who the cookie stands for, and the CSRF token every POST
+/// made on the cookie must send as `X-CSRF-Token` (the page cannot read the cookie).
+#[derive(ToSchema)]
+pub(super) struct Session {
+    /// The token's name (never the token).
+    token: String,
+    scopes: Vec<SessionScope>,
+    csrf_token: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum SessionScope {
+    Read,
+    Write,
+    Credentials,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct CallsParams {
+    /// `json` (the default) or `jsonl` (JSON lines; also chosen by
+    /// `Accept: application/x-ndjson`).
+    format: Option<CallsFormat>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum CallsFormat {
+    Json,
+    Jsonl,
+}

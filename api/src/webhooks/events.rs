@@ -282,7 +282,7 @@ async fn terminate(state: &AppState, service_id: &str) -> Result<Answer, ApiErro
     let jobs = service_jobs(state, service_id).await?;
     let Some(provision) = jobs
         .iter()
-        .find(|j| j.spec.request.kind == JobKind::Provision)
+        .find(|j| j.spec.request.kind() == JobKind::Provision)
     else {
         return Ok(answer(
             EVENT,
@@ -333,7 +333,7 @@ async fn terminate(state: &AppState, service_id: &str) -> Result<Answer, ApiErro
         .outputs
         .server_id
         .clone()
-        .or_else(|| provision.spec.request.server_id.clone());
+        .or_else(|| provision.spec.request.server_id().map(ToString::to_string));
     let Some(server_id) = server_id.filter(|_| provision.run.state != JobState::Cancelled) else {
         return Ok(answer(
             EVENT,
@@ -349,9 +349,9 @@ async fn terminate(state: &AppState, service_id: &str) -> Result<Answer, ApiErro
     };
     let req = &provision.spec.request;
     let already = jobs.iter().find(|j| {
-        j.spec.request.kind == JobKind::Deprovision
+        j.spec.request.kind() == JobKind::Deprovision
             && j.spec.request.account == req.account
-            && j.spec.request.server_id.as_deref() == Some(server_id.as_str())
+            && j.spec.request.server_id().map(|s| s.as_str()) == Some(server_id.as_str())
             && (j.run.state.is_live() || j.run.state == JobState::Succeeded)
     });
     if let Some(d) = already {
@@ -375,7 +375,7 @@ async fn terminate(state: &AppState, service_id: &str) -> Result<Answer, ApiErro
     });
     // The billing system hears how the deprovision ends, as it heard the provision.
     if let Some(url) = &req.callback_url {
-        body["callback_url"] = json!(url);
+        body["callback_url"] = json!(url.as_str());
     }
     let job_id = new_job_id();
     let request = parse_request(state, &body, &job_id)?;

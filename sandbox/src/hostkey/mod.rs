@@ -329,6 +329,15 @@ impl std::ops::Deref for HostkeySim {
 impl HostkeySim {
     /// Starts the simulator on a random loopback port (inside a tokio runtime).
     pub async fn start(options: HostkeyOptions) -> io::Result<HostkeySim> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(options, listener)
+    }
+
+    /// Starts the simulator on a listener the caller bound (a fixed port).
+    pub fn start_on(
+        options: HostkeyOptions,
+        listener: tokio::net::TcpListener,
+    ) -> io::Result<HostkeySim> {
         let core = SimCore::new(options.time_factor, options.seed);
         let api_key = options.api_key.clone();
         let account = state::Account::new(options, core.ledger.clone(), core.clock.clone())
@@ -354,7 +363,7 @@ impl HostkeySim {
             callbacks: callbacks.clone(),
             settler: settler.waker(),
         };
-        let sim = SimHandle::serve(core, routes::router(app), "HOSTKEY").await?;
+        let sim = SimHandle::serve_on(core, routes::router(app), "HOSTKEY", listener)?;
         Ok(HostkeySim {
             sim,
             state,

@@ -274,6 +274,15 @@ impl std::ops::Deref for IdcloudhostSim {
 impl IdcloudhostSim {
     /// Starts the simulator on a random loopback port (inside a tokio runtime).
     pub async fn start(options: IdcloudhostOptions) -> io::Result<IdcloudhostSim> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(options, listener)
+    }
+
+    /// Starts the simulator on a listener the caller bound (a fixed port).
+    pub fn start_on(
+        options: IdcloudhostOptions,
+        listener: tokio::net::TcpListener,
+    ) -> io::Result<IdcloudhostSim> {
         let core = SimCore::new(options.time_factor, options.seed);
         let api_key = options.api_key.clone();
         let account = state::Account::new(options, core.ledger.clone(), core.clock.clone())
@@ -283,7 +292,7 @@ impl IdcloudhostSim {
             core: core.clone(),
             state: Arc::clone(&state),
         };
-        let sim = SimHandle::serve(core, routes::router(app), "IDCloudHost").await?;
+        let sim = SimHandle::serve_on(core, routes::router(app), "IDCloudHost", listener)?;
         Ok(IdcloudhostSim {
             sim,
             state,

@@ -261,6 +261,15 @@ impl std::ops::Deref for InfernoSim {
 impl InfernoSim {
     /// Starts the simulator on a random loopback port (inside a tokio runtime).
     pub async fn start(options: InfernoOptions) -> io::Result<InfernoSim> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(options, listener)
+    }
+
+    /// Starts the simulator on a listener the caller bound (a fixed port).
+    pub fn start_on(
+        options: InfernoOptions,
+        listener: tokio::net::TcpListener,
+    ) -> io::Result<InfernoSim> {
         let core = SimCore::new(options.time_factor, options.seed);
         let (client_id, api_key) = (options.client_id, options.api_key.clone());
         let state = Arc::new(Mutex::new(state::Account::new(
@@ -280,7 +289,7 @@ impl InfernoSim {
             state: Arc::clone(&state),
             settler: settler.waker(),
         };
-        let sim = SimHandle::serve(core, routes::router(app), "Inferno").await?;
+        let sim = SimHandle::serve_on(core, routes::router(app), "Inferno", listener)?;
         Ok(InfernoSim {
             sim,
             state,

@@ -225,6 +225,15 @@ impl std::ops::Deref for KlikkSim {
 impl KlikkSim {
     /// Starts the simulator on a random loopback port (inside a tokio runtime).
     pub async fn start(options: KlikkOptions) -> io::Result<KlikkSim> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::start_on(options, listener)
+    }
+
+    /// Starts the simulator on a listener the caller bound (a fixed port).
+    pub fn start_on(
+        options: KlikkOptions,
+        listener: tokio::net::TcpListener,
+    ) -> io::Result<KlikkSim> {
         let core = SimCore::new(options.time_factor, options.seed);
         let account = state::Account::new(options.clone(), core.ledger.clone());
         let state = Arc::new(Mutex::new(account));
@@ -246,7 +255,7 @@ impl KlikkSim {
             state: Arc::clone(&state),
             settler: settler.waker(),
         };
-        let sim = SimHandle::serve(core, routes::router(app), "Klikk").await?;
+        let sim = SimHandle::serve_on(core, routes::router(app), "Klikk", listener)?;
         Ok(KlikkSim {
             sim,
             state,

@@ -26,8 +26,19 @@ where
     /// Serves the provider's `routes` with the `/_sandbox/*` control routes on a random
     /// loopback port (inside a tokio runtime); `name` is the provider's, for the log.
     pub async fn serve(core: SimCore<E>, routes: Router, name: &str) -> io::Result<SimHandle<E>> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve_on(core, routes, name, listener)
+    }
+
+    /// Like [`SimHandle::serve`] on a listener the caller bound (a fixed port).
+    pub fn serve_on(
+        core: SimCore<E>,
+        routes: Router,
+        name: &str,
+        listener: tokio::net::TcpListener,
+    ) -> io::Result<SimHandle<E>> {
         let router = routes.merge(core.control_routes());
-        let server = SimServer::serve(router, core.shutdown.clone()).await?;
+        let server = SimServer::serve_on(router, core.shutdown.clone(), listener)?;
         tracing::info!(base_url = server.base_url(), "{name} sandbox listening");
         Ok(SimHandle { server, core })
     }

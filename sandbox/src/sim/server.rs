@@ -58,6 +58,16 @@ impl SimServer {
     /// `shutdown` fires. Must be called inside a tokio runtime.
     pub async fn serve(router: Router, shutdown: Shutdown) -> io::Result<SimServer> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve_on(router, shutdown, listener)
+    }
+
+    /// Like [`SimServer::serve`] on a listener the caller bound: the sandbox's
+    /// `simulators` command and the demo keep fixed ports.
+    pub fn serve_on(
+        router: Router,
+        shutdown: Shutdown,
+        listener: tokio::net::TcpListener,
+    ) -> io::Result<SimServer> {
         let addr = listener.local_addr()?;
         let signal = shutdown.clone();
         let task = tokio::spawn(async move {

@@ -320,3 +320,49 @@ fn every_problem_is_listed_with_its_key() {
         ["worker.concurrency", "worker.shards", "accounts[0].pin"]
     );
 }
+
+#[test]
+fn a_noop_account_needs_no_base_url_but_the_others_do() {
+    let noop = base() + "\n[[accounts]]\nname = \"dry\"\nprovider = \"noop\"\n";
+    let c = Config::from_toml(&noop).unwrap();
+    assert_eq!(c.accounts[1].provider, ProviderKind::Noop);
+    assert!(!c.accounts[1].has_base_url());
+    assert!(c.accounts[0].has_base_url());
+    let e = Config::from_toml(&base().replace("base_url = \"https://invapi.hostkey.com\"", ""))
+        .unwrap_err();
+    assert_eq!(e.key, "accounts[0].base_url");
+    assert_eq!(e.message, "is required for provider hostkey");
+}
+
+#[test]
+fn the_api_layer_keys_have_defaults_and_are_checked() {
+    let c = Config::from_toml(&base()).unwrap();
+    assert_eq!(
+        (
+            c.api.request_timeout,
+            c.api.max_event_streams,
+            c.api.events_fallback_poll
+        ),
+        (Duration::from_secs(30), 256, Duration::from_secs(5))
+    );
+    let set = base()
+        + "\n[api]\nrequest_timeout = \"2s\"\nmax_event_streams = 8\nevents_fallback_poll = \"1m\"\n";
+    let c = Config::from_toml(&set).unwrap();
+    assert_eq!(
+        (
+            c.api.request_timeout,
+            c.api.max_event_streams,
+            c.api.events_fallback_poll
+        ),
+        (Duration::from_secs(2), 8, Duration::from_secs(60))
+    );
+    for (key, zero) in [
+        ("request_timeout", "0s"),
+        ("max_event_streams", "0"),
+        ("events_fallback_poll", "0s"),
+    ] {
+        let var = format!("PROVISIONER__API__{}", key.to_uppercase());
+        let e = Config::from_sources(&base(), [(var, zero.to_owned())]).unwrap_err();
+        assert_eq!(e.key, format!("api.{key}"));
+    }
+}

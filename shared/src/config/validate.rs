@@ -36,6 +36,10 @@ impl Config {
         self.check_secrets(&mut p);
         self.check_callbacks(&mut p);
         self.check_accounts(&mut p);
+        self.check_api_layers(&mut p);
+        for (key, message) in self.audit.problems() {
+            p.add(key, message);
+        }
         p.0
     }
 
@@ -181,6 +185,26 @@ impl Config {
         );
     }
 
+    /// The api's request timeout and event-stream keys.
+    fn check_api_layers(&self, p: &mut Problems) {
+        let a = &self.api;
+        p.unless(
+            !a.request_timeout.is_zero(),
+            "api.request_timeout",
+            "must be more than 0",
+        );
+        p.unless(
+            a.max_event_streams > 0,
+            "api.max_event_streams",
+            "must be at least 1",
+        );
+        p.unless(
+            !a.events_fallback_poll.is_zero(),
+            "api.events_fallback_poll",
+            "must be more than 0",
+        );
+    }
+
     fn check_accounts(&self, p: &mut Problems) {
         let mut seen = BTreeSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
@@ -196,11 +220,19 @@ impl Config {
             if !seen.insert(a.name.as_str()) {
                 p.add(key("name"), format!("`{}` is used twice", a.name));
             }
-            p.unless(
-                matches!(a.base_url.scheme(), "http" | "https"),
-                key("base_url"),
-                "must be an http(s) URL",
-            );
+            if a.has_base_url() {
+                p.unless(
+                    matches!(a.base_url.scheme(), "http" | "https"),
+                    key("base_url"),
+                    "must be an http(s) URL",
+                );
+            } else {
+                p.unless(
+                    a.provider == ProviderKind::Noop,
+                    key("base_url"),
+                    format!("is required for provider {}", a.provider),
+                );
+            }
             let mut need = |present: bool, f: &str| {
                 p.unless(
                     present,

@@ -135,6 +135,12 @@ impl Keys {
         format!("{}:due", self.shard_tag(shard))
     }
 
+    /// The shard's job counts by state and provider (`state|provider` → jobs), kept
+    /// by the scripts that write a job's state, for `/metrics`.
+    pub fn job_counts(&self, shard: u16) -> String {
+        format!("{}:jobs", self.shard_tag(shard))
+    }
+
     pub fn job_prefix(&self, shard: u16) -> String {
         format!("{}:job:", self.shard_tag(shard))
     }
@@ -143,8 +149,20 @@ impl Keys {
         format!("{}{id}", self.job_prefix(self.shard_of(id)))
     }
 
+    /// A job's audit trail of provider calls (a list, in the job's shard, expiring
+    /// with the job).
+    pub fn calls(&self, id: &str) -> String {
+        format!("{}:calls:{id}", self.shard_tag(self.shard_of(id)))
+    }
+
     pub fn wake_channel(&self) -> String {
         format!("{}:wake", self.ns)
+    }
+
+    /// Where `commit.lua` and `hold.lua` announce a job's id after writing it, so
+    /// the api's event streams wake on a change instead of polling.
+    pub fn changed_channel(&self) -> String {
+        format!("{}:changed", self.ns)
     }
 
     /// Deployment facts that every process must agree on (the shard count).
@@ -222,6 +240,8 @@ mod tests {
         assert!(k.due(shard).starts_with(&tag));
         assert!(k.job(id).starts_with(k.shard_tag(shard)));
         assert!(k.due(shard).starts_with(k.shard_tag(shard)));
+        assert!(k.calls(id).starts_with(k.shard_tag(shard)));
+        assert_ne!(k.calls(id), k.job(id));
     }
 
     #[test]

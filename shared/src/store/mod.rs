@@ -19,7 +19,10 @@
 //! - Logs that writers other than the job's holder append to (callback attempts,
 //!   credential reads) are fields of their own (`cbl`, `crl`), appended by
 //!   `append_log.lua`, which never touches `v`.
+//! - A job's audit trail of provider calls is a list beside it (`calls.rs`), appended
+//!   after a step's commit and expiring with the job.
 
+mod calls;
 mod conn;
 mod durable;
 mod keys;
@@ -35,7 +38,7 @@ pub use outbox::{CALLBACK_LOG_CAP, CREDENTIAL_READ_CAP};
 pub use reservation::{
     Claim, Held, Holds, Record, Reservation, Reserved, Standing, Subject, Taken,
 };
-pub use stats::{ShardFigures, WorkerStat};
+pub use stats::{JobCount, ShardFigures, WorkerStat};
 
 use crate::config::RedisConfig;
 use crate::job::{CallbackAttempt, CredentialRead, Job, JobSpec, JobState, RunState, Signals};
@@ -129,6 +132,9 @@ pub struct ClaimBatch {
     pub jobs: Vec<ClaimedJob>,
     /// The earliest score left in the shard (leases included), if any.
     pub next_due: Option<Millis>,
+    /// How many of `jobs` were taken over: their previous holder's lease had run
+    /// out without a commit that let them go.
+    pub takeovers: u64,
 }
 
 /// How a commit re-schedules the job.
@@ -396,6 +402,8 @@ impl Store {
             .arg(run.state.as_str())
             .arg(self.keys.wake_channel())
             .arg(shard)
+            .key(self.keys.job_counts(shard))
+            .arg(spec.request.provider().as_str())
             .invoke_async(&mut c)
             .await?;
         if now == 0 {
@@ -471,8 +479,14 @@ impl Store {
             .and_then(text)
             .and_then(|s| s.parse::<f64>().ok())
             .map(|f| Millis(f as u64));
-        let mut jobs = Vec::with_capacity((reply.len() - 2) / 6);
-        for chunk in reply[2..].chunks_exact(6) {
+        // After the jobs (six elements each) comes the takeover count.
+        let body = reply.get(2..).unwrap_or_default();
+        let takeovers = match body.len() % 6 {
+            1 => body.last().and_then(int).unwrap_or(0).max(0) as u64,
+            _ => 0,
+        };
+        let mut jobs = Vec::with_capacity(body.len() / 6);
+        for chunk in body.chunks_exact(6) {
             let id = text(&chunk[0]).ok_or_else(|| unexpected("claim: id"))?;
             jobs.push(RawJob {
                 callbacks_json: None,
@@ -492,6 +506,7 @@ impl Store {
             now: Millis(now as u64),
             jobs,
             next_due,
+            takeovers,
         })
     }
 
@@ -522,6 +537,12 @@ impl Store {
             Schedule::Finish { retention } => ("done", retention.as_millis() as u64),
         };
         let mut c = conn.clone();
+        // A callback record's commit announces nothing: no event stream follows it.
+        let changed = if st == "callback" {
+            String::new()
+        } else {
+            self.keys.changed_channel()
+        };
         if matches!(commit.schedule, Schedule::Hold) && commit.callback.is_none() {
             // The once-per-step hot path: its own lean script (see hold.lua).
             let reply: Vec<Value> = self
@@ -533,6 +554,9 @@ impl Store {
                 .arg(commit.run_json)
                 .arg(st)
                 .arg(commit.fence)
+                .arg(&changed)
+                .arg(commit.id)
+                .key(self.keys.job_counts(shard))
                 .invoke_async(&mut c)
                 .await?;
             return commit_reply(self, &reply);
@@ -558,7 +582,12 @@ impl Store {
                 .key(self.keys.job(&member))
                 .arg(member)
                 .arg(payload);
+        } else {
+            invocation.arg("").arg("");
         }
+        invocation.arg(&changed);
+        // Always the last key, after the optional callback record (commit.lua).
+        invocation.key(self.keys.job_counts(shard));
         let reply: Vec<Value> = invocation.invoke_async(&mut c).await?;
         commit_reply(self, &reply)
     }
@@ -729,6 +758,20 @@ impl Store {
             .invoke_async(&mut c)
             .await?;
         Ok(())
+    }
+
+    /// Job ids as `commit.lua` and `hold.lua` write them (the api's event streams).
+    /// Like [`Store::wake_stream`], it ends when the pub/sub connection drops, and
+    /// what was published meanwhile is lost: callers subscribe again and re-read.
+    pub async fn changes_stream(
+        &self,
+    ) -> Result<futures::stream::BoxStream<'static, String>, StoreError> {
+        let mut pubsub = self.pubsub_client.get_async_pubsub().await?;
+        pubsub.subscribe(self.keys.changed_channel()).await?;
+        Ok(pubsub
+            .into_on_message()
+            .filter_map(|m| async move { m.get_payload::<String>().ok() })
+            .boxed())
     }
 
     /// Wake-ups: the number of a shard that has a job due now. The stream ends when

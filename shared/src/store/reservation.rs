@@ -420,7 +420,7 @@ impl Store {
             held.push(Held::Idempotency(key.clone()));
         }
         let req = &spec.request;
-        if req.kind == JobKind::Provision
+        if req.kind() == JobKind::Provision
             && let Some(server) = &job.run.outputs.server_id
         {
             let lock = self.keys().server_lock(&req.account, server);

@@ -9,6 +9,12 @@
 //!   ([`Store::add_worker_stats`], one script call per flush, never one per step);
 //!   the api reads it whole ([`Store::worker_stats`]). The hash's field names are
 //!   built and parsed here ([`WorkerStat`]) so that writer and reader agree.
+//! - [`Store::job_counts`]: jobs by state and provider. The scripts that write a
+//!   job's state keep them in a hash per shard (`{ns:S}:jobs`, field
+//!   `state|provider`): `enqueue.lua` counts a new job, `commit.lua` and `hold.lua`
+//!   move it from its old state to its new one. Nobody sees a finished job expire,
+//!   so the terminal states are totals: every job that ended so, minus those an
+//!   operator retried out of it.
 
 use super::{Store, StoreError, int, text, unexpected};
 use crate::time::Millis;
@@ -49,6 +55,14 @@ impl ShardFigures {
             _ => Duration::ZERO,
         }
     }
+}
+
+/// How many jobs of `provider` are in `state` (all shards).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct JobCount {
+    pub state: String,
+    pub provider: String,
+    pub jobs: u64,
 }
 
 /// One counter of the workers' stats hash.
@@ -122,6 +136,34 @@ impl Store {
             }
         });
         futures::future::try_join_all(reads).await
+    }
+
+    /// Jobs by state and provider, summed over the shards (read concurrently), in
+    /// (state, provider) order.
+    pub async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        let reads = (0..self.keys.shards()).map(|shard| {
+            let mut c = self.conn.clone();
+            let key = self.keys.job_counts(shard);
+            async move { c.hgetall::<_, Vec<(String, i64)>>(key).await }
+        });
+        let mut sums: std::collections::BTreeMap<(String, String), i64> = Default::default();
+        for shard in futures::future::try_join_all(reads).await? {
+            for (field, n) in shard {
+                if let Some((state, provider)) = field.split_once(SEP) {
+                    *sums
+                        .entry((state.to_owned(), provider.to_owned()))
+                        .or_insert(0) += n;
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .map(|((state, provider), n)| JobCount {
+                state,
+                provider,
+                jobs: n.max(0) as u64,
+            })
+            .collect())
     }
 
     /// Adds counter deltas (hash field, delta) to the workers' stats, in one call.

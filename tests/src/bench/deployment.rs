@@ -245,6 +245,7 @@ pub async fn seed_jobs(
                 created_at: now,
                 request: request.clone(),
                 holds: Default::default(),
+                request_id: None,
             };
             let run = RunState::new(steps.clone(), now);
             async move { store.enqueue(&spec, &run).await }

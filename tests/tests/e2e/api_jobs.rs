@@ -290,7 +290,7 @@ async fn one_operation_per_server() -> anyhow::Result<()> {
 }
 
 /// The data of the next `job` event, or `None` when the stream ends.
-async fn next_job_event(
+pub(crate) async fn next_job_event(
     res: &mut reqwest::Response,
     buf: &mut String,
 ) -> anyhow::Result<Option<Value>> {

@@ -28,6 +28,7 @@ pub use address::{
 use crate::metrics::{CallbackResult, WorkerMetrics};
 use provisioner_shared::config::Config;
 use provisioner_shared::credentials;
+use provisioner_shared::error_chain;
 use provisioner_shared::job::{
     CallbackAttempt, CredentialRead, CredentialsVia, Job, JobState, JobView,
 };
@@ -70,7 +71,7 @@ pub fn payload(job: &Job) -> Option<String> {
     let url = job.spec.request.callback_url.as_ref()?;
     let body = serde_json::to_string(&JobView::of(job)).expect("a job view serialises");
     let payload = Payload {
-        url: url.clone(),
+        url: url.to_string(),
         job_id: job.spec.id.clone(),
         event: job.run.state,
         body,
@@ -386,21 +387,6 @@ async fn snippet(mut res: reqwest::Response) -> String {
     }
     let text = String::from_utf8_lossy(&out[..out.len().min(BODY_SNIPPET)]);
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// An error with its causes (reqwest's own message alone says little).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// Exponential backoff with full jitter: uniform in [base/10, min(max, base × 2^(n−1))].

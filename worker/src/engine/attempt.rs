@@ -76,7 +76,9 @@ impl Engine {
                 Step::Action(action) => Ok(action.run(&mut env.cx(run)).await),
             }
         };
+        let started = std::time::Instant::now();
         let ran = tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await;
+        let took = started.elapsed();
         let outcome = match ran {
             Ok(Ok(Ok(outcome))) => outcome,
             Ok(Ok(Err(lost))) => return Err(lost),
@@ -100,6 +102,7 @@ impl Engine {
         };
         failpoint::hit("engine.after_step").await;
         self.metrics.step(provider_kind, def.name, &outcome);
+        self.metrics.step_took(provider_kind, def.name, took);
         log_outcome(&outcome);
         Ok(self.apply(job, outcome, lease.now()))
     }
@@ -145,7 +148,7 @@ impl Engine {
     fn apply(&self, job: &mut Job, outcome: Outcome, now: Millis) -> Next {
         transition::apply(
             &mut job.run,
-            job.spec.request.provider,
+            job.spec.request.provider(),
             outcome,
             now,
             &self.settings,

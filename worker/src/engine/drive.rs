@@ -11,6 +11,7 @@
 
 use super::transition::Next;
 use super::{DriveEnd, Engine, Lease};
+use crate::providers::meter::{self, SharedRecorder};
 use provisioner_shared::failpoint;
 use provisioner_shared::job::JobState;
 use provisioner_shared::store::{ClaimedJob, Schedule};
@@ -24,6 +25,17 @@ impl Engine {
     /// `claimed_at` is the claim's Redis time and the moment its reply came: the
     /// lease counts from the claim, not from when the job left the prefetch buffer.
     pub async fn drive(
+        &self,
+        claimed: ClaimedJob,
+        claimed_at: (Millis, Instant),
+        stopping: &(dyn Fn() -> bool + Sync),
+    ) -> DriveEnd {
+        // Every provider call of this drive counts into this worker's recorder.
+        let recorder: SharedRecorder = self.metrics.recorder();
+        meter::metered(recorder, self.drive_metered(claimed, claimed_at, stopping)).await
+    }
+
+    async fn drive_metered(
         &self,
         claimed: ClaimedJob,
         claimed_at: (Millis, Instant),
@@ -54,6 +66,10 @@ impl Engine {
             .mul_f32(0.8)
             .saturating_sub(self.settings.step_timeout);
         let mut chain = 0usize;
+        // The trail's clock: one reading per claim, so that the calls of a chain of
+        // steps are stamped in the order they were made (each commit's own reading of
+        // Redis time is off by its round trip, differently each time).
+        let trail_clock = (lease.now(), Instant::now());
         // Built once per claim, and only where a public URL is configured.
         let callback_url = self
             .provider_callbacks
@@ -76,17 +92,23 @@ impl Engine {
                 "step",
                 job_id = %job.spec.id,
                 account = %job.spec.request.account,
-                provider = %job.spec.request.provider,
+                provider = %job.spec.request.provider(),
                 step = %job.run.current().map(|s| s.name.as_str()).unwrap_or("-"),
+                // the api request that created the job, when it is known
+                request_id = job.spec.request_id.as_deref().map(tracing::field::display),
             );
-            let next = match self
-                .attempt(&mut job, &mut lease, callback_url.as_deref())
+            // Every provider call of this attempt lands on the job's trail (saved
+            // after the commit, or when the job is given up: the calls were made).
+            let recorder = self.recorder(&job, trail_clock);
+            let attempted = recorder
+                .scope(self.attempt(&mut job, &mut lease, callback_url.as_deref()))
                 .instrument(span.clone())
-                .await
-            {
+                .await;
+            let next = match attempted {
                 Ok(next) => next,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "step abandoned"));
+                    self.save_calls(&job, &recorder, false).await;
                     return DriveEnd::Abandoned;
                 }
             };
@@ -116,10 +138,12 @@ impl Engine {
                 _ => None,
             };
             failpoint::hit("engine.before_commit").await;
-            match lease
+            let committed = lease
                 .commit_with_callback(&job.run, schedule, callback.as_deref())
-                .await
-            {
+                .await;
+            let sync = chain == 1 || matches!(schedule, Schedule::Finish { .. });
+            self.save_calls(&job, &recorder, sync).await;
+            match committed {
                 Ok(signals) => job.signals = signals,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!(error = %e, "commit failed; the lease will recover the job"));

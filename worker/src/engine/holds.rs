@@ -20,7 +20,7 @@ impl Engine {
         let (Some(server), false) = (&outputs.server_id, outputs.server_held) else {
             return;
         };
-        if job.spec.request.kind != JobKind::Provision {
+        if job.spec.request.kind() != JobKind::Provision {
             return;
         }
         let key = self

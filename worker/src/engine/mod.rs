@@ -17,7 +17,8 @@
 //! A commit that ends a job (or parks it in `needs_attention`) creates the job's
 //! outbound callback in the same script when the job has a `callback_url` (the
 //! outbox: `crate::callbacks` delivers it); `holds.rs` takes a new server's lock and
-//! lets a finished job's locks expire.
+//! lets a finished job's locks expire; `trail.rs` saves the provider calls each
+//! attempt made (`crate::audit`) after its commit.
 
 mod attempt;
 mod cancel;
@@ -26,6 +27,7 @@ mod holds;
 mod lease;
 mod money;
 mod settings;
+mod trail;
 pub mod transition;
 
 pub use lease::{Lease, LeaseError};
@@ -34,6 +36,7 @@ pub use settings::Settings;
 use crate::metrics::WorkerMetrics;
 use crate::providers::Providers;
 use crate::step::AnyProvider;
+use provisioner_shared::config::AuditConfig;
 use provisioner_shared::job::JobState;
 use provisioner_shared::secret::{CallbackTokens, Sealer};
 use provisioner_shared::store::Store;
@@ -79,6 +82,8 @@ pub struct Engine {
     provider_callbacks: Option<(String, CallbackTokens)>,
     /// Step outcomes counted for `/metrics` (flushed to Redis by the worker, not here).
     metrics: Arc<WorkerMetrics>,
+    /// How much of each job's provider calls its trail keeps (`[audit]`).
+    audit: AuditConfig,
 }
 
 impl Engine {
@@ -90,7 +95,14 @@ impl Engine {
             settings,
             provider_callbacks: None,
             metrics: Arc::default(),
+            audit: AuditConfig::default(),
         }
+    }
+
+    /// Keeps each job's provider calls as `audit` says (`[audit]`; else its defaults).
+    pub fn with_audit(mut self, audit: AuditConfig) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Counts step outcomes into `metrics` (shared with the callback deliverer).

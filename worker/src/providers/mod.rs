@@ -12,7 +12,8 @@
 //! the account's [`Gate`] and comes back as a body or a [`CallError`]), [`fields`]
 //! (ids, numbers and money as providers print them), [`lenient_json`] (the seeds'
 //! not-quite-JSON), [`redact`] (the one masking of secrets in quoted answers),
-//! [`error`] (HTTP answers as `CallError`s) and [`gate`].
+//! [`error`] (HTTP answers as `CallError`s), [`gate`] and [`meter`] (the calls
+//! counted for the worker's `/metrics`).
 //!
 //! [`Outcome`]: crate::step::Outcome
 //! [`CallError`]: crate::step::CallError
@@ -28,6 +29,7 @@ pub mod idcloudhost;
 pub mod inferno;
 pub mod klikk;
 pub mod lenient_json;
+pub mod meter;
 pub mod noop;
 pub mod orders;
 pub mod redact;

@@ -2,7 +2,7 @@
 //! delay standing in for provider latency). For smoke tests and benchmarks.
 
 use crate::step::{CallError, NoMoney, Outcome, Prepared, Provider, Reconciled, StepCx, StepName};
-use provisioner_shared::request::Order;
+use provisioner_shared::request::NoopWork;
 use std::time::Duration;
 
 pub struct Noop;
@@ -28,7 +28,7 @@ impl Provider for Noop {
     type Money = NoMoney;
 
     async fn run(&self, step: Step, cx: &mut StepCx<'_>) -> Outcome {
-        if let Some(Order::Noop(o)) = &cx.request.order {
+        if let Ok(NoopWork::Provision { order: o, .. }) = cx.work::<NoopWork>() {
             if let Some(ms) = o
                 .wait_ms
                 .filter(|_| step == Step::First && cx.step.polls == 0)

@@ -10,6 +10,7 @@
 //! time it knows, a wake-up on the pub/sub channel, or `max_idle`.
 
 use super::DueHints;
+use crate::metrics::WorkerMetrics;
 use apalis_core::error::BoxDynError;
 use apalis_core::task::Task;
 use apalis_core::task::builder::TaskBuilder;
@@ -45,6 +46,8 @@ pub struct SourceConfig {
     /// Claimed jobs not yet handed to a handler; shared so that shutdown can release
     /// them (apalis drops the stream, and these would otherwise wait out their lease).
     pub buffered: Arc<Mutex<VecDeque<Task<Claim>>>>,
+    /// Where the claims' lease takeovers are counted.
+    pub metrics: Arc<WorkerMetrics>,
 }
 
 impl SourceConfig {
@@ -169,6 +172,14 @@ impl ClaimLoop {
             // When the batch was cut by its limit, the shard still has due work.
             let next = batch.next_due.unwrap_or(FAR);
             self.cfg.hints.set(shard, next);
+            if batch.takeovers > 0 {
+                tracing::info!(
+                    shard,
+                    takeovers = batch.takeovers,
+                    "claimed jobs whose holder's lease had run out"
+                );
+                self.cfg.metrics.takeovers(batch.takeovers);
+            }
             for job in batch.jobs {
                 let id = job.id.clone();
                 self.push(

@@ -6,7 +6,7 @@
 //! (How an HTTP answer becomes one of these is the clients' business:
 //! `providers::error`.)
 
-use super::KnownSecrets;
+use super::{KnownSecrets, Outcome};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -52,6 +52,20 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// A step's own refusal, before anything was sent (a `Rejected`: nothing to
+    /// reconcile), in the step's words.
+    pub fn refused_before_call(provider: &'static str, outcome: &Outcome) -> CallError {
+        let message = match outcome {
+            Outcome::Fail(e) => e.message.clone(),
+            other => format!("{other:?}"),
+        };
+        CallError::Rejected {
+            provider,
+            message,
+            status: None,
+        }
+    }
+
     /// The provider's own words, when it gave any.
     pub fn provider_message(&self) -> Option<String> {
         match self {

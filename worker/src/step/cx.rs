@@ -5,6 +5,7 @@ use super::Outcome;
 use provisioner_shared::JobRequest;
 use provisioner_shared::credentials;
 use provisioner_shared::job::{Outputs, RunState, StepRecord};
+use provisioner_shared::request::ProviderWork;
 use provisioner_shared::secret::{CallbackTokens, Sealed, Sealer};
 use provisioner_shared::time::Millis;
 use secrecy::SecretString;
@@ -108,8 +109,21 @@ impl<'a> StepCx<'a> {
         self.outputs
             .server_id
             .clone()
-            .or_else(|| self.request.server_id.clone())
+            .or_else(|| self.request.server_id().map(ToString::to_string))
             .ok_or_else(|| Outcome::fail("no server id yet: the order step has not recorded one"))
+    }
+
+    /// This job's work at the provider `W` belongs to. The engine runs a job's steps
+    /// only with its account's provider, so the refusal is the one place that says
+    /// so, instead of a "not a … job" branch in every step.
+    pub fn work<W: ProviderWork>(&self) -> Result<&'a W, Outcome> {
+        W::of(&self.request.work).ok_or_else(|| {
+            Outcome::fail(format!(
+                "a {} job cannot run a {} step",
+                self.request.provider(),
+                W::PROVIDER
+            ))
+        })
     }
 
     pub fn scratch_str(&self, key: &str) -> Option<&str> {

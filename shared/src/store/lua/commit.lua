@@ -12,9 +12,16 @@
 -- (the outbox): KEYS[3] the callback record (same shard), ARGV[12] its due-set member,
 -- ARGV[13] its payload JSON. It is created and made due now together with the job's
 -- new state, or not at all.
+-- ARGV[14] the changes channel: the job id is published there after the write ('' for
+-- a callback record's commit: nobody follows those). Without a callback, ARGV[12] and
+-- ARGV[13] are '' so that it keeps its place.
+-- Last KEY (KEYS[3] without a callback record, KEYS[4] with one): the shard's job
+-- counts (see enqueue.lua); a job whose state changes moves from the old state's
+-- count to the new one's. Callback records and jobs written before 'pk' existed are
+-- not counted.
 -- Returns {-1} when the version or fence moved on (lease lost), else
 -- {v, now, pokes, cancel} (now is -1 when the script had no need to read the clock).
-local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc', 'f')
+local f = redis.call('HMGET', KEYS[1], 'v', 'sp', 'sc', 'f', 'st', 'pk')
 if not f[1] or f[1] ~= ARGV[2] or (f[4] or '') ~= ARGV[11] then
   return {-1}
 end
@@ -65,8 +72,15 @@ else
     redis.call('PEXPIRE', KEYS[1], ms)
   end
 end
-if KEYS[3] then
+if f[6] and f[5] and f[5] ~= ARGV[4] then
+  redis.call('HINCRBY', KEYS[#KEYS], f[5] .. '|' .. f[6], -1)
+  redis.call('HINCRBY', KEYS[#KEYS], ARGV[4] .. '|' .. f[6], 1)
+end
+if #KEYS == 4 then
   redis.call('HSET', KEYS[3], 'v', 1, 'req', ARGV[13], 'run', '{}', 'st', 'callback')
   redis.call('ZADD', KEYS[2], clock(), ARGV[12])
+end
+if ARGV[14] and ARGV[14] ~= '' then
+  redis.call('PUBLISH', ARGV[14], ARGV[1])
 end
 return {v, now, pokes, cancel}

@@ -485,7 +485,7 @@ pub fn wind_down(run: &mut RunState, req: &JobRequest, now: Millis) -> Next {
     let Some(step) = run.steps.get(run.cursor) else {
         return finish(run);
     };
-    let def = def_of(req.provider, step);
+    let def = def_of(req.provider(), step);
     if def.role == Role::Finalizer && run.outputs.pxe_armed && step.state != StepState::Done {
         run.state = JobState::Queued;
         return Next::Continue;
@@ -498,7 +498,7 @@ pub fn wind_down(run: &mut RunState, req: &JobRequest, now: Millis) -> Next {
     }
     step.intent = None;
     run.error = None;
-    advance(run, req.provider)
+    advance(run, req.provider())
 }
 
 #[cfg(test)]

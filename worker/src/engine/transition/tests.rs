@@ -1,7 +1,8 @@
 use super::*;
-use provisioner_shared::JobKind;
 use provisioner_shared::config::{DeadlinesConfig, PaymentTimeout, PollingConfig, RetryConfig};
-use provisioner_shared::request::{HostkeyOrder, Order, Reinstall};
+use provisioner_shared::request::{
+    HostkeyOrder, HostkeyWork, Hostname, KlikkOrder, KlikkOs, KlikkWork, Work,
+};
 
 struct Fixed(u64);
 impl Jitter for Fixed {
@@ -40,27 +41,50 @@ fn settings() -> Settings {
 
 fn request(reinstall: bool) -> JobRequest {
     JobRequest {
-        kind: JobKind::Provision,
         account: "hk".into(),
-        provider: ProviderKind::Hostkey,
         reference: None,
-        hostname: Some("web-1.example.com".into()),
-        server_id: None,
-        order: Some(Order::Hostkey(HostkeyOrder {
-            preset: "vm.pico".into(),
-            location: "NL".into(),
-            os_id: 180,
-            traffic_plan: "25".into(),
-            deploy_period: "monthly".into(),
-            soft_id: None,
-            root_size: None,
-            jenkins_task: None,
-        })),
-        reinstall: reinstall.then_some(Reinstall::Hostkey { os_id: 183 }),
         root_password: None,
         ssh_keys: vec![],
         post_install_script: None,
         callback_url: None,
+        work: Work::Hostkey(HostkeyWork::Provision {
+            hostname: Hostname::parse("web-1.example.com", "hostname").unwrap(),
+            order: HostkeyOrder {
+                preset: "vm.pico".into(),
+                location: "NL".into(),
+                os_id: 180,
+                traffic_plan: "25".into(),
+                deploy_period: "monthly".into(),
+                soft_id: None,
+                root_size: None,
+                jenkins_task: None,
+            },
+            reinstall_os: reinstall.then_some(183),
+        }),
+    }
+}
+
+fn klikk_request() -> JobRequest {
+    JobRequest {
+        work: Work::Klikk(KlikkWork::Provision {
+            hostname: Hostname::parse("k1.example.com", "hostname").unwrap(),
+            order: KlikkOrder {
+                product: "VPS".into(),
+                ram_gb: 1.0,
+                cpu: 1,
+                storage_gb: 25,
+                os: KlikkOs::Name("Debian".into()),
+                ip_allow: "192.168.0.0/24".into(),
+                os_version: None,
+                antiaffinity: None,
+                firewall_id: None,
+                firewall_addme: None,
+                ipv4: None,
+                public_ports_allow: None,
+                cloud_init_url: None,
+            },
+        }),
+        ..request(false)
     }
 }
 
@@ -389,16 +413,15 @@ fn cancel_before_anything_was_created_just_ends() {
 
 /// The delays of `n` payment waits of a Klikk job (`await_payment`, span payment).
 fn payment_wait_delays(s: &Settings, n: u64) -> Vec<u64> {
-    let mut req = request(false);
-    req.provider = ProviderKind::Klikk;
+    let req = klikk_request();
     let mut run = RunState::new(vec!["order".into(), "await_payment".into()], Millis(0));
     run.cursor = 1;
-    begin(&mut run, req.provider, Millis(0), s);
+    begin(&mut run, req.provider(), Millis(0), s);
     (0..n)
         .map(|i| {
             match apply(
                 &mut run,
-                req.provider,
+                req.provider(),
                 Outcome::wait("awaiting payment"),
                 Millis(i * 1000),
                 s,
@@ -437,8 +460,7 @@ fn payment_waits_grow_like_every_wait_up_to_polling_max() {
 
 /// A Klikk provision whose order 7300 is placed and waits for its payment.
 fn klikk_awaiting_payment(s: &Settings) -> (JobRequest, RunState) {
-    let mut req = request(false);
-    req.provider = ProviderKind::Klikk;
+    let req = klikk_request();
     let mut run = RunState::new(
         ["order", "await_payment", "await_delivery", "collect"]
             .map(String::from)
@@ -448,7 +470,7 @@ fn klikk_awaiting_payment(s: &Settings) -> (JobRequest, RunState) {
     run.steps[0].state = StepState::Done;
     run.outputs.order_id = Some("7300".into());
     run.cursor = 1;
-    begin(&mut run, req.provider, Millis(0), s);
+    begin(&mut run, req.provider(), Millis(0), s);
     (req, run)
 }
 
@@ -460,7 +482,7 @@ fn a_payment_timeout_cancels_the_unpaid_order_unless_told_to_keep_it() {
     let wait = Outcome::wait("awaiting payment");
     let next = apply(
         &mut run,
-        req.provider,
+        req.provider(),
         wait.clone(),
         late,
         &s,
@@ -479,7 +501,7 @@ fn a_payment_timeout_cancels_the_unpaid_order_unless_told_to_keep_it() {
     run.steps[run.cursor].detail = Some("order 7300 cancelled at Klikk".into());
     let next = apply(
         &mut run,
-        req.provider,
+        req.provider(),
         Outcome::Next,
         late,
         &s,
@@ -501,7 +523,7 @@ fn a_payment_timeout_cancels_the_unpaid_order_unless_told_to_keep_it() {
     let (req, mut run) = klikk_awaiting_payment(&keep);
     let next = apply(
         &mut run,
-        req.provider,
+        req.provider(),
         wait.clone(),
         late,
         &keep,
@@ -523,7 +545,7 @@ fn a_payment_timeout_cancels_the_unpaid_order_unless_told_to_keep_it() {
     let (req, mut run) = klikk_awaiting_payment(&s);
     run.outputs.order_id = None;
     assert_eq!(
-        apply(&mut run, req.provider, wait, late, &s, &mut Fixed(0)),
+        apply(&mut run, req.provider(), wait, late, &s, &mut Fixed(0)),
         Next::Finish
     );
     assert!(!run.error.as_ref().unwrap().message.contains("unpaid order"));
@@ -535,11 +557,11 @@ fn a_failed_cleanup_is_told_in_the_jobs_error() {
     let (req, mut run) = klikk_awaiting_payment(&s);
     let late = Millis(3 * 86_400_000);
     let wait = Outcome::wait("awaiting payment");
-    apply(&mut run, req.provider, wait, late, &s, &mut Fixed(0));
+    apply(&mut run, req.provider(), wait, late, &s, &mut Fixed(0));
     assert_eq!(at(&run), "cancel_unpaid");
     let refused = Outcome::fail("klikk refused: Order 7300 not found");
     assert_eq!(
-        apply(&mut run, req.provider, refused, late, &s, &mut Fixed(0)),
+        apply(&mut run, req.provider(), refused, late, &s, &mut Fixed(0)),
         Next::Finish
     );
     let e = run.error.as_ref().unwrap();

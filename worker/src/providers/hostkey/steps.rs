@@ -13,7 +13,7 @@ use crate::providers::Gate;
 use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
-use provisioner_shared::request::{Order, Reinstall};
+use provisioner_shared::request::{HostkeyOrder, HostkeyWork, Hostname};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -66,19 +66,40 @@ macro_rules! tri {
     };
 }
 
-fn hostname(cx: &StepCx<'_>) -> Result<String, Outcome> {
-    cx.request
-        .hostname
-        .clone()
-        .ok_or_else(|| Outcome::fail("this job has no hostname"))
+/// A provision's host name, order and the OS a PXE install puts on after delivery.
+fn provision<'a>(
+    cx: &StepCx<'a>,
+) -> Result<(&'a Hostname, &'a HostkeyOrder, Option<u64>), Outcome> {
+    match cx.work::<HostkeyWork>()? {
+        HostkeyWork::Provision {
+            hostname,
+            order,
+            reinstall_os,
+        } => Ok((hostname, order, *reinstall_os)),
+        _ => Err(Outcome::fail("only a provision orders a server")),
+    }
 }
 
-fn reinstall_os(cx: &StepCx<'_>) -> Result<u64, Outcome> {
-    match &cx.request.reinstall {
-        Some(Reinstall::Hostkey { os_id }) => Ok(*os_id),
-        _ => Err(Outcome::fail(
-            "this job names no HOSTKEY OS to install (reinstall.os_id)",
-        )),
+/// The host name of a provision or a reinstall (the PXE steps send it).
+fn hostname<'a>(cx: &StepCx<'a>) -> Result<&'a Hostname, Outcome> {
+    match cx.work::<HostkeyWork>()? {
+        HostkeyWork::Provision { hostname, .. } | HostkeyWork::Reinstall { hostname, .. } => {
+            Ok(hostname)
+        }
+        HostkeyWork::Deprovision(_) => Err(Outcome::fail("a deprovision installs nothing")),
+    }
+}
+
+/// What a PXE install puts on: a reinstall's OS, or the one a provision installs
+/// after delivery.
+fn pxe_os(cx: &StepCx<'_>) -> Result<u64, Outcome> {
+    match cx.work::<HostkeyWork>()? {
+        HostkeyWork::Provision {
+            reinstall_os: Some(os_id),
+            ..
+        }
+        | HostkeyWork::Reinstall { os_id, .. } => Ok(*os_id),
+        _ => Err(Outcome::fail("this job installs no OS over PXE")),
     }
 }
 
@@ -321,7 +342,11 @@ impl Hostkey {
                     .collect()
             })
             .unwrap_or_default();
-        let hostname = cx.request.hostname.clone().unwrap_or_default();
+        let hostname = match provision(cx) {
+            Ok((hostname, _, _)) => hostname.as_str(),
+            // not an order's reconciliation: nothing new can be ours
+            Err(_) => return Ok(NewServers::default()),
+        };
         let listed = self.api.update_servers().await?;
         let deploy_keys = listed.deploy_keys.clone();
         let mut ids = self.api.list().await?;
@@ -370,7 +395,7 @@ impl Hostkey {
                 }
             };
             match named {
-                Some(h) if h.eq_ignore_ascii_case(&hostname) => {
+                Some(h) if h.eq_ignore_ascii_case(hostname) => {
                     new.ours.push((id.clone(), deploy_keys.get(&id).cloned()));
                 }
                 Some(_) => {}
@@ -381,23 +406,17 @@ impl Hostkey {
     }
 
     async fn order_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        let Some(Order::Hostkey(order)) = cx.request.order.clone() else {
-            return Err(CallError::Rejected {
-                provider: "hostkey",
-                message: "this job has no HOSTKEY order".into(),
-                status: None,
-            });
-        };
+        let (hostname, order, pxe_os) =
+            provision(cx).map_err(|o| CallError::refused_before_call("hostkey", &o))?;
         let root = root_password(cx).map_err(|_| CallError::Rejected {
             provider: "hostkey",
             message: "this job's root password cannot be opened".into(),
             status: None,
         })?;
         let script = post_install_script(cx).ok().flatten();
-        let hostname = cx.request.hostname.clone();
         let key = ssh_key(cx);
         // With a PXE reinstall to follow, the server ships without an OS (seed: own_os).
-        let pxe_follows = cx.request.reinstall.is_some();
+        let pxe_follows = pxe_os.is_some();
         let answer = self
             .api
             .order_instance(&OrderInstance {
@@ -410,7 +429,7 @@ impl Hostkey {
                 },
                 os_id: order.os_id,
                 root_pass: &root,
-                hostname: hostname.as_deref(),
+                hostname: Some(hostname.as_str()),
                 ssh_key: key.as_deref(),
                 soft_id: order.soft_id,
                 os_name: None,
@@ -575,7 +594,7 @@ impl Hostkey {
 
     async fn create_pxe(&self, cx: &mut StepCx<'_>) -> Outcome {
         let id = tri!(cx.server_id());
-        let os_id = tri!(reinstall_os(cx));
+        let os_id = tri!(pxe_os(cx));
         let root = tri!(root_password(cx));
         let host = tri!(hostname(cx));
         let script = tri!(post_install_script(cx));
@@ -589,7 +608,7 @@ impl Hostkey {
                 server_id: &id,
                 os_id,
                 root_pass: &root,
-                hostname: &host,
+                hostname: host.as_str(),
                 ssh_key: key.as_deref(),
                 post_install_callback: callback,
                 post_install_script: script.as_ref(),
@@ -614,7 +633,7 @@ impl Hostkey {
         let api = &self.api;
         let outcome = self
             .action(cx, "clear_pxe", || async {
-                api.clear_pxe(&id, &host).await
+                api.clear_pxe(&id, host.as_str()).await
             })
             .await;
         if outcome == Outcome::Next {
@@ -624,8 +643,8 @@ impl Hostkey {
     }
 
     async fn order_prepare(&self, cx: &mut StepCx<'_>) -> Prepared {
-        let host = match hostname(cx) {
-            Ok(h) => h,
+        let host = match provision(cx) {
+            Ok((host, _, _)) => host,
             Err(o) => return Prepared::Skip(o),
         };
         // The ids that exist before the call: reconciliation looks only at new ones.
@@ -634,7 +653,7 @@ impl Hostkey {
             Err(e) => return Prepared::Skip(e.into()),
         };
         Prepared::Call {
-            reference: host,
+            reference: host.to_string(),
             data: json!({ "known": known }),
         }
     }

@@ -18,7 +18,7 @@ use super::names::{VmRef, vm_name};
 use crate::providers::Gate;
 use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
 use provisioner_shared::config::Account;
-use provisioner_shared::request::{IdcloudhostOrder, Order, Reinstall};
+use provisioner_shared::request::{Hostname, IdcloudhostOrder, IdcloudhostWork};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -60,18 +60,12 @@ impl Idcloudhost {
     }
 }
 
-fn order(cx: &StepCx<'_>) -> Result<IdcloudhostOrder, Outcome> {
-    match &cx.request.order {
-        Some(Order::Idcloudhost(o)) => Ok(o.clone()),
-        _ => Err(Outcome::fail("this job has no IDCloudHost order")),
+/// A provision's host name and order.
+fn provision<'a>(cx: &StepCx<'a>) -> Result<(&'a Hostname, &'a IdcloudhostOrder), Outcome> {
+    match cx.work::<IdcloudhostWork>()? {
+        IdcloudhostWork::Provision { hostname, order } => Ok((hostname, order)),
+        _ => Err(Outcome::fail("only a provision creates a VM")),
     }
-}
-
-fn hostname(cx: &StepCx<'_>) -> Result<String, Outcome> {
-    cx.request
-        .hostname
-        .clone()
-        .ok_or_else(|| Outcome::fail("this job has no hostname"))
 }
 
 fn root_password(cx: &StepCx<'_>) -> Result<SecretString, Outcome> {
@@ -81,15 +75,7 @@ fn root_password(cx: &StepCx<'_>) -> Result<SecretString, Outcome> {
 
 /// A step's own refusal, before anything was sent.
 fn refusal(outcome: &Outcome) -> CallError {
-    let message = match outcome {
-        Outcome::Fail(e) => e.message.clone(),
-        other => format!("{other:?}"),
-    };
-    CallError::Rejected {
-        provider: PROVIDER,
-        message,
-        status: None,
-    }
+    CallError::refused_before_call(PROVIDER, outcome)
 }
 
 fn intent_field<'a>(cx: &'a StepCx<'_>, key: &str) -> Option<&'a Value> {
@@ -120,7 +106,7 @@ impl Idcloudhost {
             .server_id
             .clone()
             .or_else(|| cx.outputs.order_id.clone())
-            .or_else(|| cx.request.server_id.clone())
+            .or_else(|| cx.request.server_id().map(ToString::to_string))
             .ok_or_else(|| Outcome::fail("no VM yet: create_vm has not recorded one"))?;
         Ok(VmRef::parse(&id, self.location.as_deref()))
     }
@@ -155,19 +141,18 @@ impl Idcloudhost {
 
     /// The billing account that pays: the order's, the account's, else the VM's own.
     fn billing_account(&self, cx: &StepCx<'_>) -> Option<u64> {
-        let ordered = match &cx.request.order {
-            Some(Order::Idcloudhost(o)) => o.billing_account_id,
-            _ => None,
-        };
+        let ordered = provision(cx)
+            .ok()
+            .and_then(|(_, order)| order.billing_account_id);
         ordered
             .or(self.billing_account_id)
             .or_else(|| cx.outputs.extra.get("billing_account_id")?.as_u64())
     }
 
     async fn create_prepare(&self, cx: &mut StepCx<'_>) -> Result<Prepared, Outcome> {
-        let order = order(cx)?;
-        let name = vm_name(&hostname(cx)?);
-        let slug = self.slug_for(&order);
+        let (hostname, order) = provision(cx)?;
+        let name = vm_name(hostname.as_str());
+        let slug = self.slug_for(order);
         let started = Instant::now();
         // The VMs that exist before the call: a new one with our name but without our
         // reference then shows that the provider dropped the description.
@@ -188,11 +173,10 @@ impl Idcloudhost {
     }
 
     async fn create_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        let order = order(cx).map_err(|o| refusal(&o))?;
-        let host = hostname(cx).map_err(|o| refusal(&o))?;
+        let (host, order) = provision(cx).map_err(|o| refusal(&o))?;
         let password = root_password(cx).map_err(|o| refusal(&o))?;
-        let slug = self.slug_for(&order);
-        let name = vm_name(&host);
+        let slug = self.slug_for(order);
+        let name = vm_name(host.as_str());
         let cloud_init = order.cloud_init.as_ref().map(Value::to_string);
         // The seed takes one `public_key`: the first of the request's keys.
         let public_key = cx.request.ssh_keys.first().cloned();
@@ -424,7 +408,7 @@ impl Idcloudhost {
     async fn await_running(
         &self,
         cx: &mut StepCx<'_>,
-        want_os: Option<(String, String)>,
+        want_os: Option<(&str, &str)>,
     ) -> Result<Outcome, Outcome> {
         let at = self.vm_ref(cx)?;
         let vm = self.api.vm(at.slug.as_deref(), &at.uuid).await?;
@@ -442,7 +426,7 @@ impl Idcloudhost {
                 vm.status.as_str()
             )));
         }
-        if let Some((name, version)) = &want_os {
+        if let Some((name, version)) = want_os {
             let reported = (vm.os_name.as_deref(), vm.os_version.as_deref());
             let matches =
                 |got: Option<&str>, want: &str| got.is_none_or(|g| g.eq_ignore_ascii_case(want));
@@ -492,8 +476,8 @@ impl Idcloudhost {
                 at.slug.as_deref(),
                 &ReinstallVm {
                     uuid: &at.uuid,
-                    os_name: &os_name,
-                    os_version: &os_version,
+                    os_name,
+                    os_version,
                     password: Some(&password),
                 },
             )
@@ -574,15 +558,15 @@ fn payment_trace(invoice: &Invoice) -> PaymentTrace {
     PaymentTrace::Untouched
 }
 
-fn reinstall_os(cx: &StepCx<'_>) -> Result<(String, String), Outcome> {
-    match &cx.request.reinstall {
-        Some(Reinstall::Idcloudhost {
+/// A reinstall's OS.
+fn reinstall_os<'a>(cx: &StepCx<'a>) -> Result<(&'a str, &'a str), Outcome> {
+    match cx.work::<IdcloudhostWork>()? {
+        IdcloudhostWork::Reinstall {
             os_name,
             os_version,
-        }) => Ok((os_name.clone(), os_version.clone())),
-        _ => Err(Outcome::fail(
-            "this job names no IDCloudHost OS to install (reinstall.os_name, reinstall.os_version)",
-        )),
+            ..
+        } => Ok((os_name, os_version)),
+        _ => Err(Outcome::fail("only a reinstall installs an OS")),
     }
 }
 

@@ -12,10 +12,9 @@
 //! answer was lost is looked up with `getinfo`.
 
 use super::api::{InstallAnswer, InstallRequest, OrderSummary, Vps};
-use super::steps::{Inferno, PROVIDER, order_id, ssh_key_ids, template};
+use super::steps::{Inferno, PROVIDER, order, order_id, ssh_key_ids, template};
 use crate::providers::fields::{Decimals, money_to_cents};
-use crate::step::{CallError, Outcome, Prepared, Reconciled, StepCx};
-use provisioner_shared::request::Order;
+use crate::step::{CallError, Prepared, Reconciled, StepCx};
 use serde_json::{Value, json};
 
 fn intent_data<'a>(cx: &'a StepCx<'_>, key: &str) -> Option<&'a Value> {
@@ -86,8 +85,9 @@ pub(super) fn adoption(job_id: &str, new: &[(String, Option<String>)]) -> Adopti
 
 impl Inferno {
     pub(super) async fn order_prepare(&self, cx: &mut StepCx<'_>) -> Prepared {
-        let Some(Order::Inferno(order)) = &cx.request.order else {
-            return Prepared::Skip(Outcome::fail("this job has no Inferno order"));
+        let order = match order(cx) {
+            Ok(order) => order,
+            Err(o) => return Prepared::Skip(o),
         };
         let product_id = order.product_id;
         // The product's price: the only mark of it that `orders` shows (as `amount`).
@@ -110,13 +110,7 @@ impl Inferno {
     }
 
     pub(super) async fn order_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        let Some(Order::Inferno(order)) = &cx.request.order else {
-            return Err(CallError::Rejected {
-                provider: PROVIDER,
-                message: "this job has no Inferno order".into(),
-                status: None,
-            });
-        };
+        let order = order(cx).map_err(|o| CallError::refused_before_call(PROVIDER, &o))?;
         let created = self.api.create(order.product_id).await?;
         let id = created.order_id;
         // Claimed before the result is saved, so that no other job's reconciliation can
@@ -258,12 +252,12 @@ impl Inferno {
             message: message.to_owned(),
             status: None,
         };
-        let id = order_id(cx).map_err(|_| rejected("this job has no Inferno order"))?;
-        let template = template(cx).map_err(|_| rejected("this job names no template"))?;
+        let id = order_id(cx).map_err(|_| rejected("no Inferno order yet"))?;
+        let template = template(cx).map_err(|o| CallError::refused_before_call(PROVIDER, &o))?;
         let keys = ssh_key_ids(cx);
         let request = InstallRequest {
             order_id: &id,
-            template: &template,
+            template,
             ssh_key_ids: &keys,
             run: true,
         };

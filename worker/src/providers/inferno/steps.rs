@@ -18,7 +18,7 @@ use crate::step::{
 };
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
-use provisioner_shared::request::{Order, Reinstall};
+use provisioner_shared::request::{InfernoOrder, InfernoWork};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -74,18 +74,24 @@ pub(super) fn order_id(cx: &StepCx<'_>) -> Result<String, Outcome> {
         .order_id
         .clone()
         .or_else(|| cx.outputs.server_id.clone())
-        .or_else(|| cx.request.server_id.clone())
+        .or_else(|| cx.request.server_id().map(ToString::to_string))
         .ok_or_else(|| Outcome::fail("no Inferno order yet: the order step has not recorded one"))
 }
 
 /// The template to install: the order's for a provision, `reinstall`'s otherwise.
-pub(super) fn template(cx: &StepCx<'_>) -> Result<String, Outcome> {
-    match (&cx.request.order, &cx.request.reinstall) {
-        (Some(Order::Inferno(o)), _) => Ok(o.os_template.clone()),
-        (_, Some(Reinstall::Inferno { os_template })) => Ok(os_template.clone()),
-        _ => Err(Outcome::fail(
-            "this job names no Inferno template (order.os_template or reinstall.os_template)",
-        )),
+pub(super) fn template<'a>(cx: &StepCx<'a>) -> Result<&'a str, Outcome> {
+    match cx.work::<InfernoWork>()? {
+        InfernoWork::Provision { order, .. } => Ok(&order.os_template),
+        InfernoWork::Reinstall { os_template, .. } => Ok(os_template),
+        InfernoWork::Deprovision(_) => Err(Outcome::fail("a deprovision installs nothing")),
+    }
+}
+
+/// A provision's order.
+pub(super) fn order<'a>(cx: &StepCx<'a>) -> Result<&'a InfernoOrder, Outcome> {
+    match cx.work::<InfernoWork>()? {
+        InfernoWork::Provision { order, .. } => Ok(order),
+        _ => Err(Outcome::fail("only a provision orders a server")),
     }
 }
 
@@ -208,7 +214,7 @@ impl Inferno {
         let keys = ssh_key_ids(cx);
         let request = InstallRequest {
             order_id: &id,
-            template: &template,
+            template,
             ssh_key_ids: &keys,
             run: false,
         };

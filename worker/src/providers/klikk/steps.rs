@@ -21,7 +21,7 @@ use crate::step::{
 };
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials::CLOUD_INIT_ORDERED;
-use provisioner_shared::request::{KlikkOrder, KlikkOs, Order as RequestOrder};
+use provisioner_shared::request::{Hostname, KlikkOrder, KlikkOs, KlikkWork};
 use secrecy::SecretString;
 use serde_json::Value;
 use std::time::Duration;
@@ -65,19 +65,15 @@ macro_rules! tri {
     };
 }
 
-fn klikk_order<'a>(cx: &'a StepCx<'_>) -> Result<&'a KlikkOrder, Outcome> {
-    match &cx.request.order {
-        Some(RequestOrder::Klikk(order)) => Ok(order),
-        _ => Err(Outcome::fail("this job has no Klikk order")),
+/// A provision's host name and order. The item is named by the host name, so the
+/// server is named after its host in Klikk's portal and `server_list`. The billing
+/// reference stays on our job (`reference`, listed by `GET /v1/jobs?reference=`);
+/// the order's own `reference` is the job id, which reconciliation needs.
+fn provision<'a>(cx: &StepCx<'a>) -> Result<(&'a Hostname, &'a KlikkOrder), Outcome> {
+    match cx.work::<KlikkWork>()? {
+        KlikkWork::Provision { hostname, order } => Ok((hostname, order)),
+        KlikkWork::Deprovision(_) => Err(Outcome::fail("only a provision orders a server")),
     }
-}
-
-/// The item's name: the hostname, so the server is named after its host in Klikk's
-/// portal and `server_list`. The billing reference stays on our job (`reference`,
-/// listed by `GET /v1/jobs?reference=`); the order's own `reference` is the job id,
-/// which reconciliation needs.
-fn item_name<'a>(cx: &'a StepCx<'_>) -> &'a str {
-    cx.request.hostname.as_deref().unwrap_or(cx.job_id)
 }
 
 fn order_id(cx: &StepCx<'_>) -> Result<String, Outcome> {
@@ -101,7 +97,7 @@ fn cloud_init_ordered(cx: &StepCx<'_>) -> bool {
 /// its own, and the api can be reached (`api.public_url`). Recorded in the outputs,
 /// so a reconciled order knows it too.
 fn plan_cloud_init(cx: &mut StepCx<'_>) -> Result<(), Outcome> {
-    if klikk_order(cx)?.cloud_init_url.is_some() || cx.root_password()?.is_none() {
+    if provision(cx)?.1.cloud_init_url.is_some() || cx.root_password()?.is_none() {
         return Ok(());
     }
     if cx.cloud_init_url().is_some() {
@@ -119,7 +115,10 @@ fn plan_cloud_init(cx: &mut StepCx<'_>) -> Result<(), Outcome> {
 /// Records the order (and its item, when the answer names one) in the outputs.
 fn record_order(cx: &mut StepCx<'_>, order: &Order) {
     cx.outputs.order_id = Some(order.order_id.clone());
-    if let Some(item) = order.item_named(item_name(cx)) {
+    let item = provision(cx)
+        .ok()
+        .and_then(|(hostname, _)| order.item_named(hostname.as_str()));
+    if let Some(item) = item {
         let id = item.id.clone();
         cx.set_extra(ITEM, id);
     }
@@ -144,11 +143,8 @@ fn said(order: &Order) -> String {
 
 impl Klikk {
     async fn order_call(&self, cx: &mut StepCx<'_>) -> Result<(), CallError> {
-        let order = klikk_order(cx).map_err(|_| CallError::Rejected {
-            provider: "klikk",
-            message: "this job has no Klikk order".into(),
-            status: None,
-        })?;
+        let (hostname, order) =
+            provision(cx).map_err(|o| CallError::refused_before_call("klikk", &o))?;
         let os = match &order.os {
             KlikkOs::Name(name) => Os::Name {
                 name,
@@ -165,7 +161,7 @@ impl Klikk {
             .api
             .order_create(&NewOrder {
                 reference: cx.job_id,
-                name: item_name(cx),
+                name: hostname.as_str(),
                 product: &order.product,
                 ram_gb: order.ram_gb,
                 cpu: order.cpu,
@@ -311,7 +307,7 @@ impl Klikk {
                 "order item {item} is complete, but Klikk lists no server for it yet"
             ));
         };
-        let wants_ipv4 = klikk_order(cx).map_or(true, |o| o.ipv4 != Some(false));
+        let wants_ipv4 = provision(cx).map_or(true, |(_, o)| o.ipv4 != Some(false));
         if wants_ipv4 && server.ipv4.is_none() {
             return Outcome::wait(format!("server {} has no IPv4 address yet", server.id));
         }
@@ -333,8 +329,9 @@ impl Klikk {
     /// that item is cancelled, so other servers of the same order stay. Klikk ends it
     /// "after end period"; a completed order's status does not change (GAPS).
     async fn cancel_order(&self, cx: &mut StepCx<'_>) -> Outcome {
-        let Some(server_id) = cx.request.server_id.clone() else {
-            return Outcome::fail("this job names no server_id to deprovision");
+        let server_id = match tri!(cx.work::<KlikkWork>()) {
+            KlikkWork::Deprovision(d) => d.server_id.to_string(),
+            KlikkWork::Provision { .. } => return Outcome::fail("a provision cancels nothing"),
         };
         let servers = match self.api.server_list(None).await {
             Ok(s) => s,
