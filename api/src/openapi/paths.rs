@@ -10,9 +10,9 @@
 
 use super::Finish;
 use super::schemas::{
-    BadRequest, BillingEvent, CallsParams, ErrorEnvelope, Forbidden, Internal, Invalid, JobEvent, JobPage,
-    JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Session, SignIn, Status, TokenPath, TooLarge,
-    Unauthorized, UnsupportedMediaType,
+    BadRequest, BillingEvent, CallsParams, ErrorEnvelope, Forbidden, Internal, Invalid, JobEvent,
+    JobPage, JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Session, SignIn,
+    Status, TokenPath, TooLarge, Unauthorized, UnsupportedMediaType,
 };
 use crate::webhooks::Answer;
 use provisioner_shared::calls::ProviderCall;

@@ -499,6 +499,7 @@ pub(super) enum SessionScope {
 pub(super) struct CallsParams {
     /// `json` (the default) or `jsonl` (JSON lines; also chosen by
     /// `Accept: application/x-ndjson`).
+    #[param(inline)]
     format: Option<CallsFormat>,
 }
 
