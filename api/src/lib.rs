@@ -14,7 +14,8 @@
 //! - `metrics`: `/metrics` in Prometheus text format (this process's counters, the
 //!   schedule read from Redis, the workers' flushed counters) and the layer that
 //!   counts requests by route template.
-//! - `openapi`: `/openapi.json`, the hand-written OpenAPI document of every route.
+//! - `openapi`: `/openapi.json`, the OpenAPI document of every route, generated from
+//!   the code (utoipa).
 //! - `ui`: `/ui`, the dashboard (one static page, strict CSP).
 //! - `session`: `/ui/session`, the dashboard's sign-in: a signed HttpOnly cookie
 //!   that the token check accepts in place of a bearer token, with a CSRF token.

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One request a step sent to its provider, and what came back.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProviderCall {
     /// When the request left, RFC 3339 (Redis time at the step's start plus the

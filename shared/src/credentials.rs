@@ -45,6 +45,7 @@ pub enum PasswordRoute {
 }
 
 /// Where the password the customer gets came from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
@@ -120,11 +121,18 @@ pub fn password_to_set(
 
 /// A server's login. The password prints as `[REDACTED]` in `Debug`; only the
 /// credentials route (and a callback with `include_credentials`) serialises it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug)]
 pub struct Credentials {
+    /// `root`, or the IDCloudHost order's `username`.
     pub username: String,
+    /// The server's root password; null when none is known to be set.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, required))]
     pub password: Option<SecretString>,
+    /// Where the password came from; null with it.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub source: Option<Source>,
+    /// The request's public keys.
     pub ssh_keys: Vec<String>,
 }
 

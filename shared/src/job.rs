@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
@@ -73,6 +74,7 @@ impl fmt::Display for JobState {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
@@ -174,10 +176,12 @@ pub struct Outputs {
 }
 
 /// Why a job failed or needs attention.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobError {
     pub step: String,
     pub message: String,
+    /// The provider's own words, when it gave any.
     #[serde(default)]
     pub provider_message: Option<String>,
 }
@@ -203,6 +207,7 @@ pub struct CallbackAttempt {
 }
 
 /// How a job's credentials were read.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CredentialsVia {
@@ -558,25 +563,40 @@ pub enum Resolution {
     Fail,
 }
 
-/// The job JSON of CONTRACT.md.
+/// The job JSON of CONTRACT.md. It never holds a secret. (With the `openapi`
+/// feature, `/openapi.json` marks every field required: none is ever skipped.)
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Job))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
+    /// The job id, a ULID.
     pub id: String,
     pub kind: JobKind,
     pub account: String,
     pub provider: ProviderKind,
     pub reference: Option<String>,
     pub state: JobState,
+    /// The current step; null once the job has ended.
     pub step: Option<String>,
+    /// What the job waits for, e.g. "(3/5) post-install tasks completed" or
+    /// "awaiting payment".
     pub note: Option<String>,
     pub steps: Vec<StepView>,
     pub server: ServerView,
     pub error: Option<JobError>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
+    /// Delivery attempts of the job's callback, the last 50.
     pub callbacks: Vec<CallbackView>,
+    /// Plain sentences about what the job could not do as asked, e.g. a
+    /// `root_password` Inferno does not take (it sets its own). Empty when there is
+    /// nothing to say.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Every read of the server's login, the last 100 (empty in a callback's own
+    /// body).
     #[serde(default)]
     pub credential_reads: Vec<CredentialReadView>,
     /// The `x-request-id` of the request that created the job (null for older jobs).
@@ -584,23 +604,36 @@ pub struct JobView {
     pub request_id: Option<String>,
 }
 
+/// One read of the server's login.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CredentialRead))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CredentialReadView {
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub at: String,
     pub via: CredentialsVia,
+    /// The name of the token that read them (`via: api`); never the token itself.
     pub token: Option<String>,
 }
 
+/// One step of the job's plan.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Step))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepView {
     pub name: String,
     pub state: StepState,
     pub attempts: u32,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub started_at: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub finished_at: Option<String>,
     pub detail: Option<String>,
 }
 
+/// What the job knows of its server: the provider's ids and addresses.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Server))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerView {
     pub id: Option<String>,
@@ -610,9 +643,14 @@ pub struct ServerView {
     pub ipv6: Option<String>,
 }
 
+/// One delivery attempt of the job's callback.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = CallbackAttempt))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallbackView {
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub at: String,
+    /// The receiver's HTTP status; null when nothing was answered.
     pub status: Option<u16>,
     pub error: Option<String>,
 }

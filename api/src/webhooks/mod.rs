@@ -39,7 +39,8 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// What a delivery did: the answer's body, and what a duplicate is answered with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = WebhookAnswer)]
 pub(crate) struct Answer {
     /// The event type.
     #[serde(rename = "type")]

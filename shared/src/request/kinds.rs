@@ -6,6 +6,7 @@ use crate::provider::ProviderKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {

@@ -5,8 +5,8 @@
 use provisioner_shared::{Config, ProviderKind};
 use provisioner_tests::hooks::{Delivery, Receiver};
 use provisioner_tests::{
-    API_TOKEN, TestApi, TestRedis, WEBHOOK_SECRET, account, spawn_api, spawn_worker, test_config,
-    wait_until,
+    API_TOKEN, Reply, TestApi, TestRedis, WEBHOOK_SECRET, account, spawn_api, spawn_worker,
+    test_config, wait_until,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -393,4 +393,161 @@ async fn the_dashboard_is_one_page_with_a_strict_csp_and_needs_no_token() -> any
     }
     assert!(!page.contains("https://") && !page.contains("http://"));
     Ok(())
+}
+
+/// Checks `value` against `schema` (resolved in `doc`): the keywords the api's
+/// document uses (`$ref`, `type`, `enum`, `required`, `properties`,
+/// `additionalProperties: false`, `items`, `oneOf`/`anyOf`). Returns what differs.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let target = doc
+            .pointer(r.trim_start_matches('#'))
+            .ok_or_else(|| format!("{at}: {r} resolves to nothing"))?;
+        return conforms(doc, target, value, at);
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            let fits = options
+                .iter()
+                .filter(|o| conforms(doc, o, value, at).is_ok())
+                .count();
+            let ok = if key == "oneOf" { fits == 1 } else { fits >= 1 };
+            if !ok {
+                return Err(format!("{at}: {value} fits {fits} of {key} {schema}"));
+            }
+        }
+    }
+    if let Some(types) = schema.get("type") {
+        let types: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let is = |t: &str| match t {
+            "null" => value.is_null(),
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "string" => value.is_string(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            _ => false,
+        };
+        if !types.iter().any(|t| is(t)) {
+            return Err(format!("{at}: {value} is not {types:?}"));
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    if let Value::Object(object) = value {
+        for field in schema["required"].as_array().into_iter().flatten() {
+            let field = field.as_str().unwrap_or("");
+            if !object.contains_key(field) {
+                return Err(format!("{at}: required `{field}` is missing"));
+            }
+        }
+        let properties = schema["properties"].as_object();
+        for (key, v) in object {
+            match properties.and_then(|p| p.get(key)) {
+                Some(s) => conforms(doc, s, v, &format!("{at}.{key}"))?,
+                None if schema["additionalProperties"] == false => {
+                    return Err(format!("{at}: `{key}` is not in the schema"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(item)) = (value, schema.get("items")) {
+        for (i, v) in items.iter().enumerate() {
+            conforms(doc, item, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The schema `/openapi.json` gives for `method path`'s `status` JSON answer.
+fn answer_schema<'a>(doc: &'a Value, method: &str, path: &str, status: &str) -> &'a Value {
+    let mut response = &doc["paths"][path][method]["responses"][status];
+    if let Some(r) = response.get("$ref").and_then(Value::as_str) {
+        response = doc.pointer(r.trim_start_matches('#')).expect("a response");
+    }
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {path} {status}: no JSON schema"
+    );
+    schema
+}
+
+/// Real answers of a live api (a job that ran to its end, a fresh one, a page, a
+/// login, errors) validate against the schemas the api's own document gives them:
+/// the derived job JSON schema matches the job JSON.
+#[tokio::test]
+async fn real_answers_match_the_documents_schemas() -> anyhow::Result<()> {
+    let redis = TestRedis::start().await?;
+    let config = config(&redis);
+    let api = spawn_api(config.clone()).await?;
+    let doc: Value = api
+        .anonymous()
+        .get(api.url("/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let check = |method: &str, path: &str, status: &str, body: &Value| {
+        let schema = answer_schema(&doc, method, path, status);
+        if let Err(e) = conforms(&doc, schema, body, "$") {
+            panic!("{method} {path} {status} does not match its schema: {e}\n{body:#}");
+        }
+    };
+    // The checker is not blind: a job without its state does not pass.
+    let fresh = api
+        .post_job(
+            &json!({"kind": "provision", "account": "noop", "order": {"steps": 2},
+            "reference": "openapi-1", "root_password": ROOT_PASSWORD}),
+        )
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    check("post", "/v1/jobs", "202", &fresh.body);
+    let mut broken = fresh.body.clone();
+    broken.as_object_mut().unwrap().remove("state");
+    let job_schema = answer_schema(&doc, "get", "/v1/jobs/{id}", "200");
+    assert!(conforms(&doc, job_schema, &broken, "$").is_err());
+    broken = fresh.body.clone();
+    broken["steps"][0]["state"] = json!("exploded");
+    assert!(conforms(&doc, job_schema, &broken, "$").is_err());
+
+    let worker = spawn_worker(config.clone()).await?;
+    let id = fresh.id().to_owned();
+    let ended = api.wait_for_end(&id, LONG).await?;
+    worker.shutdown().await?;
+    assert_eq!(ended["state"], "succeeded", "{ended}");
+    assert!(ended["steps"][0]["started_at"].is_string(), "{ended}");
+    check("get", "/v1/jobs/{id}", "200", &ended);
+
+    let page = api.list_jobs("limit=1").await?.expect(StatusCode::OK)?;
+    check("get", "/v1/jobs", "200", &page.body);
+    let cancelled = api
+        .post(&format!("/v1/jobs/{id}/cancel"), None)
+        .await?
+        .expect(StatusCode::CONFLICT)?;
+    check("post", "/v1/jobs/{id}/cancel", "409", &cancelled.body);
+    let missing = api
+        .get_job(&ulid::Ulid::new().to_string())
+        .await?
+        .expect(StatusCode::NOT_FOUND)?;
+    check("get", "/v1/jobs/{id}", "404", &missing.body);
+    let invalid = api
+        .post_job(&json!({"kind": "provision", "account": "nobody"}))
+        .await?
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)?;
+    check("post", "/v1/jobs", "422", &invalid.body);
+    let unauthorized = Reply::read(api.anonymous().get(api.url("/v1/jobs")).send().await?)
+        .await?
+        .expect(StatusCode::UNAUTHORIZED)?;
+    check("get", "/v1/jobs", "401", &unauthorized.body);
+    api.stop().await
 }
