@@ -351,6 +351,20 @@ fn systemd_units_restart_on_failure_and_outwait_a_step() {
 fn the_image_runs_as_a_user_and_checks_itself_with_the_binary() {
     let text = read("Dockerfile");
     let final_stage = text.rsplit("\nFROM ").next().unwrap();
+    // Dependencies build in a layer of their own, before the sources are copied in
+    // (issue 11 point 7: a Dockerfile that caches dependencies).
+    let cook = text
+        .find("cargo chef cook")
+        .expect("dependencies are cooked (cargo-chef)");
+    let sources = text[..text
+        .find("cargo build --release")
+        .expect("the release build")]
+        .rfind("COPY . .")
+        .expect("the sources are copied before the build");
+    assert!(
+        cook < sources,
+        "the dependency layer comes before the sources"
+    );
     for line in text.lines().filter(|l| l.starts_with("FROM ")) {
         let image = line.split_whitespace().nth(1).unwrap();
         assert_pinned(image, "Dockerfile");

@@ -12,7 +12,6 @@ use crate::hostkey::HostkeyEvent;
 use crate::idcloudhost::IdcloudhostEvent;
 use crate::inferno::InfernoEvent;
 use crate::klikk::KlikkEvent;
-use crate::redis_server::RedisServer;
 use crate::stack::{self, ConfigParts, SimPorts, Sims};
 use provisioner_shared::Config;
 use provisioner_shared::webhook::WebhookKey;
@@ -81,18 +80,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
 async fn run_until_done(opts: DemoOptions) -> Result<(), DemoError> {
     let started = Instant::now();
     // Keep the private Redis alive for the whole demo (it is killed on drop).
-    let (_redis, redis_url) = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => {
-            println!("redis       {url} (from REDIS_URL)");
-            (None, url)
-        }
-        _ => {
-            let server = RedisServer::start()?;
-            let url = server.url();
-            println!("redis       {url} (a private redis-server, removed at exit)");
-            (Some(server), url)
-        }
-    };
+    let (_redis, redis_url) = stack::redis()?;
     let namespace = stack::fresh_namespace("demo");
 
     let sims = Sims::start(opts.speed, opts.sim_ports).await?;

@@ -3,7 +3,6 @@
 //! `provisioner-worker --config FILE` and `provctl` can be tried by hand on
 //! something better than the noop provider. Runs until Ctrl-C or SIGTERM.
 
-use crate::redis_server::RedisServer;
 use crate::stack::{self, ConfigParts, SimPorts, Sims};
 use std::path::PathBuf;
 
@@ -47,18 +46,7 @@ impl Default for SimulatorsOptions {
 /// Starts Redis (`REDIS_URL`, else a private `redis-server` kept while this runs),
 /// the simulators, writes the config and waits for Ctrl-C.
 pub async fn run(opts: SimulatorsOptions) -> Result<(), SimulatorsError> {
-    let (_redis, redis_url) = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => {
-            println!("redis       {url} (from REDIS_URL)");
-            (None, url)
-        }
-        _ => {
-            let server = RedisServer::start()?;
-            let url = server.url();
-            println!("redis       {url} (a private redis-server, removed at exit)");
-            (Some(server), url)
-        }
-    };
+    let (_redis, redis_url) = stack::redis()?;
     let sims = Sims::start(opts.speed, opts.ports).await?;
     sims.print(opts.speed);
 

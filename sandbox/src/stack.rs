@@ -6,10 +6,26 @@ use crate::hostkey::{HostkeyOptions, HostkeySim};
 use crate::idcloudhost::{IdcloudhostOptions, IdcloudhostSim};
 use crate::inferno::{InfernoOptions, InfernoSim};
 use crate::klikk::{KlikkOptions, KlikkSim};
+use crate::redis_server::{RedisServer, RedisServerError};
 use provisioner_shared::secret::Sealer;
 use secrecy::ExposeSecret;
 use std::io;
 use tokio::net::TcpListener;
+
+/// The Redis a run uses, said on stdout: `REDIS_URL` when set, else a private
+/// `redis-server`, killed when the returned handle drops (keep it for the run).
+pub fn redis() -> Result<(Option<RedisServer>, String), RedisServerError> {
+    if let Ok(url) = std::env::var("REDIS_URL")
+        && !url.is_empty()
+    {
+        println!("redis       {url} (from REDIS_URL)");
+        return Ok((None, url));
+    }
+    let server = RedisServer::start()?;
+    let url = server.url();
+    println!("redis       {url} (a private redis-server, removed at exit)");
+    Ok((Some(server), url))
+}
 
 /// The ports the simulators take by default (0: any free port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
