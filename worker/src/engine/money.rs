@@ -57,6 +57,11 @@ impl Engine {
                 Reconciled::Failed(e) => return Ok(lookup_again(&step_name, e)),
             }
         }
+        if run.steps[cursor].intent.is_none()
+            && let Some(refused) = self.guard_order(&env, &step_name).await
+        {
+            return Ok(refused);
+        }
         let (reference, data) = match step.prepare(&mut env.cx(run)).await {
             Prepared::Skip(outcome) => return Ok(outcome),
             Prepared::Call { reference, data } => (reference, data),
