@@ -170,3 +170,28 @@ async fn the_worker_rechecks_before_ordering_and_parks_a_job_past_its_cap() -> a
     assert_eq!(klikk_ledger(s.klikk()).cancels, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_each_capped_accounts_open_provisions() -> anyhow::Result<()> {
+    let Some(browser) = provisioner_tests::browser::Browser::start("UTC").await? else {
+        return Ok(());
+    };
+    let outcome = async {
+        let s = stack(3).await?;
+        enqueue(&s.api, "shown.example.com").await?;
+        browser
+            .goto(&format!(
+                "{}/ui#token={}",
+                s.api.base_url,
+                provisioner_tests::API_TOKEN
+            ))
+            .await?;
+        browser
+            .wait_for_text("#guards", "klikk 1/3", Duration::from_secs(20))
+            .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    browser.quit().await?;
+    outcome
+}
