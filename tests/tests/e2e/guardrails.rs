@@ -168,6 +168,13 @@ async fn the_worker_rechecks_before_ordering_and_parks_a_job_past_its_cap() -> a
     })
     .await?;
     assert_eq!(klikk_ledger(s.klikk()).cancels, 0);
+    // The failed job, retried, would be open again: past the api's cap of two
+    // (b and a new one), the retry is refused and the job stays failed.
+    enqueue(&s.api, "c.example.com").await?;
+    let retry = s.api.post(&format!("/v1/jobs/{a}/retry"), None).await?;
+    assert_eq!(retry.error_code(), Some("cap_reached"), "{:?}", retry.body);
+    assert_eq!(retry.error_field(), Some(KEY));
+    assert_eq!(s.api.get_job(&a).await?.body["state"], "failed");
     Ok(())
 }
 
