@@ -10,7 +10,7 @@ mod load;
 mod validate;
 
 pub use audit::AuditConfig;
-pub use guard::OpenOrdersCap;
+pub use guard::{DailyAmountCap, OpenOrdersCap, price_cents};
 pub use load::ENV_PREFIX;
 
 use crate::provider::ProviderKind;
@@ -467,6 +467,11 @@ pub struct Account {
     /// and not yet ended) at once; past it an enqueue is refused (`guard.rs`).
     #[serde(default)]
     pub max_open_orders: Option<u32>,
+    /// Spend guardrail: the most this account may order per UTC day, in the
+    /// provider's currency as its API states prices (only where the order states
+    /// one: Inferno).
+    #[serde(default)]
+    pub max_amount_per_day: Option<f64>,
 }
 
 impl Account {

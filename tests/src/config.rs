@@ -113,5 +113,6 @@ pub fn account(name: &str, provider: ProviderKind, base_url: &str) -> Account {
         rate_limit: None,
         request_timeout: None,
         max_open_orders: None,
+        max_amount_per_day: None,
     }
 }

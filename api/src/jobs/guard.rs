@@ -33,6 +33,7 @@ pub(crate) async fn take(
     if request.kind() != JobKind::Provision {
         return Ok(None);
     }
+    refuse_spent_day(state, &request.account).await?;
     let Some(cap) = state.config.open_orders_cap(&request.account) else {
         return Ok(None);
     };
@@ -56,6 +57,34 @@ pub(crate) async fn take(
         account: account.to_owned(),
         job_id: job_id.to_owned(),
     }))
+}
+
+/// `accounts[].max_amount_per_day`: a provision of an account that has ordered
+/// its cap today (UTC) is refused (the price of this one is counted by the worker,
+/// right before its order).
+async fn refuse_spent_day(state: &AppState, account: &str) -> Result<(), ApiError> {
+    let Some(cap) = state.config.daily_amount_cap(account) else {
+        return Ok(());
+    };
+    let spent = state
+        .store
+        .guard_spent(account, state.store.clock())
+        .await?;
+    if spent < cap.cents {
+        return Ok(());
+    }
+    let shown = |c: u64| format!("{}.{:02}", c / 100, c % 100);
+    Err(ApiError::client(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "cap_reached",
+        format!(
+            "{}: account `{account}` has ordered {} today (UTC), its cap is {}; retry tomorrow",
+            cap.key,
+            shown(spent),
+            shown(cap.cents)
+        ),
+    )
+    .with_field(cap.key))
 }
 
 /// Lets go of the places of jobs that have ended (a worker that died between a

@@ -397,7 +397,8 @@ mod tests {
             guards: Some(vec![guard::AccountGuard {
                 account: "hk".into(),
                 open: 2,
-                cap: 3,
+                cap: Some(3),
+                spent: Some((1250, 5000)),
             }]),
         };
         let text = snapshot.render();
@@ -412,6 +413,8 @@ mod tests {
             "provisioner_callbacks_total{result=\"delivered\"} 1",
             "provisioner_account_open_orders{account=\"hk\"} 2",
             "provisioner_account_open_orders_cap{account=\"hk\"} 3",
+            "provisioner_account_spent_today{account=\"hk\"} 12.5",
+            "provisioner_account_spent_today_cap{account=\"hk\"} 50",
         ] {
             assert!(
                 text.contains(&format!("{line}\n")),

@@ -206,6 +206,12 @@ impl Keys {
         format!("{{{}:guard:{account}}}:open", self.ns)
     }
 
+    /// An account's amounts ordered on UTC day `day` (days since 1970), job id →
+    /// cents (`guard_spend.lua`).
+    pub fn guard_spent(&self, account: &str, day: u64) -> String {
+        format!("{{{}:guard:{account}}}:day:{day}", self.ns)
+    }
+
     /// The store's own single keys (rate limits, order claims, worker stats).
     pub(super) fn named(&self, kind: &str, name: &str) -> String {
         format!("{}:{kind}:{name}", self.ns)

@@ -202,3 +202,120 @@ async fn the_dashboard_shows_each_capped_accounts_open_provisions() -> anyhow::R
     browser.quit().await?;
     outcome
 }
+
+/// Redis, the Inferno simulator (product 303 costs 5.00) with the account
+/// `inferno` (`accounts[0]`) allowed `per_day` a day, and the api (no worker).
+async fn inferno_stack(per_day: f64) -> anyhow::Result<TestApp> {
+    let app = spawn_app()
+        .inferno(
+            "inferno",
+            provisioner_tests::providers::start_inferno(false).await?,
+        )
+        .tune(move |c: &mut Config| c.accounts[0].max_amount_per_day = Some(per_day))
+        .start()
+        .await?;
+    assert_eq!(app.config.accounts[0].name, "inferno");
+    Ok(app)
+}
+
+fn inferno_provision(hostname: &str) -> Value {
+    json!({
+        "kind": "provision",
+        "account": "inferno",
+        "reference": format!("svc-{hostname}"),
+        "order": {"product_id": 303, "os_template": "centos7-64-default"},
+        "hostname": hostname,
+        "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com"],
+    })
+}
+
+async fn inferno_orders(s: &TestApp, n: usize) -> anyhow::Result<()> {
+    provisioner_tests::wait_until("the Inferno orders", LONG, || async {
+        let orders = provisioner_tests::providers::inferno_ledger(s.inferno()).orders;
+        Ok((orders == n).then_some(()))
+    })
+    .await
+}
+
+const DAY_KEY: &str = "accounts[0].max_amount_per_day";
+
+#[tokio::test]
+async fn an_enqueue_once_the_days_amount_is_spent_is_refused_naming_it() -> anyhow::Result<()> {
+    let s = inferno_stack(5.0).await?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    s.api
+        .post_job(&inferno_provision("first.example.com"))
+        .await?
+        .expect(StatusCode::ACCEPTED)?;
+    inferno_orders(&s, 1).await?;
+    let refused = s
+        .api
+        .post_job(&inferno_provision("second.example.com"))
+        .await?;
+    assert_eq!(
+        refused.error_code(),
+        Some("cap_reached"),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.error_field(), Some(DAY_KEY));
+    assert_eq!(
+        job_count(&s.api).await?,
+        1,
+        "the refused request wrote no job"
+    );
+    let page = s
+        .api
+        .anonymous()
+        .get(s.api.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for line in [
+        "provisioner_account_spent_today{account=\"inferno\"} 5\n",
+        "provisioner_account_spent_today_cap{account=\"inferno\"} 5\n",
+    ] {
+        assert!(page.contains(line), "missing {line:?} in\n{page}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_order_that_would_pass_the_days_amount_waits_in_needs_attention() -> anyhow::Result<()> {
+    // 5.00 + 5.00 > 7.00: the second order is not placed.
+    let s = inferno_stack(7.0).await?;
+    let _worker = spawn_worker(s.config.clone()).await?;
+    let first = s
+        .api
+        .post_job(&inferno_provision("first.example.com"))
+        .await?
+        .expect(StatusCode::ACCEPTED)?
+        .id()
+        .to_owned();
+    inferno_orders(&s, 1).await?;
+    let second = s
+        .api
+        .post_job(&inferno_provision("second.example.com"))
+        .await?
+        .expect(StatusCode::ACCEPTED)?
+        .id()
+        .to_owned();
+    let job = s
+        .api
+        .wait_for_state(&second, "needs_attention", LONG)
+        .await?;
+    assert!(
+        job.to_string().contains(DAY_KEY),
+        "the reason names the cap: {job}"
+    );
+    assert_eq!(
+        provisioner_tests::providers::inferno_ledger(s.inferno()).orders,
+        1
+    );
+    assert_ne!(
+        s.api.get_job(&first).await?.body["state"],
+        "needs_attention"
+    );
+    Ok(())
+}

@@ -7,6 +7,7 @@
 use super::Engine;
 use crate::step::{JobEnv, Outcome};
 use provisioner_shared::JobKind;
+use provisioner_shared::config::price_cents;
 use provisioner_shared::job::Job;
 
 /// The steps that place a provision's order (one per provider plan).
@@ -26,6 +27,48 @@ impl Engine {
             Ok(took) => Some(Outcome::Attention(format!(
                 "{} reached: account `{account}` has {} open provisions, its cap is {}; nothing was ordered (resolve with `reorder` once one has ended, or `fail`)",
                 cap.key, took.open, cap.cap
+            ))),
+            Err(e) => Some(Outcome::wait(format!(
+                "cannot check {} yet ({e}); nothing was ordered",
+                cap.key
+            ))),
+        }
+    }
+
+    /// `accounts[].max_amount_per_day`, right before the intent: the order's price
+    /// (`price` in the intent's data, from the provider's price list) is counted on
+    /// today's total unless it would pass the cap. Counted before the call, so a
+    /// call that then fails counts too (never less than was spent).
+    pub(super) async fn guard_amount(
+        &self,
+        env: &JobEnv<'_>,
+        step: &str,
+        data: &serde_json::Value,
+    ) -> Option<Outcome> {
+        if env.request.kind() != JobKind::Provision || !ORDER_STEPS.contains(&step) {
+            return None;
+        }
+        let account = env.request.account.as_str();
+        let cap = self.settings.daily_amount_caps.get(account)?;
+        let Some(cents) = data.get("price").and_then(price_cents) else {
+            return Some(Outcome::wait(format!(
+                "{} is set, but the price of this order is not known yet; nothing was ordered",
+                cap.key
+            )));
+        };
+        let shown = |c: u64| format!("{}.{:02}", c / 100, c % 100);
+        match self
+            .store
+            .guard_spend(account, env.job_id, env.now, cents, cap.cents)
+            .await
+        {
+            Ok(took) if took.taken => None,
+            Ok(took) => Some(Outcome::Attention(format!(
+                "{} reached: account `{account}` ordered {} today (UTC), this order costs {}, the cap is {}; nothing was ordered (resolve with `reorder` tomorrow, or `fail`)",
+                cap.key,
+                shown(took.open),
+                shown(cents),
+                shown(cap.cents)
             ))),
             Err(e) => Some(Outcome::wait(format!(
                 "cannot check {} yet ({e}); nothing was ordered",

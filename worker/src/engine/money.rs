@@ -66,6 +66,9 @@ impl Engine {
             Prepared::Skip(outcome) => return Ok(outcome),
             Prepared::Call { reference, data } => (reference, data),
         };
+        if let Some(refused) = self.guard_amount(&env, &step_name, &data).await {
+            return Ok(refused);
+        }
         let attempt = run.steps[cursor].attempts + 1;
         run.steps[cursor].intent = Some(Intent {
             attempt,

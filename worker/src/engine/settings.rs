@@ -1,7 +1,7 @@
 //! The engine's knobs, read once from the config.
 
 use provisioner_shared::config::{
-    Config, DeadlinesConfig, OpenOrdersCap, PollingConfig, RetryConfig,
+    Config, DailyAmountCap, DeadlinesConfig, OpenOrdersCap, PollingConfig, RetryConfig,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +24,8 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// `accounts[].max_open_orders` by account name (`guard.rs`).
     pub open_orders_caps: BTreeMap<String, OpenOrdersCap>,
+    /// `accounts[].max_amount_per_day` by account name (`guard.rs`).
+    pub daily_amount_caps: BTreeMap<String, DailyAmountCap>,
 }
 
 impl Settings {
@@ -51,6 +53,11 @@ impl Settings {
                 .accounts
                 .iter()
                 .filter_map(|a| Some((a.name.clone(), c.open_orders_cap(&a.name)?)))
+                .collect(),
+            daily_amount_caps: c
+                .accounts
+                .iter()
+                .filter_map(|a| Some((a.name.clone(), c.daily_amount_cap(&a.name)?)))
                 .collect(),
         }
     }

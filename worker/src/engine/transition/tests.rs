@@ -37,6 +37,7 @@ fn settings() -> Settings {
         wait_timeout: Duration::from_secs(1),
         idempotency_ttl: Duration::from_secs(3600),
         open_orders_caps: Default::default(),
+        daily_amount_caps: Default::default(),
     }
 }
 
