@@ -194,7 +194,7 @@ async fn the_dashboard_shows_each_capped_accounts_open_provisions() -> anyhow::R
             ))
             .await?;
         browser
-            .wait_for_text("#guards", "klikk 1/3", Duration::from_secs(20))
+            .wait_for_text("#guards", "klikk 1/3 open", Duration::from_secs(20))
             .await?;
         anyhow::Ok(())
     }
