@@ -5,10 +5,12 @@
 //! with its one `impl Default`), so a key left out keeps its default.
 
 mod audit;
+mod guard;
 mod load;
 mod validate;
 
 pub use audit::AuditConfig;
+pub use guard::{DailyAmountCap, OpenOrdersCap, price_cents};
 pub use load::ENV_PREFIX;
 
 use crate::provider::ProviderKind;
@@ -461,6 +463,15 @@ pub struct Account {
     /// HTTP timeout of one provider call (default: the step timeout).
     #[serde(default, with = "humantime_serde")]
     pub request_timeout: Option<Duration>,
+    /// Spend guardrail: how many provisions of this account may be open (enqueued
+    /// and not yet ended) at once; past it an enqueue is refused (`guard.rs`).
+    #[serde(default)]
+    pub max_open_orders: Option<u32>,
+    /// Spend guardrail: the most this account may order per UTC day, in the
+    /// provider's currency as its API states prices (only where the order states
+    /// one: Inferno).
+    #[serde(default)]
+    pub max_amount_per_day: Option<f64>,
 }
 
 impl Account {

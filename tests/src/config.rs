@@ -112,5 +112,7 @@ pub fn account(name: &str, provider: ProviderKind, base_url: &str) -> Account {
         pay_invoices: false,
         rate_limit: None,
         request_timeout: None,
+        max_open_orders: None,
+        max_amount_per_day: None,
     }
 }

@@ -8,6 +8,7 @@
 //! - `browser`: the `/ui` dashboard in headless Chromium (skipped without one unless
 //!   `REQUIRE_BROWSER=1`).
 //! - `billing`: the billing path: root passwords per provider, credentials, payment waits.
+//! - `guardrails`: spend guardrails per account (`max_open_orders`): 422 at enqueue, the worker's re-check.
 //! - `hostkey`: HOSTKEY end to end through the worker and the simulator.
 //! - `idcloudhost`: IDCloudHost end to end through the worker and the simulator.
 //! - `inferno`: Inferno end to end through the worker and the simulator.
@@ -45,6 +46,8 @@ mod callbacks;
 mod cluster;
 #[path = "e2e/engine.rs"]
 mod engine;
+#[path = "e2e/guardrails.rs"]
+mod guardrails;
 #[path = "e2e/hostkey.rs"]
 mod hostkey;
 #[path = "e2e/idcloudhost.rs"]

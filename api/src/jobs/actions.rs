@@ -36,6 +36,9 @@ pub(crate) async fn retry(
             let now = state.store.clock();
             job.retry_failed(now)
                 .map_err(|m| ApiError::conflict("invalid_state", m))?;
+            // Open again: it takes a place under its account's guardrail (a place
+            // left by a retry that then fails to commit is pruned: the job ended).
+            super::guard::take(&state, &job.spec.request, &id).await?;
             retake_holds(&state, &job).await?;
             commit_now(&state, job).await
         }

@@ -126,6 +126,25 @@ pub(crate) async fn create_job(
     state: &AppState,
     job_id: &str,
     request: JobRequest,
+    holds: Holds,
+) -> Result<(StatusCode, Job), Failure> {
+    let place = super::guard::take(state, &request, job_id)
+        .await
+        .map_err(Failure::nothing_written)?;
+    let created = write_job(state, job_id, request, holds).await;
+    if let (Err(f), Some(place)) = (&created, place)
+        && f.nothing_written
+    {
+        place.give_back(state).await;
+    }
+    created
+}
+
+/// [`create_job`] once the job has its place under the account's guardrail.
+async fn write_job(
+    state: &AppState,
+    job_id: &str,
+    request: JobRequest,
     mut holds: Holds,
 ) -> Result<(StatusCode, Job), Failure> {
     super::preflight::refuse_uncancellable_inferno_order(state, &request)

@@ -15,6 +15,7 @@ mod calls;
 pub(crate) mod create;
 mod credentials;
 mod events;
+mod guard;
 mod idempotency;
 mod list;
 mod preflight;

@@ -20,6 +20,8 @@
 //! become a label. When Redis does not answer in time the page still has the
 //! process's own figures, and `provisioner_redis_up` is 0.
 
+mod guard;
+
 use crate::AppState;
 use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use axum::extract::{MatchedPath, Request, State};
@@ -158,6 +160,7 @@ struct Snapshot {
     due: Option<Vec<ShardFigures>>,
     jobs: Option<Vec<JobCount>>,
     workers: Option<Vec<(WorkerStat, u64)>>,
+    guards: Option<Vec<guard::AccountGuard>>,
 }
 
 impl Snapshot {
@@ -188,6 +191,9 @@ impl Snapshot {
             if let Some(stats) = &self.workers {
                 record_workers(stats);
             }
+            if let Some(guards) = &self.guards {
+                guard::record(guards);
+            }
         });
         recorder.handle().render()
     }
@@ -195,15 +201,17 @@ impl Snapshot {
 
 /// `GET /metrics`.
 pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
-    let (due, jobs, workers) = tokio::join!(
+    let (due, jobs, workers, guards) = tokio::join!(
         tokio::time::timeout(REDIS_WITHIN, state.store.due_figures()),
         tokio::time::timeout(REDIS_WITHIN, state.store.job_counts()),
         tokio::time::timeout(REDIS_WITHIN, state.store.worker_stats()),
+        tokio::time::timeout(REDIS_WITHIN, guard::read(&state.store, &state.config)),
     );
     let snapshot = Snapshot {
         due: settle(due, "the due-sets"),
         jobs: settle(jobs, "the job counts"),
         workers: settle(workers, "the worker counters"),
+        guards: settle(guards, "the guardrails' open orders"),
     };
     let page = format!("{}{}", snapshot.render(), state.metrics.render());
     let mut res = page.into_response();
@@ -386,6 +394,12 @@ mod tests {
                     1,
                 ),
             ]),
+            guards: Some(vec![guard::AccountGuard {
+                account: "hk".into(),
+                open: 2,
+                cap: Some(3),
+                spent: Some((1250, 5000)),
+            }]),
         };
         let text = snapshot.render();
         for line in [
@@ -397,6 +411,10 @@ mod tests {
             "provisioner_jobs{state=\"succeeded\",provider=\"noop\"} 4",
             "provisioner_steps_total{provider=\"noop\",step=\"noop\",outcome=\"next\"} 7",
             "provisioner_callbacks_total{result=\"delivered\"} 1",
+            "provisioner_account_open_orders{account=\"hk\"} 2",
+            "provisioner_account_open_orders_cap{account=\"hk\"} 3",
+            "provisioner_account_spent_today{account=\"hk\"} 12.5",
+            "provisioner_account_spent_today_cap{account=\"hk\"} 50",
         ] {
             assert!(
                 text.contains(&format!("{line}\n")),

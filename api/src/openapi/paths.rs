@@ -82,7 +82,10 @@ pub(super) const JOB_CALLBACK: &str = "jobCallback";
 /// With an `Idempotency-Key`, the same key and the same body give the same job (200)
 /// while the key is remembered (`api.idempotency_ttl`); the same key with another
 /// body is a 409. A reinstall or deprovision of a server another live job holds is a
-/// 409 `server_busy` naming that job.
+/// 409 `server_busy` naming that job. A provision of an account with
+/// `max_open_orders` that has that many open provisions is a 422 `cap_reached` naming
+/// the key (`accounts[N].max_open_orders`); so is one of an account that has ordered
+/// its `max_amount_per_day` today (`accounts[N].max_amount_per_day`).
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs", operation_id = "createJob",
     security(("bearer" = ["write"])),

@@ -75,6 +75,7 @@ pub(super) enum ErrorCode {
     RequestTimeout,
     TooManyStreams,
     CsrfFailed,
+    CapReached,
 }
 
 /// `POST /v1/jobs`. Which fields are required depends on `kind` and on the
@@ -457,7 +458,8 @@ pub(super) struct TooLarge(ErrorEnvelope);
 pub(super) struct UnsupportedMediaType(ErrorEnvelope);
 
 /// `invalid_field`: `error.field` names the field (`order.ram_gb`, `hostname`,
-/// `limit`).
+/// `limit`). `cap_reached` (enqueue only): the account's spend guardrail is reached,
+/// and `error.field` names its config key (`accounts[0].max_open_orders`).
 #[derive(ToResponse)]
 pub(super) struct Invalid(ErrorEnvelope);
 

@@ -257,6 +257,9 @@ impl Config {
                 ProviderKind::Idcloudhost => need(a.api_key.is_some(), "api_key"),
                 ProviderKind::Noop => {}
             }
+            for (f, message) in a.guard_problems() {
+                p.add(key(f), message);
+            }
         }
         for (name, plan) in &self.plans {
             let Some(account) = self.account(&plan.account) else {

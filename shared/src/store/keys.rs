@@ -200,6 +200,18 @@ impl Keys {
         format!("{}:lock:server:{account}:{server_id}", self.ns)
     }
 
+    /// An account's open provisions (the spend guardrail, `guard.lua`): one set, so
+    /// one key per script call on a cluster too.
+    pub fn guard_open_orders(&self, account: &str) -> String {
+        format!("{{{}:guard:{account}}}:open", self.ns)
+    }
+
+    /// An account's amounts ordered on UTC day `day` (days since 1970), job id →
+    /// cents (`guard_spend.lua`).
+    pub fn guard_spent(&self, account: &str, day: u64) -> String {
+        format!("{{{}:guard:{account}}}:day:{day}", self.ns)
+    }
+
     /// The store's own single keys (rate limits, order claims, worker stats).
     pub(super) fn named(&self, kind: &str, name: &str) -> String {
         format!("{}:{kind}:{name}", self.ns)

@@ -25,6 +25,7 @@
 mod calls;
 mod conn;
 mod durable;
+mod guard;
 mod keys;
 mod orders;
 mod outbox;
@@ -33,6 +34,7 @@ mod stats;
 
 pub use conn::RedisConn;
 pub use durable::Replication;
+pub use guard::GuardTake;
 pub use keys::{CALLBACK_PREFIX, Keys, callback_owner};
 pub use outbox::{CALLBACK_LOG_CAP, CREDENTIAL_READ_CAP};
 pub use reservation::{

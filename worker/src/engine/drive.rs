@@ -164,6 +164,7 @@ impl Engine {
                 Schedule::Park => DriveEnd::Parked { callback },
                 Schedule::Finish { .. } => {
                     self.release_holds(&job).await;
+                    self.release_guard(&job).await;
                     DriveEnd::Finished {
                         state: job.run.state,
                         callback,

@@ -23,6 +23,7 @@
 mod attempt;
 mod cancel;
 mod drive;
+mod guard;
 mod holds;
 mod lease;
 mod money;

@@ -57,10 +57,18 @@ impl Engine {
                 Reconciled::Failed(e) => return Ok(lookup_again(&step_name, e)),
             }
         }
+        if run.steps[cursor].intent.is_none()
+            && let Some(refused) = self.guard_order(&env, &step_name).await
+        {
+            return Ok(refused);
+        }
         let (reference, data) = match step.prepare(&mut env.cx(run)).await {
             Prepared::Skip(outcome) => return Ok(outcome),
             Prepared::Call { reference, data } => (reference, data),
         };
+        if let Some(refused) = self.guard_amount(&env, &step_name, &data).await {
+            return Ok(refused);
+        }
         let attempt = run.steps[cursor].attempts + 1;
         run.steps[cursor].intent = Some(Intent {
             attempt,

@@ -1,6 +1,9 @@
 //! The engine's knobs, read once from the config.
 
-use provisioner_shared::config::{Config, DeadlinesConfig, PollingConfig, RetryConfig};
+use provisioner_shared::config::{
+    Config, DailyAmountCap, DeadlinesConfig, OpenOrdersCap, PollingConfig, RetryConfig,
+};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The engine's knobs, from the config.
@@ -19,6 +22,10 @@ pub struct Settings {
     pub wait_timeout: Duration,
     /// How long a finished job's `Idempotency-Key` is still remembered.
     pub idempotency_ttl: Duration,
+    /// `accounts[].max_open_orders` by account name (`guard.rs`).
+    pub open_orders_caps: BTreeMap<String, OpenOrdersCap>,
+    /// `accounts[].max_amount_per_day` by account name (`guard.rs`).
+    pub daily_amount_caps: BTreeMap<String, DailyAmountCap>,
 }
 
 impl Settings {
@@ -42,6 +49,16 @@ impl Settings {
             settle: c.worker.settle,
             wait_timeout: c.redis.wait_timeout,
             idempotency_ttl: c.api.idempotency_ttl,
+            open_orders_caps: c
+                .accounts
+                .iter()
+                .filter_map(|a| Some((a.name.clone(), c.open_orders_cap(&a.name)?)))
+                .collect(),
+            daily_amount_caps: c
+                .accounts
+                .iter()
+                .filter_map(|a| Some((a.name.clone(), c.daily_amount_cap(&a.name)?)))
+                .collect(),
         }
     }
 }

@@ -36,6 +36,8 @@ fn settings() -> Settings {
         settle: Duration::from_secs(30),
         wait_timeout: Duration::from_secs(1),
         idempotency_ttl: Duration::from_secs(3600),
+        open_orders_caps: Default::default(),
+        daily_amount_caps: Default::default(),
     }
 }
 
