@@ -1,0 +1,125 @@
+//! Dry runs (issue 13 point 2): `POST /v1/jobs?dry_run=true` checks a request
+//! against the provider through a worker's read-only calls and answers the plan,
+//! the price where the provider states it and every problem found, writing no job
+//! and ordering nothing.
+
+use provisioner_tests::providers::{hostkey_orders_and_payments, start_hostkey};
+use provisioner_tests::{TestApp, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+fn hostkey_provision(preset: &str) -> Value {
+    json!({
+        "kind": "provision",
+        "account": "hk-nl",
+        "order": {"preset": preset, "location": "NL", "os_id": 180, "traffic_plan": 25, "deploy_period": "monthly"},
+        "hostname": "web-1.example.com",
+        "root_password": "S3cure!pass",
+    })
+}
+
+async fn no_jobs(app: &TestApp) -> anyhow::Result<()> {
+    let list = app.api.list_jobs("").await?.expect(StatusCode::OK)?;
+    assert_eq!(list.body["jobs"], json!([]), "a dry run wrote a job");
+    Ok(())
+}
+
+fn steps(answer: &Value) -> Vec<&str> {
+    answer["plan"]
+        .as_array()
+        .expect("a plan")
+        .iter()
+        .map(|s| s["step"].as_str().expect("a step name"))
+        .collect()
+}
+
+#[tokio::test]
+async fn hostkey_dry_run_answers_plan_price_and_credit_and_orders_nothing() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .hostkey("hk-nl", start_hostkey().await?)
+        .with_worker()
+        .start()
+        .await?;
+    let reply = app
+        .api
+        .post("/v1/jobs?dry_run=true", Some(&hostkey_provision("vm.pico")))
+        .await?
+        .expect(StatusCode::OK)?;
+    let answer = &reply.body;
+    assert_eq!(answer["dry_run"], json!(true));
+    assert_eq!(answer["ok"], json!(true), "{answer}");
+    assert_eq!(answer["problems"], json!([]));
+    assert_eq!(steps(answer)[..2], ["order", "pay"]);
+    assert_eq!(answer["plan"][0]["calls"], json!(["eq/order_instance"]));
+    assert_eq!(answer["price"]["currency"], json!("EUR"));
+    assert!(answer["price"]["amount"].is_string(), "{answer}");
+    assert!(answer["balance"]["credit"].is_string(), "{answer}");
+    no_jobs(&app).await?;
+    assert_eq!(hostkey_orders_and_payments(app.hostkey()), (0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostkey_dry_run_names_an_unknown_preset() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .hostkey("hk-nl", start_hostkey().await?)
+        .with_worker()
+        .start()
+        .await?;
+    // The body's own `dry_run` field works like the query parameter.
+    let mut body = hostkey_provision("vm.nonexistent");
+    body["dry_run"] = json!(true);
+    let answer = app.api.post_job(&body).await?.expect(StatusCode::OK)?.body;
+    assert_eq!(answer["ok"], json!(false), "{answer}");
+    assert_eq!(answer["problems"][0]["field"], json!("order.preset"));
+    let message = answer["problems"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("vm.nonexistent"), "{message}");
+    assert_eq!(answer["price"], Value::Null);
+    no_jobs(&app).await?;
+    assert_eq!(hostkey_orders_and_payments(app.hostkey()), (0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dry_run_with_bad_input_is_refused_like_an_enqueue() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .hostkey("hk-nl", start_hostkey().await?)
+        .start()
+        .await?;
+    let mut body = hostkey_provision("vm.pico");
+    body["hostname"] = json!("not a host name");
+    let reply = app.api.post("/v1/jobs?dry_run=true", Some(&body)).await?;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_field(), Some("hostname"));
+    let reply = app
+        .api
+        .post(
+            "/v1/jobs?dry_run=maybe",
+            Some(&hostkey_provision("vm.pico")),
+        )
+        .await?;
+    assert_eq!(reply.error_field(), Some("dry_run"));
+    no_jobs(&app).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dry_run_without_a_worker_is_answered_504() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .hostkey("hk-nl", start_hostkey().await?)
+        .tune(|c| c.api.dry_run_timeout = Duration::from_millis(300))
+        .start()
+        .await?;
+    let reply = app
+        .api
+        .post("/v1/jobs?dry_run=true", Some(&hostkey_provision("vm.pico")))
+        .await?;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(reply.error_code(), Some("dry_run_timeout"));
+    no_jobs(&app).await?;
+    assert_eq!(hostkey_orders_and_payments(app.hostkey()), (0, 0));
+    Ok(())
+}
