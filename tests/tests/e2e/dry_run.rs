@@ -3,7 +3,9 @@
 //! the price where the provider states it and every problem found, writing no job
 //! and ordering nothing.
 
-use provisioner_tests::providers::{hostkey_orders_and_payments, start_hostkey};
+use provisioner_tests::providers::{
+    InfernoLedger, hostkey_orders_and_payments, inferno_ledger, start_hostkey, start_inferno,
+};
 use provisioner_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -121,5 +123,105 @@ async fn a_dry_run_without_a_worker_is_answered_504() -> anyhow::Result<()> {
     assert_eq!(reply.error_code(), Some("dry_run_timeout"));
     no_jobs(&app).await?;
     assert_eq!(hostkey_orders_and_payments(app.hostkey()), (0, 0));
+    Ok(())
+}
+
+fn inferno_provision(product_id: u64, template: &str) -> Value {
+    json!({
+        "kind": "provision",
+        "account": "inf",
+        "order": {"product_id": product_id, "os_template": template},
+        "hostname": "vps-1.example.com",
+    })
+}
+
+#[tokio::test]
+async fn inferno_dry_run_answers_the_tariffs_price_and_orders_nothing() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .inferno("inf", start_inferno(true).await?)
+        .with_worker()
+        .start()
+        .await?;
+    let answer = app
+        .api
+        .post(
+            "/v1/jobs?dry_run=true",
+            Some(&inferno_provision(303, "centos7-64-default")),
+        )
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(answer["ok"], json!(true), "{answer}");
+    assert!(steps(&answer).contains(&"order"), "{answer}");
+    assert!(answer["price"]["amount"].is_string(), "{answer}");
+    no_jobs(&app).await?;
+    assert_eq!(inferno_ledger(app.inferno()), InfernoLedger::default());
+    Ok(())
+}
+
+#[tokio::test]
+async fn inferno_dry_run_names_an_unknown_tariff_and_template() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .inferno("inf", start_inferno(true).await?)
+        .with_worker()
+        .start()
+        .await?;
+    let answer = app
+        .api
+        .post(
+            "/v1/jobs?dry_run=true",
+            Some(&inferno_provision(999_999, "windows-95")),
+        )
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(answer["ok"], json!(false), "{answer}");
+    let fields: Vec<&str> = answer["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["order.product_id", "order.os_template"],
+        "{answer}"
+    );
+    assert_eq!(answer["price"], Value::Null);
+    no_jobs(&app).await?;
+    assert_eq!(inferno_ledger(app.inferno()), InfernoLedger::default());
+    Ok(())
+}
+
+#[tokio::test]
+async fn inferno_reinstall_dry_run_is_install_run_0_in_inferno_words() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .inferno("inf", start_inferno(true).await?)
+        .with_worker()
+        .start()
+        .await?;
+    // No such order at Inferno: `install run=0` refuses it, and its words are shown.
+    let body = json!({
+        "kind": "reinstall",
+        "account": "inf",
+        "server_id": "4242",
+        "reinstall": {"os_template": "debian12-64-default"},
+    });
+    let answer = app
+        .api
+        .post("/v1/jobs?dry_run=true", Some(&body))
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(answer["ok"], json!(false), "{answer}");
+    assert_eq!(answer["problems"][0]["field"], json!("server_id"));
+    assert!(
+        answer["problems"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Order 4242 not found")),
+        "{answer}"
+    );
+    no_jobs(&app).await?;
+    assert_eq!(inferno_ledger(app.inferno()), InfernoLedger::default());
     Ok(())
 }
