@@ -4,7 +4,8 @@
 //! and ordering nothing.
 
 use provisioner_tests::providers::{
-    InfernoLedger, hostkey_orders_and_payments, inferno_ledger, start_hostkey, start_inferno,
+    IdcloudhostLedger, InfernoLedger, hostkey_orders_and_payments, idcloudhost_ledger,
+    inferno_ledger, start_hostkey, start_idcloudhost, start_inferno,
 };
 use provisioner_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
@@ -223,5 +224,81 @@ async fn inferno_reinstall_dry_run_is_install_run_0_in_inferno_words() -> anyhow
     );
     no_jobs(&app).await?;
     assert_eq!(inferno_ledger(app.inferno()), InfernoLedger::default());
+    Ok(())
+}
+
+fn idcloudhost_provision(os_version: &str, location: &str) -> Value {
+    json!({
+        "kind": "provision",
+        "account": "idc",
+        "order": {"os_name": "ubuntu", "os_version": os_version, "vcpu": 2, "ram_mb": 2048, "disk_gb": 20, "location": location},
+        "hostname": "vm-1.example.com",
+        "root_password": "S3cure!pass9",
+    })
+}
+
+#[tokio::test]
+async fn idcloudhost_dry_run_checks_location_and_os_and_shows_what_is_owed() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .idcloudhost("idc", start_idcloudhost().await?, true)
+        .with_worker()
+        .start()
+        .await?;
+    let answer = app
+        .api
+        .post(
+            "/v1/jobs?dry_run=true",
+            Some(&idcloudhost_provision("22.04-lts", "bus02")),
+        )
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(answer["ok"], json!(true), "{answer}");
+    assert_eq!(steps(&answer)[0], "create_vm");
+    assert!(answer["balance"]["unpaid"].is_string(), "{answer}");
+    assert_eq!(answer["price"], Value::Null, "the seed states no VM price");
+    no_jobs(&app).await?;
+    assert_eq!(
+        idcloudhost_ledger(app.idcloudhost()),
+        IdcloudhostLedger::default()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn idcloudhost_dry_run_names_an_unknown_os_version_and_location() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .idcloudhost("idc", start_idcloudhost().await?, true)
+        .with_worker()
+        .start()
+        .await?;
+    let answer = app
+        .api
+        .post(
+            "/v1/jobs?dry_run=true",
+            Some(&idcloudhost_provision("99.99", "moon01")),
+        )
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(answer["ok"], json!(false), "{answer}");
+    let fields: Vec<&str> = answer["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["order.location", "order.os_version"], "{answer}");
+    assert!(
+        answer["problems"][1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("22.04-lts")),
+        "{answer}"
+    );
+    no_jobs(&app).await?;
+    assert_eq!(
+        idcloudhost_ledger(app.idcloudhost()),
+        IdcloudhostLedger::default()
+    );
     Ok(())
 }
