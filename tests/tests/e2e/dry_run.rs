@@ -4,8 +4,8 @@
 //! and ordering nothing.
 
 use provisioner_tests::providers::{
-    IdcloudhostLedger, InfernoLedger, hostkey_orders_and_payments, idcloudhost_ledger,
-    inferno_ledger, start_hostkey, start_idcloudhost, start_inferno,
+    IdcloudhostLedger, InfernoLedger, KlikkLedger, hostkey_orders_and_payments, idcloudhost_ledger,
+    inferno_ledger, klikk_ledger, start_hostkey, start_idcloudhost, start_inferno, start_klikk,
 };
 use provisioner_tests::{TestApp, spawn_app};
 use reqwest::StatusCode;
@@ -300,5 +300,62 @@ async fn idcloudhost_dry_run_names_an_unknown_os_version_and_location() -> anyho
         idcloudhost_ledger(app.idcloudhost()),
         IdcloudhostLedger::default()
     );
+    Ok(())
+}
+
+fn klikk_provision() -> Value {
+    json!({
+        "kind": "provision",
+        "account": "klikk",
+        "hostname": "kvm-1.example.com",
+        "order": {"ram_gb": 0.5, "cpu": 1, "storage_gb": 25, "os": "Debian", "os_version": "10.4", "ip_allow": "203.0.113.0/24"},
+    })
+}
+
+#[tokio::test]
+async fn klikk_dry_run_answers_the_plan_and_orders_nothing() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .klikk("klikk", start_klikk().await?)
+        .with_worker()
+        .start()
+        .await?;
+    let answer = app
+        .api
+        .post("/v1/jobs?dry_run=true", Some(&klikk_provision()))
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(answer["ok"], json!(true), "{answer}");
+    assert_eq!(answer["plan"][0]["calls"], json!(["order_create"]));
+    assert_eq!(answer["price"], Value::Null, "Klikk's API states no price");
+    no_jobs(&app).await?;
+    assert_eq!(klikk_ledger(app.klikk()), KlikkLedger::default());
+    Ok(())
+}
+
+#[tokio::test]
+async fn klikk_dry_run_shows_klikks_refusal_of_bad_credentials() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .klikk("klikk", start_klikk().await?)
+        .tune(|c| {
+            for a in &mut c.accounts {
+                a.token = Some(provisioner_shared::secret::ConfigSecret::from(
+                    "not-the-token",
+                ));
+            }
+        })
+        .with_worker()
+        .start()
+        .await?;
+    let answer = app
+        .api
+        .post("/v1/jobs?dry_run=true", Some(&klikk_provision()))
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(answer["ok"], json!(false), "{answer}");
+    assert_eq!(answer["problems"][0]["field"], json!("account"));
+    no_jobs(&app).await?;
+    assert_eq!(klikk_ledger(app.klikk()), KlikkLedger::default());
     Ok(())
 }
