@@ -157,6 +157,10 @@ pub struct ApiConfig {
     /// covers a change whose announcement was lost.
     #[serde(with = "humantime_serde")]
     pub events_fallback_poll: Duration,
+    /// How long a dry run (`POST /v1/jobs?dry_run=true`) waits for a worker to run
+    /// the provider's read-only checks before it is answered 504.
+    #[serde(with = "humantime_serde")]
+    pub dry_run_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -171,6 +175,7 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             max_event_streams: 256,
             events_fallback_poll: Duration::from_secs(5),
+            dry_run_timeout: Duration::from_secs(20),
         }
     }
 }

@@ -11,6 +11,7 @@
 //!   per-job tokens of provider callback and cloud-init URLs.
 //! - [`password`]: root passwords generated to each provider's policy.
 //! - [`credentials`]: how a job's root password reaches its server, per provider.
+//! - [`dry_run`]: a dry run's request and answer, as the api and a worker pass them.
 //! - [`error_chain`]: an error and its causes on one line (api, worker, callbacks).
 //! - [`webhook`]: Standard Webhooks signatures (billing webhooks in, job callbacks out).
 //! - [`bootstrap`]: what every binary does first: common arguments (clap), config
@@ -25,6 +26,7 @@ pub mod bootstrap;
 pub mod calls;
 pub mod config;
 pub mod credentials;
+pub mod dry_run;
 pub mod error_chain;
 pub mod failpoint;
 #[doc(hidden)]

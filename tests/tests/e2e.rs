@@ -16,6 +16,7 @@
 //! - `webhooks`: billing webhooks in (Standard Webhooks signatures, exactly once).
 //! - `callbacks`: job callbacks out (the outbox) and provider callbacks in.
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
+//! - `dry_run`: dry runs, per provider: the plan, the price, the problems, nothing written.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 //! - `layers`: the HTTP layers: request ids, the request timeout, the event-stream cap,
 //!   event streams woken by the job's changes (issue 11 point 3).
@@ -44,6 +45,8 @@ mod browser;
 mod callbacks;
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "e2e/dry_run.rs"]
+mod dry_run;
 #[path = "e2e/engine.rs"]
 mod engine;
 #[path = "e2e/guardrails.rs"]

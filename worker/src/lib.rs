@@ -11,6 +11,7 @@
 //!   steps.
 //! - [`callbacks`]: delivery of jobs' outbound callbacks (the outbox records the
 //!   engine's terminal commits create).
+//! - [`dry_run`]: answers the api's dry runs with the providers' read-only checks.
 //! - [`audit`]: the trail of a job's provider calls, fed by the one sender.
 //! - [`metrics`]: step and callback counters, flushed to Redis for the api's
 //!   `/metrics` every few seconds and once more at shutdown, and this worker's own
@@ -22,6 +23,7 @@
 
 pub mod audit;
 pub mod callbacks;
+pub mod dry_run;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -154,6 +156,8 @@ struct Prepared {
     metrics: Arc<WorkerMetrics>,
     source: SourceConfig,
     listener: Option<listen::Listener>,
+    /// The clients dry runs use (their own, beside the engine's).
+    dry_runs: Arc<providers::Providers>,
     name: String,
     grace: Duration,
 }
@@ -162,6 +166,11 @@ async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, Wor
     let store = Store::connect(&config.redis, config.worker.shards).await?;
     let hints = Arc::new(DueHints::new(config.worker.shards));
     let providers = providers::Providers::from_config(config, &store, config.worker.step_timeout)?;
+    let dry_runs = Arc::new(providers::Providers::from_config(
+        config,
+        &store,
+        config.worker.step_timeout,
+    )?);
     let metrics = Arc::new(WorkerMetrics::default());
     let mut engine = Engine::new(
         store.clone(),
@@ -206,6 +215,7 @@ async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, Wor
         metrics,
         source,
         listener,
+        dry_runs,
         name: format!("worker-{}", std::process::id()),
         grace: config.worker.shutdown_grace,
     })
@@ -231,6 +241,10 @@ impl Prepared {
         let (monitor_done, flusher_stop) = oneshot::channel::<()>();
         // The listener answers until the last step has committed, then stops too.
         let (listener_done, listener_stop) = oneshot::channel::<()>();
+        let (dry_done, dry_stop) = oneshot::channel::<()>();
+        let dry_runs = dry_run::serve(store.clone(), self.dry_runs, async move {
+            let _ = dry_stop.await;
+        });
         let listen = async move {
             if let Some(listener) = self.listener {
                 if let Ok(addr) = listener.local_addr() {
@@ -253,6 +267,7 @@ impl Prepared {
             source.release_buffered().await;
             let _ = monitor_done.send(());
             let _ = listener_done.send(());
+            let _ = dry_done.send(());
             result
         };
         let flush = self
@@ -260,7 +275,7 @@ impl Prepared {
             .flush_until(&store, metrics::FLUSH_EVERY, async move {
                 let _ = flusher_stop.await;
             });
-        let (result, (), ()) = tokio::join!(run, flush, listen);
+        let (result, (), (), ()) = tokio::join!(run, flush, listen, dry_runs);
         tracing::info!("worker stopped");
         result.map_err(|e| WorkerError::Monitor(e.to_string()))
     }

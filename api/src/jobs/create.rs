@@ -8,7 +8,7 @@ use super::{created_response, new_job_id, try_load};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::JsonObject;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use provisioner_shared::credentials;
@@ -20,9 +20,16 @@ use serde_json::Value;
 
 pub(crate) async fn create(
     State(state): State<AppState>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-    JsonObject(body): JsonObject,
+    JsonObject(mut body): JsonObject,
 ) -> Result<Response, ApiError> {
+    if super::dry_run::wanted(query.as_deref(), &mut body)? {
+        let id = new_job_id();
+        let request = parse(&state, &Value::Object(body), &id)?;
+        let ask = provisioner_shared::dry_run::DryRunAsk { id, request };
+        return super::dry_run::run(&state, ask).await;
+    }
     let key = IdempotencyKey::from_headers(&headers)?;
     let body = Value::Object(body);
     let mut job_id = new_job_id();

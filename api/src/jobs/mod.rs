@@ -14,6 +14,7 @@ mod actions;
 mod calls;
 pub(crate) mod create;
 mod credentials;
+mod dry_run;
 mod events;
 mod guard;
 mod idempotency;

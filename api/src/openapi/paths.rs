@@ -10,9 +10,9 @@
 
 use super::Finish;
 use super::schemas::{
-    BadRequest, BillingEvent, CallsParams, ErrorEnvelope, Forbidden, Internal, Invalid, JobEvent,
-    JobPage, JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Session, SignIn,
-    Status, TokenPath, TooLarge, Unauthorized, UnsupportedMediaType,
+    BadRequest, BillingEvent, CallsParams, DryRun, ErrorEnvelope, Forbidden, Internal, Invalid,
+    JobEvent, JobPage, JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Session,
+    SignIn, Status, TokenPath, TooLarge, Unauthorized, UnsupportedMediaType,
 };
 use crate::webhooks::Answer;
 use provisioner_shared::calls::ProviderCall;
@@ -86,11 +86,19 @@ pub(super) const JOB_CALLBACK: &str = "jobCallback";
 /// `max_open_orders` that has that many open provisions is a 422 `cap_reached` naming
 /// the key (`accounts[N].max_open_orders`); so is one of an account that has ordered
 /// its `max_amount_per_day` today (`accounts[N].max_amount_per_day`).
+///
+/// With `dry_run=true` (query) or `"dry_run": true` (body) nothing is written and
+/// nothing is ordered: the request is parsed the same way (the same 4xx), then a
+/// worker runs the provider's read-only checks and the answer is a `DryRun` (200;
+/// `ok` is false when problems were found). A dry run ignores `Idempotency-Key`. No
+/// worker answering within `api.dry_run_timeout` is a 504 `dry_run_timeout`.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs", operation_id = "createJob",
     security(("bearer" = ["write"])),
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
-        description = "1 to 255 printable ASCII characters, sent once.")),
+        description = "1 to 255 printable ASCII characters, sent once."),
+        ("dry_run" = Option<bool>, Query,
+        description = "`true` checks the request against the provider without ordering (a `DryRun` answer); `false` (the default) enqueues.")),
     request_body(content = JobRequestBody, examples(
         ("hostkey" = (summary = "HOSTKEY provision with a PXE reinstall", value = json!({
             "kind": "provision", "account": "hk-nl", "reference": "whmcs-service-1234",
@@ -115,8 +123,8 @@ pub(super) const JOB_CALLBACK: &str = "jobCallback";
                 ("resolveJob" = (operation_id = "resolveJob", parameters(("id" = "$response.body#/id")))),
                 ("jobCredentials" = (operation_id = "jobCredentials", parameters(("id" = "$response.body#/id")))),
             )),
-        (status = 200, description = "The job an earlier request with the same `Idempotency-Key` and body created.",
-            body = JobView, headers(("Location" = String, description = "`/v1/jobs/{id}`"))),
+        (status = 200, description = "The job an earlier request with the same `Idempotency-Key` and body created (with `Location`); or a dry run's answer (without).",
+            content((JobView = "application/json"), (DryRun = "application/json"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -125,6 +133,7 @@ pub(super) const JOB_CALLBACK: &str = "jobCallback";
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = Invalid),
         (status = 500, response = Internal),
+        (status = 504, description = "`dry_run_timeout`: no worker answered a dry run within `api.dry_run_timeout`.", body = ErrorEnvelope),
     ),
 )]
 fn create_job() {}

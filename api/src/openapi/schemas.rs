@@ -76,6 +76,7 @@ pub(super) enum ErrorCode {
     TooManyStreams,
     CsrfFailed,
     CapReached,
+    DryRunTimeout,
 }
 
 /// `POST /v1/jobs`. Which fields are required depends on `kind` and on the
@@ -93,6 +94,9 @@ pub(super) struct JobRequestBody {
     kind: JobKind,
     /// An `[[accounts]]` name; it decides the provider.
     account: String,
+    /// The same as the `dry_run` query parameter; never stored.
+    #[serde(default)]
+    dry_run: bool,
     /// Yours (e.g. the billing service id); filterable.
     #[serde(default)]
     #[schema(min_length = 1, max_length = 128)]
@@ -510,4 +514,47 @@ pub(super) struct CallsParams {
 pub(super) enum CallsFormat {
     Json,
     Jsonl,
+}
+
+/// A dry run's answer: the job's plan with the provider calls each step would make,
+/// the price where the provider's API states it (HOSTKEY `presets/list`, Inferno
+/// `list`; null at Klikk and IDCloudHost), the account's credit or balance where its
+/// API shows it (HOSTKEY `whmcs/get_client`, IDCloudHost `unpaid_amount`), and every
+/// problem found.
+#[derive(ToSchema)]
+pub(super) struct DryRun {
+    /// Always true.
+    dry_run: bool,
+    /// True when no problem was found.
+    ok: bool,
+    plan: Vec<PlannedStep>,
+    price: Option<DryRunPrice>,
+    /// As the provider shows it (an object), or null.
+    #[schema(value_type = Option<Object>)]
+    balance: Option<String>,
+    problems: Vec<DryRunProblem>,
+}
+
+/// One step of the plan and the provider calls it would make.
+#[derive(ToSchema)]
+pub(super) struct PlannedStep {
+    step: String,
+    calls: Vec<String>,
+}
+
+/// A price as the provider states it.
+#[derive(ToSchema)]
+pub(super) struct DryRunPrice {
+    /// As the provider states it.
+    amount: String,
+    currency: Option<String>,
+}
+
+/// A problem a dry run found.
+#[derive(ToSchema)]
+pub(super) struct DryRunProblem {
+    /// The request field it is about (`account` for the account itself).
+    field: String,
+    /// In the provider's own words where it gave any.
+    message: String,
 }

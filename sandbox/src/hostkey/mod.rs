@@ -56,6 +56,7 @@
 mod billing;
 mod install;
 mod orders;
+mod presets;
 mod pxe;
 mod routes;
 mod servers;

@@ -17,7 +17,7 @@ use super::state::{self, Account, Answer, Params, Refused, refuse};
 use crate::sim::{CallbackSender, SettlerWaker, SimCore, VirtualTime, subject_of};
 
 /// The resources the simulator serves, each at `/<name>.php`.
-const RESOURCES: [&str; 5] = ["auth", "eq", "whmcs", "eq_callback", "tag"];
+const RESOURCES: [&str; 6] = ["auth", "eq", "whmcs", "eq_callback", "tag", "presets"];
 
 /// The actions the seed marks "POST/GET"; every other action is POST only.
 const GET_ALLOWED: [&str; 2] = ["eq/set_pin", "eq/check_pin"];
@@ -148,6 +148,7 @@ fn known(resource: &str, action: &str) -> bool {
             )
             | ("eq_callback", "check")
             | ("tag", "add" | "list" | "remove" | "clear")
+            | ("presets", "list")
     )
 }
 
@@ -168,6 +169,8 @@ fn dispatch(
         ("auth", "login") => return account.login(params),
         // The seed's check takes only the key: no session token needed.
         ("eq_callback", "check") => return account.check(params, now),
+        // The seed: "Session token not required."
+        ("presets", "list") => return account.presets(params),
         _ => {}
     }
     let token = account.authorize(params.get("token"))?;

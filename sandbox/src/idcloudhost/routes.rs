@@ -54,6 +54,7 @@ enum Scope {
 /// The routes the simulator serves and the methods each takes.
 const ROUTES: &[(&str, &[&str], Scope)] = &[
     ("config/locations", &["GET"], Scope::Account),
+    ("config/vm_images", &["GET"], Scope::Account),
     (
         "user-resource/vm",
         &["GET", "POST", "DELETE"],
@@ -188,6 +189,7 @@ fn dispatch(
 ) -> Answer {
     match (method, route) {
         ("GET", "config/locations") => Ok(views::locations(account)),
+        ("GET", "config/vm_images") => Ok(super::vms::vm_images()),
         ("POST", "user-resource/vm") => account.create_vm(location, params, now),
         ("GET", "user-resource/vm") => account.get_vm(location, params),
         ("DELETE", "user-resource/vm") => account.delete_vm(location, params, now),

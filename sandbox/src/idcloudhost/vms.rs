@@ -16,6 +16,29 @@ const OS_CATALOG: &[(&str, &[&str])] = &[
     ("windows", &["2016"]),
 ];
 
+/// `GET config/vm_images`: the catalogue above in the seed's "VM images list" shape.
+pub(super) fn vm_images() -> Value {
+    Value::Array(
+        OS_CATALOG
+            .iter()
+            .enumerate()
+            .map(|(i, (name, versions))| {
+                json!({
+                    "os_name": name,
+                    "display_name": name,
+                    "ui_position": i + 1,
+                    "is_default": i == 0,
+                    "is_app_catalog": false,
+                    "versions": versions
+                        .iter()
+                        .map(|v| json!({"os_version": v, "display_name": v, "published": true}))
+                        .collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
 /// `^[0-9a-zA-Z][-0-9a-zA-Z]{2,}[0-9a-zA-Z]$`
 fn valid_name(name: &str) -> bool {
     let b = name.as_bytes();

@@ -203,6 +203,11 @@ impl Config {
             "api.events_fallback_poll",
             "must be more than 0",
         );
+        p.unless(
+            !a.dry_run_timeout.is_zero(),
+            "api.dry_run_timeout",
+            "must be more than 0",
+        );
     }
 
     fn check_accounts(&self, p: &mut Problems) {

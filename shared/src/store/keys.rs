@@ -165,6 +165,16 @@ impl Keys {
         format!("{}:changed", self.ns)
     }
 
+    /// Dry runs waiting for a worker (a list of `DryRunAsk` JSON).
+    pub fn dry_run_queue(&self) -> String {
+        format!("{}:dryrun", self.ns)
+    }
+
+    /// A worker's answer to dry run `id`, short-lived.
+    pub fn dry_run_answer(&self, id: &str) -> String {
+        format!("{}:dryrun:answer:{id}", self.ns)
+    }
+
     /// Deployment facts that every process must agree on (the shard count).
     pub fn meta(&self) -> String {
         format!("{}:meta", self.ns)

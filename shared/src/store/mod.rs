@@ -24,6 +24,7 @@
 
 mod calls;
 mod conn;
+mod dry_run;
 mod durable;
 mod guard;
 mod keys;

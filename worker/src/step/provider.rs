@@ -5,6 +5,8 @@
 
 use super::{CallError, Outcome, StepCx};
 use futures::future::BoxFuture;
+use provisioner_shared::dry_run::{DryRunReport, Problem};
+use provisioner_shared::request::JobRequest;
 use serde_json::Value;
 use std::future::Future;
 
@@ -121,6 +123,25 @@ pub trait Provider: Send + Sync {
         step: Self::Money,
         cx: &mut StepCx<'_>,
     ) -> impl Future<Output = Reconciled> + Send;
+
+    /// A dry run: the provider's read-only checks of `request` (never an order or a
+    /// payment), with the calls its steps would make and the price where stated.
+    /// A provider without checks says so as a problem.
+    fn dry_run<'a>(
+        &'a self,
+        request: &'a JobRequest,
+    ) -> impl Future<Output = DryRunReport> + Send + 'a {
+        let _ = request;
+        async {
+            DryRunReport {
+                problems: vec![Problem::new(
+                    "account",
+                    "this provider has no read-only checks for a dry run",
+                )],
+                ..DryRunReport::default()
+            }
+        }
+    }
 }
 
 /// Any [`Provider`], boxed per account: resolves a stored step name to one of its
@@ -130,6 +151,8 @@ pub trait AnyProvider: Send + Sync {
     fn action<'p>(&'p self, name: &str) -> Option<Box<dyn ActionStep + 'p>>;
     /// The money (or once) step called `name`, if this provider has one.
     fn money<'p>(&'p self, name: &str) -> Option<Box<dyn MoneyStep + 'p>>;
+    /// [`Provider::dry_run`], boxed.
+    fn dry_run<'a>(&'a self, request: &'a JobRequest) -> BoxFuture<'a, DryRunReport>;
 }
 
 /// An action step of one provider, resolved.
@@ -165,6 +188,10 @@ impl<P: Provider> AnyProvider for P {
             provider: self,
             step,
         }))
+    }
+
+    fn dry_run<'a>(&'a self, request: &'a JobRequest) -> BoxFuture<'a, DryRunReport> {
+        Box::pin(Provider::dry_run(self, request))
     }
 }
 

@@ -33,7 +33,8 @@ use parse::PROVIDER;
 pub(crate) use parse::http_error;
 pub use parse::{
     parse_async, parse_check, parse_client_credit, parse_credit_log, parse_done, parse_invoice,
-    parse_invoices, parse_list, parse_login, parse_payment, parse_server_list, parse_show,
+    parse_invoices, parse_list, parse_login, parse_payment, parse_presets, parse_server_list,
+    parse_show,
 };
 
 const PEER: Peer = Peer {
@@ -256,6 +257,13 @@ impl HostkeyApi {
     pub async fn client_credit(&self) -> Result<String, CallError> {
         self.call(Call::new("whmcs", "get_client"), parse_client_credit)
             .await
+    }
+
+    /// `presets/list location=`: the instances on offer there, with their prices
+    /// (read-only; used by dry runs).
+    pub async fn presets(&self, location: &str) -> Result<Vec<serde_json::Value>, CallError> {
+        let call = Call::new("presets", "list").param("location", location);
+        self.call(call, parse_presets).await
     }
 
     /// `whmcs/getcredits`: every movement of the credit balance. The seed asks for a

@@ -528,6 +528,14 @@ impl Provider for Hostkey {
     type Action = Action;
     type Money = Money;
 
+    fn dry_run<'a>(
+        &'a self,
+        request: &'a provisioner_shared::request::JobRequest,
+    ) -> impl std::future::Future<Output = provisioner_shared::dry_run::DryRunReport> + Send + 'a
+    {
+        super::dry_run::check(self, request)
+    }
+
     async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         match step {
             Action::AwaitDelivery => self.await_delivery(cx).await,

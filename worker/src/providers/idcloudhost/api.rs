@@ -33,7 +33,7 @@ use parse::PROVIDER;
 pub(crate) use parse::http_error;
 pub use parse::{
     parse_done, parse_floating_ips, parse_invoice, parse_invoices, parse_locations, parse_payment,
-    parse_unpaid_amount, parse_vm, parse_vm_list,
+    parse_unpaid_amount, parse_vm, parse_vm_images, parse_vm_list,
 };
 
 const PEER: Peer = Peer {
@@ -230,6 +230,12 @@ impl IdcloudhostApi {
     pub async fn locations(&self) -> Result<Vec<Location>, CallError> {
         let req = Request::new(Method::GET, None, "config/locations");
         self.call(req, parse_locations).await
+    }
+
+    /// `GET config/vm_images`: the OS names and versions on offer (dry runs).
+    pub async fn vm_images(&self) -> Result<Vec<(String, Vec<String>)>, CallError> {
+        let req = Request::new(Method::GET, None, "config/vm_images");
+        self.call(req, parse_vm_images).await
     }
 
     /// `GET payment/billing_account/unpaid_amount`: what the account owes, VAT included.

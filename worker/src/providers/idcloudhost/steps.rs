@@ -31,10 +31,10 @@ const PROVIDER: &str = "idcloudhost";
 const DEFAULT_USERNAME: &str = "root";
 
 pub struct Idcloudhost {
-    api: IdcloudhostApi,
+    pub(super) api: IdcloudhostApi,
     /// The account's location slug; `None` = the provider's default location.
-    location: Option<String>,
-    billing_account_id: Option<u64>,
+    pub(super) location: Option<String>,
+    pub(super) billing_account_id: Option<u64>,
     pay_invoices: bool,
 }
 
@@ -601,6 +601,14 @@ step_names! {
 impl Provider for Idcloudhost {
     type Action = Action;
     type Money = Money;
+
+    fn dry_run<'a>(
+        &'a self,
+        request: &'a provisioner_shared::request::JobRequest,
+    ) -> impl std::future::Future<Output = provisioner_shared::dry_run::DryRunReport> + Send + 'a
+    {
+        super::dry_run::check(self, request)
+    }
 
     async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         let outcome = match step {

@@ -33,7 +33,7 @@ use parse::PROVIDER;
 pub(crate) use parse::http_error;
 pub use parse::{
     parse_create, parse_done, parse_getinfo, parse_install, parse_orders, parse_products,
-    parse_sshkey_add, parse_sshkey_list,
+    parse_sshkey_add, parse_sshkey_list, parse_templates,
 };
 
 const PEER: Peer = Peer {
@@ -128,6 +128,11 @@ impl InfernoApi {
     /// `list` (seed §2): the tariffs, with their prices.
     pub async fn products(&self) -> Result<Vec<Product>, CallError> {
         self.send("list", &[], parse_products).await
+    }
+
+    /// `list`'s templates (seed §2), for dry runs.
+    pub async fn templates(&self) -> Result<Vec<String>, CallError> {
+        self.send("list", &[], parse_templates).await
     }
 
     /// `create` with `pid` (seed §3): a new order, Pending until paid.

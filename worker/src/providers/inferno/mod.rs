@@ -2,6 +2,7 @@
 //! the plan's steps, `money` those the engine reconciles (`order`, `install`).
 
 pub mod api;
+mod dry_run;
 mod money;
 mod steps;
 

@@ -406,6 +406,14 @@ impl Provider for Inferno {
     type Action = Action;
     type Money = Money;
 
+    fn dry_run<'a>(
+        &'a self,
+        request: &'a provisioner_shared::request::JobRequest,
+    ) -> impl std::future::Future<Output = provisioner_shared::dry_run::DryRunReport> + Send + 'a
+    {
+        super::dry_run::check(self, request)
+    }
+
     async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         match step {
             Action::SshKeys => self.ssh_keys(cx).await,

@@ -30,7 +30,7 @@ use std::time::Duration;
 const ITEM: &str = "order_item_id";
 
 pub struct Klikk {
-    api: KlikkApi,
+    pub(super) api: KlikkApi,
 }
 
 impl Klikk {
@@ -446,6 +446,14 @@ step_names! {
 impl Provider for Klikk {
     type Action = Action;
     type Money = Money;
+
+    fn dry_run<'a>(
+        &'a self,
+        request: &'a provisioner_shared::request::JobRequest,
+    ) -> impl std::future::Future<Output = provisioner_shared::dry_run::DryRunReport> + Send + 'a
+    {
+        super::dry_run::check(self, request)
+    }
 
     async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
         match step {

@@ -633,3 +633,15 @@ fn stage_of(scope: &str) -> Option<(u8, u8, &str)> {
     }
     None
 }
+
+/// `presets/list`: the instances on offer in one location, each as HOSTKEY wrote it
+/// (`id`, `name`, `active`, `locations`, `price.<LOCATION>.EUR`, …), for dry runs.
+pub fn parse_presets(body: &str) -> Result<Vec<Value>, CallError> {
+    let a = answer(body)?;
+    a.expect_ok()?;
+    match a.value.get("presets") {
+        Some(Value::Array(list)) => Ok(list.clone()),
+        Some(Value::Object(map)) => Ok(map.values().cloned().collect()),
+        _ => Err(a.bad()),
+    }
+}

@@ -367,3 +367,29 @@ fn ipv6(v: &Value) -> Option<Ipv6Addr> {
         IpAddr::V4(_) => None,
     }
 }
+
+/// `GET config/vm_images`: each image's `os_name` and its `os_version`s (the seed's
+/// "VM images list"), for dry runs.
+pub fn parse_vm_images(body: &str) -> Result<Vec<(String, Vec<String>)>, CallError> {
+    let v = answer(body)?;
+    list(&v)
+        .ok_or_else(|| bad_response(body))?
+        .iter()
+        .map(|e| {
+            let name = e
+                .get("os_name")
+                .and_then(text)
+                .ok_or_else(|| bad_response(body))?;
+            let versions = e
+                .get("versions")
+                .and_then(Value::as_array)
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(|v| v.get("os_version").and_then(id_text))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok((name, versions))
+        })
+        .collect()
+}

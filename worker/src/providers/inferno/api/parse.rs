@@ -383,3 +383,18 @@ fn json_value_to_php(v: &Value) -> PhpValue {
         other => PhpValue::Text(text(other).unwrap_or_default()),
     }
 }
+
+/// `list`'s `ostpls` (seed §2): the template names an install may name, for dry runs.
+pub fn parse_templates(body: &str) -> Result<Vec<String>, CallError> {
+    let a = answer(body)?;
+    a.expect_success()?;
+    match a.value.get("ostpls") {
+        Some(Value::Array(l)) => Ok(l.iter().filter_map(text).collect()),
+        Some(Value::Object(m)) => Ok(m
+            .iter()
+            .map(|(k, v)| text(v).unwrap_or_else(|| k.clone()))
+            .collect()),
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(_) => Err(a.bad()),
+    }
+}
