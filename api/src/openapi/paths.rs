@@ -10,9 +10,9 @@
 
 use super::Finish;
 use super::schemas::{
-    BadRequest, BillingEvent, CallsParams, DryRun, ErrorEnvelope, Forbidden, Internal, Invalid,
-    JobEvent, JobPage, JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody, Session,
-    SignIn, Status, TokenPath, TooLarge, Unauthorized, UnsupportedMediaType,
+    BadRequest, BillingEvent, CallsParams, EnqueueAnswer, ErrorEnvelope, Forbidden, Internal,
+    Invalid, JobEvent, JobPage, JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody,
+    Session, SignIn, Status, TokenPath, TooLarge, Unauthorized, UnsupportedMediaType,
 };
 use crate::webhooks::Answer;
 use provisioner_shared::calls::ProviderCall;
@@ -124,7 +124,7 @@ pub(super) const JOB_CALLBACK: &str = "jobCallback";
                 ("jobCredentials" = (operation_id = "jobCredentials", parameters(("id" = "$response.body#/id")))),
             )),
         (status = 200, description = "The job an earlier request with the same `Idempotency-Key` and body created (with `Location`); or a dry run's answer (without).",
-            content((JobView = "application/json"), (DryRun = "application/json"))),
+            body = EnqueueAnswer),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),

@@ -558,3 +558,12 @@ pub(super) struct DryRunProblem {
     /// In the provider's own words where it gave any.
     message: String,
 }
+
+/// A `POST /v1/jobs` 200: the job an earlier request with the same `Idempotency-Key`
+/// created, or a dry run's answer.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub(super) enum EnqueueAnswer {
+    Job(JobView),
+    DryRun(DryRun),
+}

@@ -345,3 +345,19 @@ fn links_name_existing_operations() {
         assert_eq!(link["parameters"]["id"], "$response.body#/id", "{name}");
     }
 }
+
+#[test]
+fn an_enqueue_answers_200_with_a_job_or_a_dry_run() {
+    let doc = super::document_value();
+    let mut schema = &doc["paths"]["/v1/jobs"]["post"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    if let Some(name) = schema["$ref"].as_str() {
+        schema = &doc["components"]["schemas"][name.rsplit('/').next().unwrap()];
+    }
+    let text = schema.to_string();
+    assert!(
+        text.contains("#/components/schemas/Job\"")
+            && text.contains("#/components/schemas/DryRun\""),
+        "{text}"
+    );
+}
