@@ -13,6 +13,8 @@ use crate::providers::Gate;
 use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
+use provisioner_shared::dry_run::DryRunReport;
+use provisioner_shared::request::JobRequest;
 use provisioner_shared::request::{HostkeyOrder, HostkeyWork, Hostname};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -528,12 +530,8 @@ impl Provider for Hostkey {
     type Action = Action;
     type Money = Money;
 
-    fn dry_run<'a>(
-        &'a self,
-        request: &'a provisioner_shared::request::JobRequest,
-    ) -> impl std::future::Future<Output = provisioner_shared::dry_run::DryRunReport> + Send + 'a
-    {
-        super::dry_run::check(self, request)
+    async fn dry_run(&self, request: &JobRequest) -> DryRunReport {
+        super::dry_run::check(self, request).await
     }
 
     async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {

@@ -18,6 +18,8 @@ use crate::step::{
 };
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
+use provisioner_shared::dry_run::DryRunReport;
+use provisioner_shared::request::JobRequest;
 use provisioner_shared::request::{InfernoOrder, InfernoWork};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -406,12 +408,8 @@ impl Provider for Inferno {
     type Action = Action;
     type Money = Money;
 
-    fn dry_run<'a>(
-        &'a self,
-        request: &'a provisioner_shared::request::JobRequest,
-    ) -> impl std::future::Future<Output = provisioner_shared::dry_run::DryRunReport> + Send + 'a
-    {
-        super::dry_run::check(self, request)
+    async fn dry_run(&self, request: &JobRequest) -> DryRunReport {
+        super::dry_run::check(self, request).await
     }
 
     async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {

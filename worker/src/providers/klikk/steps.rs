@@ -21,6 +21,8 @@ use crate::step::{
 };
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials::CLOUD_INIT_ORDERED;
+use provisioner_shared::dry_run::DryRunReport;
+use provisioner_shared::request::JobRequest;
 use provisioner_shared::request::{Hostname, KlikkOrder, KlikkOs, KlikkWork};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -447,12 +449,8 @@ impl Provider for Klikk {
     type Action = Action;
     type Money = Money;
 
-    fn dry_run<'a>(
-        &'a self,
-        request: &'a provisioner_shared::request::JobRequest,
-    ) -> impl std::future::Future<Output = provisioner_shared::dry_run::DryRunReport> + Send + 'a
-    {
-        super::dry_run::check(self, request)
+    async fn dry_run(&self, request: &JobRequest) -> DryRunReport {
+        super::dry_run::check(self, request).await
     }
 
     async fn run(&self, step: Action, cx: &mut StepCx<'_>) -> Outcome {
