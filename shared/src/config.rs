@@ -5,10 +5,12 @@
 //! with its one `impl Default`), so a key left out keeps its default.
 
 mod audit;
+mod drift;
 mod load;
 mod validate;
 
 pub use audit::AuditConfig;
+pub use drift::DriftConfig;
 pub use load::ENV_PREFIX;
 
 use crate::provider::ProviderKind;
@@ -52,6 +54,7 @@ pub struct Config {
     pub accounts: Vec<Account>,
     pub plans: BTreeMap<String, PlanConfig>,
     pub audit: AuditConfig,
+    pub drift: DriftConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -25,6 +25,7 @@ pub mod bootstrap;
 pub mod calls;
 pub mod config;
 pub mod credentials;
+pub mod drift;
 pub mod error_chain;
 pub mod failpoint;
 #[doc(hidden)]

@@ -15,6 +15,8 @@
 //! - `webhooks`: billing webhooks in (Standard Webhooks signatures, exactly once).
 //! - `callbacks`: job callbacks out (the outbox) and provider callbacks in.
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
+//! - `drift`: the drift sweep: untracked and gone servers at `GET /v1/drift` and in
+//!   `/metrics`, never acted on; one sweep per interval between two workers.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 //! - `layers`: the HTTP layers: request ids, the request timeout, the event-stream cap,
 //!   event streams woken by the job's changes (issue 11 point 3).
@@ -43,6 +45,8 @@ mod browser;
 mod callbacks;
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "e2e/drift.rs"]
+mod drift;
 #[path = "e2e/engine.rs"]
 mod engine;
 #[path = "e2e/hostkey.rs"]

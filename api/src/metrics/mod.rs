@@ -20,6 +20,8 @@
 //! become a label. When Redis does not answer in time the page still has the
 //! process's own figures, and `provisioner_redis_up` is 0.
 
+mod drift;
+
 use crate::AppState;
 use ::metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use axum::extract::{MatchedPath, Request, State};
@@ -158,6 +160,7 @@ struct Snapshot {
     due: Option<Vec<ShardFigures>>,
     jobs: Option<Vec<JobCount>>,
     workers: Option<Vec<(WorkerStat, u64)>>,
+    drift: Option<provisioner_shared::drift::DriftReport>,
 }
 
 impl Snapshot {
@@ -188,6 +191,9 @@ impl Snapshot {
             if let Some(stats) = &self.workers {
                 record_workers(stats);
             }
+            if let Some(report) = &self.drift {
+                drift::record(report);
+            }
         });
         recorder.handle().render()
     }
@@ -195,15 +201,17 @@ impl Snapshot {
 
 /// `GET /metrics`.
 pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
-    let (due, jobs, workers) = tokio::join!(
+    let (due, jobs, workers, drift) = tokio::join!(
         tokio::time::timeout(REDIS_WITHIN, state.store.due_figures()),
         tokio::time::timeout(REDIS_WITHIN, state.store.job_counts()),
         tokio::time::timeout(REDIS_WITHIN, state.store.worker_stats()),
+        tokio::time::timeout(REDIS_WITHIN, state.store.drift()),
     );
     let snapshot = Snapshot {
         due: settle(due, "the due-sets"),
         jobs: settle(jobs, "the job counts"),
         workers: settle(workers, "the worker counters"),
+        drift: settle(drift, "the drift report").flatten(),
     };
     let page = format!("{}{}", snapshot.render(), state.metrics.render());
     let mut res = page.into_response();
@@ -386,6 +394,7 @@ mod tests {
                     1,
                 ),
             ]),
+            drift: None,
         };
         let text = snapshot.render();
         for line in [

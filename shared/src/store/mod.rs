@@ -24,6 +24,7 @@
 
 mod calls;
 mod conn;
+mod drift;
 mod durable;
 mod keys;
 mod orders;

@@ -46,6 +46,21 @@ impl Reconciled {
     }
 }
 
+/// One server or order as the provider lists it, for the drift sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The id a job's `server_id` (or `order_id`) would hold.
+    pub id: String,
+    /// The job id this entry carries as our reference (IDCloudHost: the VM's
+    /// description), when the provider keeps one.
+    pub reference: Option<String>,
+    /// Its name and status, in the provider's words.
+    pub detail: String,
+    /// An order still waiting for its payment: when the provider says it was
+    /// created (ms since the epoch).
+    pub unpaid_since: Option<u64>,
+}
+
 /// A provider's own step names, read once from the plan a job stores.
 pub trait StepName: Copy + Send + Sync + 'static {
     /// The step called `name`; `None` for a name this provider has no such step of.
@@ -121,6 +136,12 @@ pub trait Provider: Send + Sync {
         step: Self::Money,
         cx: &mut StepCx<'_>,
     ) -> impl Future<Output = Reconciled> + Send;
+
+    /// Every server and order of the account, read-only, for the drift sweep;
+    /// `None`: this provider has no listing (the sweep reports it unsupported).
+    fn inventory(&self) -> impl Future<Output = Result<Option<Vec<Upstream>>, CallError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Any [`Provider`], boxed per account: resolves a stored step name to one of its
@@ -130,6 +151,8 @@ pub trait AnyProvider: Send + Sync {
     fn action<'p>(&'p self, name: &str) -> Option<Box<dyn ActionStep + 'p>>;
     /// The money (or once) step called `name`, if this provider has one.
     fn money<'p>(&'p self, name: &str) -> Option<Box<dyn MoneyStep + 'p>>;
+    /// [`Provider::inventory`], boxed.
+    fn inventory(&self) -> BoxFuture<'_, Result<Option<Vec<Upstream>>, CallError>>;
 }
 
 /// An action step of one provider, resolved.
@@ -165,6 +188,10 @@ impl<P: Provider> AnyProvider for P {
             provider: self,
             step,
         }))
+    }
+
+    fn inventory(&self) -> BoxFuture<'_, Result<Option<Vec<Upstream>>, CallError>> {
+        Box::pin(Provider::inventory(self))
     }
 }
 

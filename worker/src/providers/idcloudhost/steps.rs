@@ -16,7 +16,9 @@ use super::api::{
 };
 use super::names::{VmRef, vm_name};
 use crate::providers::Gate;
-use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
+use crate::step::{
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, Upstream, step_names,
+};
 use provisioner_shared::config::Account;
 use provisioner_shared::request::{Hostname, IdcloudhostOrder, IdcloudhostWork};
 use secrecy::SecretString;
@@ -636,6 +638,23 @@ impl Provider for Idcloudhost {
             Money::CreateVm => self.create_reconcile(cx).await,
             Money::Pay => self.pay_reconcile(cx).await,
         }
+    }
+
+    /// The VMs of the account's location (`vm/list`, the call create_vm's
+    /// reconciliation makes); a ULID-shaped description is our reference.
+    async fn inventory(&self) -> Result<Option<Vec<Upstream>>, CallError> {
+        let vms = self.api.list_vms(self.location.as_deref()).await?;
+        Ok(Some(
+            vms.into_iter()
+                .map(|vm| Upstream {
+                    reference: Some(vm.description.trim().to_owned())
+                        .filter(|d| d.len() == 26 && d.bytes().all(|b| b.is_ascii_alphanumeric())),
+                    detail: format!("VM {} ({})", vm.name, vm.status.as_str()),
+                    id: vm.uuid,
+                    unpaid_since: None,
+                })
+                .collect(),
+        ))
     }
 }
 

@@ -1,0 +1,181 @@
+//! The drift sweep (issue 13 point 3) against the IDCloudHost simulator: a VM made in
+//! the provider's console is `untracked`, a provisioned VM removed behind our back is
+//! `gone`, both listed at `GET /v1/drift` and counted in `/metrics`, and nothing is
+//! acted on; of two workers, one sweeps per interval (the lease).
+
+use provisioner_sandbox::idcloudhost::actions;
+use provisioner_tests::providers::start_idcloudhost;
+use provisioner_tests::{TestApp, spawn_app, spawn_worker, wait_until};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(60);
+
+async fn stack() -> anyhow::Result<TestApp> {
+    spawn_app()
+        .idcloudhost("idc", start_idcloudhost().await?, true)
+        .start()
+        .await
+}
+
+/// The app's config with the sweep on, every `interval`.
+fn sweeping(app: &TestApp, interval: Duration) -> provisioner_shared::Config {
+    let mut config = app.config.clone();
+    config.drift.enabled = true;
+    config.drift.interval = interval;
+    config
+}
+
+fn provision(hostname: &str) -> Value {
+    json!({
+        "kind": "provision",
+        "account": "idc",
+        "order": {"os_name": "ubuntu", "os_version": "22.04-lts", "vcpu": 1, "ram_mb": 1024, "disk_gb": 20},
+        "hostname": hostname,
+        "root_password": "S3cure!pass",
+    })
+}
+
+fn findings<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["findings"]
+        .as_array()
+        .map(|f| f.iter().filter(|f| f["kind"] == kind).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_sweep_reports_untracked_and_gone_servers_and_touches_nothing() -> anyhow::Result<()> {
+    let app = stack().await?;
+    // Before any sweep: an empty report.
+    let empty = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+    assert_eq!(empty["swept_at"], Value::Null);
+    assert_eq!(empty["findings"], json!([]));
+
+    let _worker = spawn_worker(sweeping(&app, Duration::from_millis(500))).await?;
+    let kept = app
+        .api
+        .post_job(&provision("kept.example.com"))
+        .await?
+        .id()
+        .to_owned();
+    let lost = app
+        .api
+        .post_job(&provision("lost.example.com"))
+        .await?
+        .id()
+        .to_owned();
+    let kept_job = app.api.wait_for_state(&kept, "succeeded", LONG).await?;
+    let lost_job = app.api.wait_for_state(&lost, "succeeded", LONG).await?;
+    let kept_vm = kept_job["server"]["id"]
+        .as_str()
+        .expect("a server id")
+        .to_owned();
+    let lost_vm = lost_job["server"]["id"]
+        .as_str()
+        .expect("a server id")
+        .to_owned();
+
+    let planted = app.idcloudhost().plant_vm("console-made");
+    assert!(app.idcloudhost().remove_vm(&lost_vm));
+    let deletes_before = app.idcloudhost().requests(actions::DELETE_VM);
+
+    let report = wait_until("a sweep that sees both", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        let sees_planted = findings(&r, "untracked")
+            .iter()
+            .any(|f| f["server_id"] == planted.as_str());
+        let sees_lost = findings(&r, "gone")
+            .iter()
+            .any(|f| f["server_id"] == lost_vm.as_str());
+        Ok((sees_planted && sees_lost).then_some(r))
+    })
+    .await?;
+
+    let untracked = findings(&report, "untracked");
+    assert_eq!(untracked.len(), 1, "only the planted VM: {report}");
+    assert_eq!(untracked[0]["account"], "idc");
+    assert_eq!(untracked[0]["job_id"], Value::Null);
+    assert!(
+        untracked[0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("console-made"),
+        "{report}"
+    );
+    let gone = findings(&report, "gone");
+    assert_eq!(gone.len(), 1, "only the removed VM: {report}");
+    assert_eq!(gone[0]["job_id"], lost.as_str());
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["server_id"] != kept_vm.as_str()),
+        "a tracked VM is no finding: {report}"
+    );
+    let account = &report["accounts"][0];
+    assert_eq!(account["account"], "idc");
+    assert_eq!(account["status"], "ok");
+    assert_eq!(account["listed"], 2, "the kept and the planted VM");
+    assert!(report["swept_at"].is_string());
+
+    // Counted in /metrics.
+    let metrics = reqwest::get(app.api.url("/metrics")).await?.text().await?;
+    assert!(
+        metrics.contains(r#"provisioner_drift_findings{account="idc",kind="untracked"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"provisioner_drift_findings{account="idc",kind="gone"} 1"#));
+    assert!(metrics.contains(r#"provisioner_drift_findings{account="idc",kind="unpaid"} 0"#));
+
+    // Never acted on: the planted VM lives, nothing was deleted, the jobs are as they were.
+    assert!(
+        app.idcloudhost().vm(&planted).is_some(),
+        "the planted VM still exists"
+    );
+    assert_eq!(
+        app.idcloudhost().requests(actions::DELETE_VM),
+        deletes_before
+    );
+    let after = app
+        .api
+        .get(&format!("/v1/jobs/{lost}"))
+        .await?
+        .expect(StatusCode::OK)?
+        .body;
+    assert_eq!(after["state"], "succeeded");
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_workers_sweep_once_per_interval() -> anyhow::Result<()> {
+    let app = stack().await?;
+    app.idcloudhost().plant_vm("console-made");
+    // A long interval: each worker tries for the lease every 5 s, and only the one
+    // that takes it may sweep within the 20 s.
+    let config = sweeping(&app, Duration::from_secs(20));
+    let _a = spawn_worker(config.clone()).await?;
+    let _b = spawn_worker(config).await?;
+    wait_until("a first sweep", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok(r["swept_at"].is_string().then_some(()))
+    })
+    .await?;
+    // Both workers try again (every 5 s) while the lease is held: neither sweeps.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        app.idcloudhost().requests(actions::LIST_VMS),
+        1,
+        "one listing: one sweep between the two workers"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn drift_needs_a_token_with_the_read_scope() -> anyhow::Result<()> {
+    let app = stack().await?;
+    let res = reqwest::get(app.api.url("/v1/drift")).await?;
+    assert_eq!(res.status(), 401);
+    Ok(())
+}
