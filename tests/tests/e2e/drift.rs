@@ -4,7 +4,7 @@
 //! acted on; of two workers, one sweeps per interval (the lease).
 
 use provisioner_sandbox::idcloudhost::actions;
-use provisioner_tests::providers::start_idcloudhost;
+use provisioner_tests::providers::{start_idcloudhost, start_klikk};
 use provisioner_tests::{TestApp, spawn_app, spawn_worker, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -177,5 +177,49 @@ async fn drift_needs_a_token_with_the_read_scope() -> anyhow::Result<()> {
     let app = stack().await?;
     let res = reqwest::get(app.api.url("/v1/drift")).await?;
     assert_eq!(res.status(), 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_klikk_jobs_server_is_no_finding_until_removed_upstream() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .klikk("klikk", start_klikk().await?)
+        .start()
+        .await?;
+    let _worker = spawn_worker(sweeping(&app, Duration::from_millis(500))).await?;
+    let body = json!({
+        "kind": "provision",
+        "account": "klikk",
+        "hostname": "k1.example.com",
+        "order": {"ram_gb": 0.5, "cpu": 1, "storage_gb": 25, "os": "Debian", "os_version": "10.4", "ip_allow": "203.0.113.0/24"},
+        "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com"],
+    });
+    let id = app.api.post_job(&body).await?.id().to_owned();
+    let job = app.api.wait_for_state(&id, "succeeded", LONG).await?;
+    let server = job["server"]["id"]
+        .as_str()
+        .expect("a server id")
+        .to_owned();
+
+    // A sweep after the job: the account's one server is the job's, no finding.
+    let report = wait_until("a sweep listing the server", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok((r["accounts"][0]["listed"] == 1).then_some(r))
+    })
+    .await?;
+    assert_eq!(report["accounts"][0]["status"], "ok", "{report}");
+    assert_eq!(report["findings"], json!([]), "{report}");
+
+    // Removed behind our back: gone, naming the job.
+    assert!(app.klikk().remove_server(server.parse()?));
+    let report = wait_until("a sweep that sees it gone", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok((!findings(&r, "gone").is_empty()).then_some(r))
+    })
+    .await?;
+    let gone = findings(&report, "gone");
+    assert_eq!(gone[0]["server_id"], server.as_str());
+    assert_eq!(gone[0]["job_id"], id.as_str());
+    assert!(findings(&report, "untracked").is_empty(), "{report}");
     Ok(())
 }
