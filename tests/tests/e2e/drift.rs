@@ -4,7 +4,8 @@
 //! acted on; of two workers, one sweeps per interval (the lease).
 
 use provisioner_sandbox::idcloudhost::actions;
-use provisioner_tests::providers::{start_idcloudhost, start_klikk};
+use provisioner_shared::config::PaymentTimeout;
+use provisioner_tests::providers::{start_idcloudhost, start_inferno, start_klikk};
 use provisioner_tests::{TestApp, spawn_app, spawn_worker, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -221,5 +222,56 @@ async fn a_klikk_jobs_server_is_no_finding_until_removed_upstream() -> anyhow::R
     assert_eq!(gone[0]["server_id"], server.as_str());
     assert_eq!(gone[0]["job_id"], id.as_str());
     assert!(findings(&report, "untracked").is_empty(), "{report}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_inferno_order_unpaid_past_the_payment_deadline_is_reported_and_kept()
+-> anyhow::Result<()> {
+    let app = spawn_app()
+        .inferno("inferno", start_inferno(false).await?)
+        .tune(|c| {
+            c.deadlines.payment = Duration::from_secs(1);
+            c.deadlines.on_payment_timeout = PaymentTimeout::Keep;
+        })
+        .start()
+        .await?;
+    let _worker = spawn_worker(sweeping(&app, Duration::from_millis(500))).await?;
+    let body = json!({
+        "kind": "provision",
+        "account": "inferno",
+        "order": {"product_id": 303, "os_template": "centos7-64-default"},
+        "hostname": "never-paid.example.com",
+        "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 ops@example.com"],
+    });
+    let id = app.api.post_job(&body).await?.id().to_owned();
+    let job = app.api.wait_for_state(&id, "failed", LONG).await?;
+    let order = job["server"]["id"]
+        .as_str()
+        .expect("the order id")
+        .to_owned();
+
+    let report = wait_until("a sweep that sees it unpaid", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok((!findings(&r, "unpaid").is_empty()).then_some(r))
+    })
+    .await?;
+    let unpaid = findings(&report, "unpaid");
+    assert_eq!(unpaid.len(), 1, "{report}");
+    assert_eq!(unpaid[0]["server_id"], order.as_str());
+    assert_eq!(unpaid[0]["job_id"], id.as_str());
+    assert!(
+        unpaid[0]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Pending"),
+        "{report}"
+    );
+    assert!(
+        findings(&report, "untracked").is_empty(),
+        "the job names it: {report}"
+    );
+    // Never acted on: the order is still there, unpaid, not cancelled.
+    assert_eq!(app.inferno().requests("cancel"), 0);
     Ok(())
 }

@@ -150,7 +150,7 @@ fn compare(
     now_ms: u64,
     payment_ms: u64,
 ) -> Vec<Finding> {
-    let ids: BTreeSet<&str> = jobs.iter().map(Job::id).collect();
+    let by_id: BTreeMap<&str, &Job> = jobs.iter().map(|j| (j.id(), j)).collect();
     // Every server or order id a job made or names, with the job.
     let mut named: BTreeMap<String, &Job> = BTreeMap::new();
     let mut removed: BTreeSet<String> = BTreeSet::new();
@@ -174,10 +174,11 @@ fn compare(
     let listed: BTreeSet<&str> = upstream.iter().map(|u| u.id.as_str()).collect();
     let mut findings = Vec::new();
     for u in upstream {
-        let by_ref = u.reference.as_deref().filter(|r| ids.contains(r));
-        let job = by_ref
-            .map(str::to_owned)
-            .or_else(|| named.get(&u.id).map(|j| j.id().to_owned()));
+        let job: Option<&Job> = u
+            .reference
+            .as_deref()
+            .and_then(|r| by_id.get(r).copied())
+            .or_else(|| named.get(&u.id).copied());
         if job.is_none() {
             findings.push(Finding {
                 account: account.to_owned(),
@@ -187,14 +188,16 @@ fn compare(
                 detail: u.detail.clone(),
             });
         }
-        if let Some(since) = u.unpaid_since
+        let since = u.created_ms.or(job.map(|j| j.spec.created_at.0));
+        if u.unpaid
+            && let Some(since) = since
             && now_ms.saturating_sub(since) > payment_ms
         {
             findings.push(Finding {
                 account: account.to_owned(),
                 kind: FindingKind::Unpaid,
                 server_id: u.id.clone(),
-                job_id: job,
+                job_id: job.map(|j| j.id().to_owned()),
                 detail: u.detail.clone(),
             });
         }

@@ -56,9 +56,11 @@ pub struct Upstream {
     pub reference: Option<String>,
     /// Its name and status, in the provider's words.
     pub detail: String,
-    /// An order still waiting for its payment: when the provider says it was
-    /// created (ms since the epoch).
-    pub unpaid_since: Option<u64>,
+    /// An order still waiting for its payment.
+    pub unpaid: bool,
+    /// When the provider says it was created (ms since the epoch); without it an
+    /// unpaid order's age is its job's.
+    pub created_ms: Option<u64>,
 }
 
 /// A provider's own step names, read once from the plan a job stores.

@@ -651,7 +651,8 @@ impl Provider for Idcloudhost {
                         .filter(|d| d.len() == 26 && d.bytes().all(|b| b.is_ascii_alphanumeric())),
                     detail: format!("VM {} ({})", vm.name, vm.status.as_str()),
                     id: vm.uuid,
-                    unpaid_since: None,
+                    unpaid: false,
+                    created_ms: None,
                 })
                 .collect(),
         ))

@@ -502,7 +502,8 @@ impl Provider for Klikk {
                         }
                     ),
                     id: s.id,
-                    unpaid_since: None,
+                    unpaid: false,
+                    created_ms: None,
                 })
                 .collect(),
         ))
