@@ -5,7 +5,7 @@
 
 use provisioner_sandbox::idcloudhost::actions;
 use provisioner_shared::config::PaymentTimeout;
-use provisioner_tests::providers::{start_idcloudhost, start_inferno, start_klikk};
+use provisioner_tests::providers::{start_hostkey, start_idcloudhost, start_inferno, start_klikk};
 use provisioner_tests::{TestApp, spawn_app, spawn_worker, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -273,5 +273,45 @@ async fn an_inferno_order_unpaid_past_the_payment_deadline_is_reported_and_kept(
     );
     // Never acted on: the order is still there, unpaid, not cancelled.
     assert_eq!(app.inferno().requests("cancel"), 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hostkey_server_removed_upstream_is_gone() -> anyhow::Result<()> {
+    let app = spawn_app()
+        .hostkey("hk-nl", start_hostkey().await?)
+        .start()
+        .await?;
+    let _worker = spawn_worker(sweeping(&app, Duration::from_millis(500))).await?;
+    let body = json!({
+        "kind": "provision",
+        "account": "hk-nl",
+        "order": {"preset": "vm.pico", "location": "NL", "os_id": 180, "traffic_plan": 25, "deploy_period": "monthly"},
+        "hostname": "h1.example.com",
+        "root_password": "S3cure!pass",
+    });
+    let id = app.api.post_job(&body).await?.id().to_owned();
+    let job = app.api.wait_for_state(&id, "succeeded", LONG).await?;
+    let server = job["server"]["id"]
+        .as_str()
+        .expect("a server id")
+        .to_owned();
+
+    let report = wait_until("a sweep listing the server", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok((r["accounts"][0]["listed"] == 1).then_some(r))
+    })
+    .await?;
+    assert_eq!(report["findings"], json!([]), "the job's server: {report}");
+
+    assert!(app.hostkey().remove_server(server.parse()?));
+    let report = wait_until("a sweep that sees it gone", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok((!findings(&r, "gone").is_empty()).then_some(r))
+    })
+    .await?;
+    let gone = findings(&report, "gone");
+    assert_eq!(gone[0]["server_id"], server.as_str());
+    assert_eq!(gone[0]["job_id"], id.as_str());
     Ok(())
 }
