@@ -166,7 +166,7 @@ async fn two_workers_sweep_once_per_interval() -> anyhow::Result<()> {
     // Both workers try again (every 5 s) while the lease is held: neither sweeps.
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(
-        app.idcloudhost().requests(actions::LIST_VMS),
+        app.idcloudhost().requests(actions::LOCATIONS),
         1,
         "one listing: one sweep between the two workers"
     );
@@ -313,5 +313,33 @@ async fn a_hostkey_server_removed_upstream_is_gone() -> anyhow::Result<()> {
     let gone = findings(&report, "gone");
     assert_eq!(gone[0]["server_id"], server.as_str());
     assert_eq!(gone[0]["job_id"], id.as_str());
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idcloudhost_vm_in_another_location_is_its_jobs() -> anyhow::Result<()> {
+    let app = stack().await?;
+    let _worker = spawn_worker(sweeping(&app, Duration::from_millis(500))).await?;
+    let mut body = provision("away.example.com");
+    body["order"]["location"] = json!("bus02");
+    let id = app.api.post_job(&body).await?.id().to_owned();
+    let job = app.api.wait_for_state(&id, "succeeded", LONG).await?;
+    assert!(
+        job["server"]["id"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("bus02/"),
+        "{job}"
+    );
+    let report = wait_until("a sweep listing the VM", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok((r["accounts"][0]["listed"] == 1).then_some(r))
+    })
+    .await?;
+    assert_eq!(
+        report["findings"],
+        json!([]),
+        "neither untracked nor gone: {report}"
+    );
     Ok(())
 }

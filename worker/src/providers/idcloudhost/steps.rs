@@ -640,22 +640,38 @@ impl Provider for Idcloudhost {
         }
     }
 
-    /// The VMs of the account's location (`vm/list`, the call create_vm's
-    /// reconciliation makes); a ULID-shaped description is our reference.
+    /// The VMs of every location (`config/locations`, then each one's `vm/list`, the
+    /// call create_vm's reconciliation makes), by the server id a job would hold
+    /// (`slug/uuid` outside the account's location); a ULID-shaped description is our
+    /// reference.
     async fn inventory(&self) -> Result<Option<Vec<Upstream>>, CallError> {
-        let vms = self.api.list_vms(self.location.as_deref()).await?;
-        Ok(Some(
-            vms.into_iter()
-                .map(|vm| Upstream {
+        let locations = self.api.locations().await?;
+        // A job's bare uuid is in the account's location, else the default one.
+        let home = self.location.clone().or_else(|| {
+            locations
+                .iter()
+                .find(|l| l.is_default)
+                .map(|l| l.slug.clone())
+        });
+        let mut listed = Vec::new();
+        for location in locations {
+            let slug = Some(location.slug);
+            for vm in self.api.list_vms(slug.as_deref()).await? {
+                let at = VmRef {
+                    slug: slug.clone(),
+                    uuid: vm.uuid.clone(),
+                };
+                listed.push(Upstream {
                     reference: Some(vm.description.trim().to_owned())
                         .filter(|d| d.len() == 26 && d.bytes().all(|b| b.is_ascii_alphanumeric())),
                     detail: format!("VM {} ({})", vm.name, vm.status.as_str()),
-                    id: vm.uuid,
+                    id: at.server_id(home.as_deref()),
                     unpaid: false,
                     created_ms: None,
-                })
-                .collect(),
-        ))
+                });
+            }
+        }
+        Ok(Some(listed))
     }
 }
 
