@@ -4,6 +4,7 @@
 //! acted on; of two workers, one sweeps per interval (the lease).
 
 use provisioner_sandbox::idcloudhost::actions;
+use provisioner_sandbox::sim::FaultKnobs;
 use provisioner_shared::config::PaymentTimeout;
 use provisioner_tests::providers::{start_hostkey, start_idcloudhost, start_inferno, start_klikk};
 use provisioner_tests::{TestApp, spawn_app, spawn_worker, wait_until};
@@ -341,5 +342,42 @@ async fn an_idcloudhost_vm_in_another_location_is_its_jobs() -> anyhow::Result<(
         json!([]),
         "neither untracked nor gone: {report}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failed_listing_is_the_accounts_error_in_the_providers_words() -> anyhow::Result<()> {
+    let app = stack().await?;
+    app.idcloudhost().faults().set_action(
+        actions::LOCATIONS,
+        FaultKnobs {
+            error_rate: 1.0,
+            ..Default::default()
+        },
+    )?;
+    let _worker = spawn_worker(sweeping(&app, Duration::from_millis(500))).await?;
+    let report = wait_until("a sweep", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok(r["swept_at"].is_string().then_some(r))
+    })
+    .await?;
+    let account = &report["accounts"][0];
+    assert_eq!(account["status"], "error", "{report}");
+    let error = account["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("idcloudhost") && error.contains("500"),
+        "{error}"
+    );
+    assert_eq!(report["findings"], json!([]));
+
+    // The next sweep after the provider recovers is ok again.
+    app.idcloudhost()
+        .faults()
+        .set_action(actions::LOCATIONS, FaultKnobs::default())?;
+    wait_until("an ok sweep", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        Ok((r["accounts"][0]["status"] == "ok").then_some(()))
+    })
+    .await?;
     Ok(())
 }
