@@ -381,3 +381,35 @@ async fn a_failed_listing_is_the_accounts_error_in_the_providers_words() -> anyh
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_server_our_deprovision_deleted_is_not_gone() -> anyhow::Result<()> {
+    let app = stack().await?;
+    let _worker = spawn_worker(sweeping(&app, Duration::from_millis(500))).await?;
+    let id = app
+        .api
+        .post_job(&provision("short-lived.example.com"))
+        .await?
+        .id()
+        .to_owned();
+    let job = app.api.wait_for_state(&id, "succeeded", LONG).await?;
+    let uuid = job["server"]["id"]
+        .as_str()
+        .expect("a server id")
+        .to_owned();
+    let body = json!({"kind": "deprovision", "account": "idc", "server_id": uuid});
+    let did = app.api.post_job(&body).await?.id().to_owned();
+    app.api.wait_for_state(&did, "succeeded", LONG).await?;
+    let planted = app.idcloudhost().plant_vm("console-made");
+    // A sweep after the deprovision (it sees the VM planted after it): no gone.
+    let report = wait_until("a sweep after the deprovision", LONG, || async {
+        let r = app.api.get("/v1/drift").await?.expect(StatusCode::OK)?.body;
+        let after = findings(&r, "untracked")
+            .iter()
+            .any(|f| f["server_id"] == planted.as_str());
+        Ok(after.then_some(r))
+    })
+    .await?;
+    assert!(findings(&report, "gone").is_empty(), "{report}");
+    Ok(())
+}
