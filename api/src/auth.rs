@@ -33,7 +33,7 @@ pub(crate) struct Caller {
 pub(crate) fn required_scope(method: &Method, route: &str) -> Option<Scope> {
     let reads = *method == Method::GET || *method == Method::HEAD;
     match route {
-        "/v1/jobs" if reads => Some(Scope::Read),
+        "/v1/jobs" | "/v1/drift" if reads => Some(Scope::Read),
         "/v1/jobs" if *method == Method::POST => Some(Scope::Write),
         "/v1/jobs/{id}" | "/v1/jobs/{id}/events" | "/v1/jobs/{id}/calls" if reads => {
             Some(Scope::Read)

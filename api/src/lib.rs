@@ -37,6 +37,7 @@ mod auth;
 mod changes;
 pub mod cli;
 mod cloud_init;
+mod drift;
 mod error;
 mod extract;
 mod health;
@@ -126,8 +127,9 @@ impl AppState {
 /// documents) and the public ones
 /// (metrics, OpenAPI, dashboard) are merged beside them, outside that layer.
 pub fn app(state: AppState) -> Router {
-    let guarded =
-        jobs::routes().route_layer(from_fn_with_state(state.clone(), auth::require_token));
+    let guarded = jobs::routes()
+        .route("/v1/drift", get(drift::report))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_token));
     let public = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

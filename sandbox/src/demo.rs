@@ -99,7 +99,9 @@ async fn run_until_done(opts: DemoOptions) -> Result<(), DemoError> {
         // Providers reach the api here: HOSTKEY's callbacks, Klikk's cloud-init document.
         public_url: &api_url,
     };
-    let config = Config::from_toml(&stack::config_text(&parts, &sims))?;
+    let mut config = Config::from_toml(&stack::config_text(&parts, &sims))?;
+    // A short sweep, so the drift report shows the VM planted after the jobs.
+    config.drift.interval = Duration::from_secs(2);
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = tokio::spawn(provisioner_api::serve(
         config.clone(),
@@ -114,7 +116,12 @@ async fn run_until_done(opts: DemoOptions) -> Result<(), DemoError> {
     print_try_lines(&api_url, &token);
     println!();
 
-    let result = provision_all(&api_url, &token, &sims, &opts, started).await;
+    let mut result = provision_all(&api_url, &token, &sims, &opts, started).await;
+    if result.is_ok()
+        && let Err(e) = drift_report(&api_url, &token, &sims).await
+    {
+        result = Err(e);
+    }
 
     if opts.stay {
         println!();
@@ -338,6 +345,60 @@ async fn provision_all(
     } else {
         Err(DemoError::Failed(failed.join("; ")))
     }
+}
+
+/// Plants a VM in the IDCloudHost simulator as its console would (no job made it),
+/// waits for a drift sweep that reports it, and prints the report.
+async fn drift_report(api_url: &str, token: &str, sims: &Sims) -> Result<(), DemoError> {
+    let planted = sims.idc.plant_vm("made-in-console");
+    println!();
+    println!("planted      idcloudhost VM {planted} (made-in-console), outside any job");
+    let http = reqwest::Client::new();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let report: Value = http
+            .get(format!("{api_url}/v1/drift"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let seen = report["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["server_id"] == planted.as_str()));
+        if seen {
+            break report;
+        }
+        if tokio::time::Instant::now() > give_up {
+            return Err(DemoError::Failed(format!(
+                "no drift sweep reported the planted VM: {report}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "GET /v1/drift              swept {}",
+        report["swept_at"].as_str().unwrap_or("-")
+    );
+    for a in report["accounts"].as_array().into_iter().flatten() {
+        println!(
+            "drift        {:<12} {:<12} {:<11} {} listed",
+            a["provider"].as_str().unwrap_or(""),
+            a["account"].as_str().unwrap_or(""),
+            a["status"].as_str().unwrap_or(""),
+            a["listed"]
+        );
+    }
+    for f in report["findings"].as_array().into_iter().flatten() {
+        println!(
+            "finding      {:<12} {:<10} {} {}",
+            f["account"].as_str().unwrap_or(""),
+            f["kind"].as_str().unwrap_or(""),
+            f["server_id"].as_str().unwrap_or(""),
+            f["detail"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 fn hostkey_server(sims: &Sims, hostname: &str) -> Option<crate::hostkey::ServerSnapshot> {

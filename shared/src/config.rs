@@ -5,11 +5,13 @@
 //! with its one `impl Default`), so a key left out keeps its default.
 
 mod audit;
+mod drift;
 mod guard;
 mod load;
 mod validate;
 
 pub use audit::AuditConfig;
+pub use drift::DriftConfig;
 pub use guard::{DailyAmountCap, OpenOrdersCap, price_cents};
 pub use load::ENV_PREFIX;
 
@@ -54,6 +56,7 @@ pub struct Config {
     pub accounts: Vec<Account>,
     pub plans: BTreeMap<String, PlanConfig>,
     pub audit: AuditConfig,
+    pub drift: DriftConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

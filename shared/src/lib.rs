@@ -26,6 +26,7 @@ pub mod bootstrap;
 pub mod calls;
 pub mod config;
 pub mod credentials;
+pub mod drift;
 pub mod dry_run;
 pub mod error_chain;
 pub mod failpoint;

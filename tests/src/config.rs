@@ -64,6 +64,9 @@ max_attempts = 5
 base = "50ms"
 max = "500ms"
 
+[drift]
+enabled = false
+
 [deadlines]
 delivery = "30s"
 install = "30s"

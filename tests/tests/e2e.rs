@@ -16,6 +16,8 @@
 //! - `webhooks`: billing webhooks in (Standard Webhooks signatures, exactly once).
 //! - `callbacks`: job callbacks out (the outbox) and provider callbacks in.
 //! - `cluster`: HOSTKEY and 500 noop jobs on a 3-master Redis Cluster, two workers.
+//! - `drift`: the drift sweep: untracked and gone servers at `GET /v1/drift` and in
+//!   `/metrics`, never acted on; one sweep per interval between two workers.
 //! - `dry_run`: dry runs, per provider: the plan, the price, the problems, nothing written.
 //! - `engine`: the engine's promises: waiting jobs hold no worker, shutdown, Redis outages.
 //! - `layers`: the HTTP layers: request ids, the request timeout, the event-stream cap,
@@ -45,6 +47,8 @@ mod browser;
 mod callbacks;
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "e2e/drift.rs"]
+mod drift;
 #[path = "e2e/dry_run.rs"]
 mod dry_run;
 #[path = "e2e/engine.rs"]

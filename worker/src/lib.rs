@@ -12,6 +12,8 @@
 //! - [`callbacks`]: delivery of jobs' outbound callbacks (the outbox records the
 //!   engine's terminal commits create).
 //! - [`dry_run`]: answers the api's dry runs with the providers' read-only checks.
+//! - [`drift`]: the periodic sweep comparing each account's servers at its provider
+//!   with the jobs (one worker per interval, by a lease), reported, never acted on.
 //! - [`audit`]: the trail of a job's provider calls, fed by the one sender.
 //! - [`metrics`]: step and callback counters, flushed to Redis for the api's
 //!   `/metrics` every few seconds and once more at shutdown, and this worker's own
@@ -23,6 +25,7 @@
 
 pub mod audit;
 pub mod callbacks;
+pub mod drift;
 pub mod dry_run;
 pub mod engine;
 #[doc(hidden)]
@@ -160,6 +163,7 @@ struct Prepared {
     dry_runs: Arc<providers::Providers>,
     name: String,
     grace: Duration,
+    drift: Option<drift::Sweeper>,
 }
 
 async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, WorkerError> {
@@ -209,14 +213,28 @@ async fn prepare(config: &Config, options: StartOptions) -> Result<Prepared, Wor
         ),
         None => None,
     };
+    let name = format!("worker-{}", std::process::id());
+    let drift = drift::Sweeper::from_config(
+        config,
+        source.store.clone(),
+        providers::Providers::from_config(config, &source.store, config.worker.step_timeout)?,
+        format!(
+            "{name}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ),
+    );
     Ok(Prepared {
+        drift,
         engine,
         outbox,
         metrics,
         source,
         listener,
         dry_runs,
-        name: format!("worker-{}", std::process::id()),
+        name,
         grace: config.worker.shutdown_grace,
     })
 }
@@ -275,7 +293,23 @@ impl Prepared {
             .flush_until(&store, metrics::FLUSH_EVERY, async move {
                 let _ = flusher_stop.await;
             });
-        let (result, (), (), ()) = tokio::join!(run, flush, listen, dry_runs);
+        // The drift sweep stops with the monitor, like the listener.
+        let (monitor_stopped, drift_stop) = oneshot::channel::<()>();
+        let run = async move {
+            let result = run.await;
+            let _ = monitor_stopped.send(());
+            result
+        };
+        let sweep = async move {
+            if let Some(sweeper) = self.drift {
+                sweeper
+                    .run_until(async move {
+                        let _ = drift_stop.await;
+                    })
+                    .await;
+            }
+        };
+        let (result, (), (), (), ()) = tokio::join!(run, flush, listen, dry_runs, sweep);
         tracing::info!("worker stopped");
         result.map_err(|e| WorkerError::Monitor(e.to_string()))
     }

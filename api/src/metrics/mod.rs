@@ -20,6 +20,7 @@
 //! become a label. When Redis does not answer in time the page still has the
 //! process's own figures, and `provisioner_redis_up` is 0.
 
+mod drift;
 mod guard;
 
 use crate::AppState;
@@ -161,6 +162,7 @@ struct Snapshot {
     jobs: Option<Vec<JobCount>>,
     workers: Option<Vec<(WorkerStat, u64)>>,
     guards: Option<Vec<guard::AccountGuard>>,
+    drift: Option<provisioner_shared::drift::DriftReport>,
 }
 
 impl Snapshot {
@@ -194,6 +196,9 @@ impl Snapshot {
             if let Some(guards) = &self.guards {
                 guard::record(guards);
             }
+            if let Some(report) = &self.drift {
+                drift::record(report);
+            }
         });
         recorder.handle().render()
     }
@@ -201,17 +206,19 @@ impl Snapshot {
 
 /// `GET /metrics`.
 pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
-    let (due, jobs, workers, guards) = tokio::join!(
+    let (due, jobs, workers, guards, drift) = tokio::join!(
         tokio::time::timeout(REDIS_WITHIN, state.store.due_figures()),
         tokio::time::timeout(REDIS_WITHIN, state.store.job_counts()),
         tokio::time::timeout(REDIS_WITHIN, state.store.worker_stats()),
         tokio::time::timeout(REDIS_WITHIN, guard::read(&state.store, &state.config)),
+        tokio::time::timeout(REDIS_WITHIN, state.store.drift()),
     );
     let snapshot = Snapshot {
         due: settle(due, "the due-sets"),
         jobs: settle(jobs, "the job counts"),
         workers: settle(workers, "the worker counters"),
         guards: settle(guards, "the guardrails' open orders"),
+        drift: settle(drift, "the drift report").flatten(),
     };
     let page = format!("{}{}", snapshot.render(), state.metrics.render());
     let mut res = page.into_response();
@@ -400,6 +407,7 @@ mod tests {
                 cap: Some(3),
                 spent: Some((1250, 5000)),
             }]),
+            drift: None,
         };
         let text = snapshot.render();
         for line in [

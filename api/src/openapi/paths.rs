@@ -10,9 +10,10 @@
 
 use super::Finish;
 use super::schemas::{
-    BadRequest, BillingEvent, CallsParams, EnqueueAnswer, ErrorEnvelope, Forbidden, Internal,
-    Invalid, JobEvent, JobPage, JobPath, JobRequestBody, ListParams, NotFound, ResolutionBody,
-    Session, SignIn, Status, TokenPath, TooLarge, Unauthorized, UnsupportedMediaType,
+    BadRequest, BillingEvent, CallsParams, DriftReport, EnqueueAnswer, ErrorEnvelope, Forbidden,
+    Internal, Invalid, JobEvent, JobPage, JobPath, JobRequestBody, ListParams, NotFound,
+    ResolutionBody, Session, SignIn, Status, TokenPath, TooLarge, Unauthorized,
+    UnsupportedMediaType,
 };
 use crate::webhooks::Answer;
 use provisioner_shared::calls::ProviderCall;
@@ -44,6 +45,7 @@ use provisioner_shared::job::JobView;
         job_events,
         job_credentials,
         job_calls,
+        drift_report,
         billing_webhook,
         provider_callback,
         provider_callback_get,
@@ -315,6 +317,26 @@ fn job_credentials() {}
     ),
 )]
 fn job_calls() {}
+
+/// The last drift sweep's findings
+///
+/// Every `[drift] interval` one worker lists each account's servers and orders at
+/// its provider and compares them with the jobs. Findings: `untracked` (a server or
+/// order no job made or names), `gone` (a succeeded provision's server the provider
+/// no longer lists), `unpaid` (an order unpaid past `deadlines.payment`). Each
+/// account's listing is `ok`, `error` (with the provider's words) or `unsupported`.
+/// Nothing is acted on.
+#[utoipa::path(
+    get, path = "/v1/drift", tag = "jobs", operation_id = "driftReport",
+    security(("bearer" = ["read"])),
+    responses(
+        (status = 200, description = "The report.", body = DriftReport),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+    ),
+)]
+fn drift_report() {}
 
 /// A signed billing event
 ///

@@ -564,6 +564,63 @@ pub(super) struct DryRunProblem {
 #[derive(ToSchema)]
 #[serde(untagged)]
 pub(super) enum EnqueueAnswer {
-    Job(JobView),
+    Job(Box<JobView>),
     DryRun(DryRun),
+}
+
+/// `GET /v1/drift`: the last sweep's report. Before the first sweep: `swept_at`
+/// null, no accounts, no findings.
+#[derive(ToSchema)]
+pub(super) struct DriftReport {
+    /// When the last sweep finished.
+    #[schema(format = DateTime)]
+    swept_at: Option<String>,
+    accounts: Vec<DriftAccount>,
+    findings: Vec<DriftFinding>,
+}
+
+/// One account's listing in a sweep.
+#[derive(ToSchema)]
+pub(super) struct DriftAccount {
+    account: String,
+    provider: String,
+    status: DriftStatus,
+    /// The provider's words, when the listing failed.
+    #[schema(required = false)]
+    error: Option<String>,
+    /// Servers and orders the provider listed.
+    listed: u64,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum DriftStatus {
+    Ok,
+    Error,
+    Unsupported,
+}
+
+/// Something at a provider the jobs do not account for.
+#[derive(ToSchema)]
+pub(super) struct DriftFinding {
+    account: String,
+    kind: DriftKind,
+    /// The provider's id of the server or order.
+    server_id: String,
+    /// The job it concerns, when one is known.
+    #[schema(required = false)]
+    job_id: Option<String>,
+    /// What the provider shows, in its words.
+    detail: String,
+}
+
+/// `untracked`: a server or order no job made or names; `gone`: a succeeded
+/// provision's server the provider no longer lists; `unpaid`: an order unpaid past
+/// `deadlines.payment`.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum DriftKind {
+    Untracked,
+    Gone,
+    Unpaid,
 }

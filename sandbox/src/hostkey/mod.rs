@@ -390,6 +390,12 @@ impl HostkeySim {
         account.snapshot(id)
     }
 
+    /// Removes a server as the provider's staff would, behind our back (the drift
+    /// sweep's gone); false when there is no such server.
+    pub fn remove_server(&self, id: u64) -> bool {
+        self.settled().servers.remove(&id).is_some()
+    }
+
     /// Every server, by id.
     pub fn servers(&self) -> Vec<ServerSnapshot> {
         let mut account = self.settled();

@@ -325,6 +325,41 @@ impl IdcloudhostSim {
             .collect()
     }
 
+    /// Creates a VM as someone using the provider's console would, not through the
+    /// API and without our reference: what the drift sweep reports as untracked.
+    /// Answers its uuid.
+    pub fn plant_vm(&self, name: &str) -> String {
+        let now = self.clock().now();
+        let mut account = self.settled();
+        let params = state::Params(
+            [
+                ("name", name),
+                ("description", "made in the console"),
+                ("os_name", "ubuntu"),
+                ("os_version", "22.04-lts"),
+                ("disks", "20"),
+                ("vcpu", "1"),
+                ("ram", "1024"),
+                ("username", "root"),
+                ("password", "Console!pass1"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        );
+        let location = account.default_location();
+        let vm = account
+            .create_vm(&location, &params, now)
+            .expect("a planted VM's parameters are valid");
+        vm["uuid"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Removes a VM as the console would, behind our back (the drift sweep's gone);
+    /// false when there is no such VM.
+    pub fn remove_vm(&self, uuid: &str) -> bool {
+        state::lock(&self.state).vms.remove(uuid).is_some()
+    }
+
     /// Every invoice, oldest first.
     pub fn invoices(&self) -> Vec<InvoiceSnapshot> {
         self.settled().invoice_snapshots()

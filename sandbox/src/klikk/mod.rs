@@ -318,6 +318,12 @@ impl KlikkSim {
             .collect()
     }
 
+    /// Removes a server as the provider's console would, behind our back (the drift
+    /// sweep's gone); false when there is no such server.
+    pub fn remove_server(&self, id: u64) -> bool {
+        state::lock(&self.state).servers.remove(&id).is_some()
+    }
+
     /// Every server, oldest first.
     pub fn servers(&self) -> Vec<ServerSnapshot> {
         self.settled().server_snapshots()

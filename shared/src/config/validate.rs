@@ -40,6 +40,9 @@ impl Config {
         for (key, message) in self.audit.problems() {
             p.add(key, message);
         }
+        for (key, message) in self.drift.problems() {
+            p.add(key, message);
+        }
         p.0
     }
 

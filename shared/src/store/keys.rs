@@ -205,6 +205,16 @@ impl Keys {
         }
     }
 
+    /// The last drift sweep's report (one JSON document, `GET /v1/drift`).
+    pub fn drift(&self) -> String {
+        format!("{}:drift", self.ns)
+    }
+
+    /// The lease that lets one worker sweep per interval (expires on its own).
+    pub fn drift_lease(&self) -> String {
+        format!("{}:drift:lease", self.ns)
+    }
+
     /// Who holds a server (one operation per server).
     pub fn server_lock(&self, account: &str, server_id: &str) -> String {
         format!("{}:lock:server:{account}:{server_id}", self.ns)

@@ -24,6 +24,7 @@
 
 mod calls;
 mod conn;
+mod drift;
 mod dry_run;
 mod durable;
 mod guard;

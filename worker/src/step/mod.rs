@@ -22,5 +22,5 @@ pub use known_secrets::{KnownSecrets, MASK};
 pub use outcome::{Outcome, StepError};
 pub(crate) use provider::step_names;
 pub use provider::{
-    ActionStep, AnyProvider, MoneyStep, NoMoney, Prepared, Provider, Reconciled, StepName,
+    ActionStep, AnyProvider, MoneyStep, NoMoney, Prepared, Provider, Reconciled, StepName, Upstream,
 };

@@ -48,6 +48,23 @@ impl Reconciled {
     }
 }
 
+/// One server or order as the provider lists it, for the drift sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The id a job's `server_id` (or `order_id`) would hold.
+    pub id: String,
+    /// The job id this entry carries as our reference (IDCloudHost: the VM's
+    /// description), when the provider keeps one.
+    pub reference: Option<String>,
+    /// Its name and status, in the provider's words.
+    pub detail: String,
+    /// An order still waiting for its payment.
+    pub unpaid: bool,
+    /// When the provider says it was created (ms since the epoch); without it an
+    /// unpaid order's age is its job's.
+    pub created_ms: Option<u64>,
+}
+
 /// A provider's own step names, read once from the plan a job stores.
 pub trait StepName: Copy + Send + Sync + 'static {
     /// The step called `name`; `None` for a name this provider has no such step of.
@@ -142,6 +159,12 @@ pub trait Provider: Send + Sync {
             }
         }
     }
+
+    /// Every server and order of the account, read-only, for the drift sweep;
+    /// `None`: this provider has no listing (the sweep reports it unsupported).
+    fn inventory(&self) -> impl Future<Output = Result<Option<Vec<Upstream>>, CallError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Any [`Provider`], boxed per account: resolves a stored step name to one of its
@@ -153,6 +176,8 @@ pub trait AnyProvider: Send + Sync {
     fn money<'p>(&'p self, name: &str) -> Option<Box<dyn MoneyStep + 'p>>;
     /// [`Provider::dry_run`], boxed.
     fn dry_run<'a>(&'a self, request: &'a JobRequest) -> BoxFuture<'a, DryRunReport>;
+    /// [`Provider::inventory`], boxed.
+    fn inventory(&self) -> BoxFuture<'_, Result<Option<Vec<Upstream>>, CallError>>;
 }
 
 /// An action step of one provider, resolved.
@@ -192,6 +217,10 @@ impl<P: Provider> AnyProvider for P {
 
     fn dry_run<'a>(&'a self, request: &'a JobRequest) -> BoxFuture<'a, DryRunReport> {
         Box::pin(Provider::dry_run(self, request))
+    }
+
+    fn inventory(&self) -> BoxFuture<'_, Result<Option<Vec<Upstream>>, CallError>> {
+        Box::pin(Provider::inventory(self))
     }
 }
 

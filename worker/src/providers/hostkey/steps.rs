@@ -10,7 +10,9 @@ use super::api::{
     ServerStatus,
 };
 use crate::providers::Gate;
-use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
+use crate::step::{
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, Upstream, step_names,
+};
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
 use provisioner_shared::dry_run::DryRunReport;
@@ -581,6 +583,25 @@ impl Provider for Hostkey {
             Money::Pay => self.pay_reconcile(cx).await,
             Money::Reboot => self.reboot_reconcile(cx).await,
         }
+    }
+
+    /// Every server on the token: `eq/update_servers` then `eq/list`, the calls the
+    /// order's reconciliation makes. Only ids (an `eq/show` per server would cost a
+    /// call each), so a server is ours when a job names its id.
+    async fn inventory(&self) -> Result<Option<Vec<Upstream>>, CallError> {
+        self.api.update_servers().await?;
+        let ids = self.api.list().await?;
+        Ok(Some(
+            ids.into_iter()
+                .map(|id| Upstream {
+                    detail: format!("server {id}"),
+                    id,
+                    reference: None,
+                    unpaid: false,
+                    created_ms: None,
+                })
+                .collect(),
+        ))
     }
 }
 

@@ -16,7 +16,9 @@ use super::api::{
 };
 use super::names::{VmRef, vm_name};
 use crate::providers::Gate;
-use crate::step::{CallError, Outcome, Prepared, Provider, Reconciled, StepCx, step_names};
+use crate::step::{
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, Upstream, step_names,
+};
 use provisioner_shared::config::Account;
 use provisioner_shared::dry_run::DryRunReport;
 use provisioner_shared::request::JobRequest;
@@ -642,6 +644,40 @@ impl Provider for Idcloudhost {
             Money::CreateVm => self.create_reconcile(cx).await,
             Money::Pay => self.pay_reconcile(cx).await,
         }
+    }
+
+    /// The VMs of every location (`config/locations`, then each one's `vm/list`, the
+    /// call create_vm's reconciliation makes), by the server id a job would hold
+    /// (`slug/uuid` outside the account's location); a ULID-shaped description is our
+    /// reference.
+    async fn inventory(&self) -> Result<Option<Vec<Upstream>>, CallError> {
+        let locations = self.api.locations().await?;
+        // A job's bare uuid is in the account's location, else the default one.
+        let home = self.location.clone().or_else(|| {
+            locations
+                .iter()
+                .find(|l| l.is_default)
+                .map(|l| l.slug.clone())
+        });
+        let mut listed = Vec::new();
+        for location in locations {
+            let slug = Some(location.slug);
+            for vm in self.api.list_vms(slug.as_deref()).await? {
+                let at = VmRef {
+                    slug: slug.clone(),
+                    uuid: vm.uuid.clone(),
+                };
+                listed.push(Upstream {
+                    reference: Some(vm.description.trim().to_owned())
+                        .filter(|d| d.len() == 26 && d.bytes().all(|b| b.is_ascii_alphanumeric())),
+                    detail: format!("VM {} ({})", vm.name, vm.status.as_str()),
+                    id: at.server_id(home.as_deref()),
+                    unpaid: false,
+                    created_ms: None,
+                });
+            }
+        }
+        Ok(Some(listed))
     }
 }
 

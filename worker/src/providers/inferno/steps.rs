@@ -14,7 +14,7 @@ use super::api::{InfernoApi, InstallAnswer, InstallRequest, OrderStatus, Vps, sa
 use crate::providers::Gate;
 use crate::providers::orders::OrderRegistry;
 use crate::step::{
-    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, StepError, step_names,
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, StepError, Upstream, step_names,
 };
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials;
@@ -443,5 +443,31 @@ impl Provider for Inferno {
             Money::Order => self.order_reconcile(cx).await,
             Money::Install => self.install_reconcile(cx).await,
         }
+    }
+
+    /// `orders` (active and Pending orders): an order id is a job's server id; Inferno
+    /// keeps no reference of ours, so an order no job names is untracked.
+    async fn inventory(&self) -> Result<Option<Vec<Upstream>>, CallError> {
+        let orders = self.api.orders().await?;
+        Ok(Some(
+            orders
+                .into_iter()
+                .map(|o| Upstream {
+                    detail: format!(
+                        "order {} ({}{})",
+                        o.number.as_deref().unwrap_or(&o.id),
+                        o.status.as_str(),
+                        o.amount
+                            .as_deref()
+                            .map(|a| format!(", {a}"))
+                            .unwrap_or_default()
+                    ),
+                    unpaid: o.status == OrderStatus::Pending,
+                    created_ms: None,
+                    reference: None,
+                    id: o.id,
+                })
+                .collect(),
+        ))
     }
 }

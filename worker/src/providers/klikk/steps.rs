@@ -17,7 +17,7 @@
 use super::api::{Auth, KlikkApi, NewOrder, Order, Os, Stage};
 use crate::providers::Gate;
 use crate::step::{
-    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, StepError, step_names,
+    CallError, Outcome, Prepared, Provider, Reconciled, StepCx, StepError, Upstream, step_names,
 };
 use provisioner_shared::config::Account;
 use provisioner_shared::credentials::CLOUD_INIT_ORDERED;
@@ -480,5 +480,38 @@ impl Provider for Klikk {
 
     async fn reconcile(&self, Money::Order: Money, cx: &mut StepCx<'_>) -> Reconciled {
         self.order_reconcile(cx).await
+    }
+
+    /// Every server of the account (`server_list` without an item), each with the
+    /// `reference` of the order its item belongs to (`order_list`): the job id.
+    async fn inventory(&self) -> Result<Option<Vec<Upstream>>, CallError> {
+        let orders = self.api.order_list().await?;
+        let servers = self.api.server_list(None).await?;
+        let reference_of = |item: &str| {
+            orders
+                .iter()
+                .find(|o| o.items.iter().any(|i| i.id == item))
+                .and_then(|o| o.reference.clone())
+        };
+        Ok(Some(
+            servers
+                .into_iter()
+                .map(|s| Upstream {
+                    reference: s.order_item_id.as_deref().and_then(reference_of),
+                    detail: format!(
+                        "server {}{}",
+                        s.name.as_deref().unwrap_or(&s.id),
+                        match s.is_running {
+                            Some(true) => " (running)",
+                            Some(false) => " (stopped)",
+                            None => "",
+                        }
+                    ),
+                    id: s.id,
+                    unpaid: false,
+                    created_ms: None,
+                })
+                .collect(),
+        ))
     }
 }
