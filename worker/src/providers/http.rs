@@ -9,8 +9,10 @@
 //! ([`KnownSecrets`]) before it is logged or returned. Log lines carry fields, never
 //! bodies or parameters.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::Gate;
@@ -254,4 +256,41 @@ fn masked_form(form: &str, carried: &KnownSecrets) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Where a request keeps its parameters, and the secrets among them (masked in its
+/// errors and its audit trail).
+pub type ParamsMut<'s, 'a> = (
+    &'s mut Vec<(&'static str, Cow<'a, str>)>,
+    &'s mut Vec<&'a SecretString>,
+);
+
+/// The one way a request of a form- or query-parameter API (HOSTKEY, IDCloudHost)
+/// gathers its parameters: a secret one is remembered as a secret as it is added.
+pub trait Params<'a>: Sized {
+    fn parts(&mut self) -> ParamsMut<'_, 'a>;
+
+    fn param(mut self, key: &'static str, value: impl Into<Cow<'a, str>>) -> Self {
+        self.parts().0.push((key, value.into()));
+        self
+    }
+
+    fn opt(self, key: &'static str, value: Option<impl Into<Cow<'a, str>>>) -> Self {
+        match value {
+            Some(v) => self.param(key, v),
+            None => self,
+        }
+    }
+
+    fn secret(mut self, key: &'static str, value: &'a SecretString) -> Self {
+        self.parts().1.push(value);
+        self.param(key, value.expose_secret())
+    }
+
+    fn opt_secret(self, key: &'static str, value: Option<&'a SecretString>) -> Self {
+        match value {
+            Some(v) => self.secret(key, v),
+            None => self,
+        }
+    }
 }

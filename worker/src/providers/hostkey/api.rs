@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::providers::Gate;
-use crate::providers::http::{self, CallLog, Peer};
+use crate::providers::http::{self, CallLog, Params, ParamsMut, Peer};
 use crate::step::{CallError, KnownSecrets};
 
 pub use answers::{
@@ -503,6 +503,12 @@ struct Call<'a> {
     secrets: Vec<&'a SecretString>,
 }
 
+impl<'a> Params<'a> for Call<'a> {
+    fn parts(&mut self) -> ParamsMut<'_, 'a> {
+        (&mut self.params, &mut self.secrets)
+    }
+}
+
 impl<'a> Call<'a> {
     fn new(resource: &'static str, action: &'static str) -> Self {
         Call {
@@ -517,29 +523,5 @@ impl<'a> Call<'a> {
     fn server(mut self, id: &'a str) -> Self {
         self.server_id = Some(id);
         self.param("id", id)
-    }
-
-    fn param(mut self, key: &'static str, value: impl Into<Cow<'a, str>>) -> Self {
-        self.params.push((key, value.into()));
-        self
-    }
-
-    fn opt(self, key: &'static str, value: Option<impl Into<Cow<'a, str>>>) -> Self {
-        match value {
-            Some(v) => self.param(key, v),
-            None => self,
-        }
-    }
-
-    fn secret(mut self, key: &'static str, value: &'a SecretString) -> Self {
-        self.secrets.push(value);
-        self.param(key, value.expose_secret())
-    }
-
-    fn opt_secret(self, key: &'static str, value: Option<&'a SecretString>) -> Self {
-        match value {
-            Some(v) => self.secret(key, v),
-            None => self,
-        }
     }
 }

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::providers::Gate;
-use crate::providers::http::{self, CallLog, Peer};
+use crate::providers::http::{self, CallLog, Params, ParamsMut, Peer};
 use crate::step::{CallError, KnownSecrets};
 
 pub use answers::{
@@ -395,6 +395,12 @@ struct Request<'a> {
     secrets: Vec<&'a SecretString>,
 }
 
+impl<'a> Params<'a> for Request<'a> {
+    fn parts(&mut self) -> ParamsMut<'_, 'a> {
+        (&mut self.params, &mut self.secrets)
+    }
+}
+
 impl<'a> Request<'a> {
     fn new(method: Method, scope: Option<Option<&'a str>>, route: &'static str) -> Self {
         Request {
@@ -410,30 +416,6 @@ impl<'a> Request<'a> {
     fn money(mut self) -> Self {
         self.money = true;
         self
-    }
-
-    fn param(mut self, key: &'static str, value: impl Into<Cow<'a, str>>) -> Self {
-        self.params.push((key, value.into()));
-        self
-    }
-
-    fn opt(self, key: &'static str, value: Option<impl Into<Cow<'a, str>>>) -> Self {
-        match value {
-            Some(v) => self.param(key, v),
-            None => self,
-        }
-    }
-
-    fn secret(mut self, key: &'static str, value: &'a SecretString) -> Self {
-        self.secrets.push(value);
-        self.param(key, value.expose_secret())
-    }
-
-    fn opt_secret(self, key: &'static str, value: Option<&'a SecretString>) -> Self {
-        match value {
-            Some(v) => self.secret(key, v),
-            None => self,
-        }
     }
 
     /// The location, for logs.
