@@ -257,3 +257,25 @@ impl Drop for TestApi {
         }
     }
 }
+
+/// The text of a Prometheus page at `url` (`GET`, no token), after checking it
+/// answered 200 in the text exposition format: the api's `/metrics` and a worker's.
+pub async fn metrics_page(url: &str) -> anyhow::Result<String> {
+    let res = reqwest::get(url).await?;
+    anyhow::ensure!(
+        res.status() == StatusCode::OK,
+        "{url} answered {}",
+        res.status()
+    );
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    anyhow::ensure!(
+        ct.starts_with("text/plain; version=0.0.4"),
+        "{url}: content-type {ct}"
+    );
+    Ok(res.text().await?)
+}

@@ -5,6 +5,7 @@
 
 use provisioner_sandbox::sim::FaultKnobs;
 use provisioner_shared::ProviderKind;
+use provisioner_tests::api::metrics_page as page;
 use provisioner_tests::hooks::{Delivery, Receiver};
 use provisioner_tests::providers::{hostkey_apply_credit_by_hand, start_hostkey};
 use provisioner_tests::{
@@ -27,27 +28,6 @@ fn hostkey_order(hostname: &str) -> Value {
         "order": {"preset": "vm.pico", "location": "NL", "os_id": 180, "traffic_plan": 25, "deploy_period": "monthly"},
         "root_password": ROOT_PASSWORD,
     })
-}
-
-/// The text of `GET url` (no token), after checking it answered 200 as text.
-async fn page(url: &str) -> anyhow::Result<String> {
-    let res = reqwest::get(url).await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "{url} answered {}",
-        res.status()
-    );
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    anyhow::ensure!(
-        ct.starts_with("text/plain; version=0.0.4"),
-        "{url}: content-type {ct}"
-    );
-    Ok(res.text().await?)
 }
 
 async fn api_page(api: &TestApi) -> anyhow::Result<String> {

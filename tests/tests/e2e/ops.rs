@@ -29,23 +29,7 @@ fn config(redis: &TestRedis) -> Config {
 
 /// `GET /metrics` without a token: the page's text, after checking its type.
 async fn scrape(api: &TestApi) -> anyhow::Result<String> {
-    let res = api.anonymous().get(api.url("/metrics")).send().await?;
-    anyhow::ensure!(
-        res.status() == StatusCode::OK,
-        "/metrics answered {}",
-        res.status()
-    );
-    let ct = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    anyhow::ensure!(
-        ct.starts_with("text/plain; version=0.0.4"),
-        "content-type {ct}"
-    );
-    Ok(res.text().await?)
+    provisioner_tests::api::metrics_page(&api.url("/metrics")).await
 }
 
 /// The value of one series (`name{labels}` exactly as rendered), if present.
